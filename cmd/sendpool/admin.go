@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"sendpool/internal/apiclient"
+)
+
+// adminTimeout bounds one admin command's calls to the API.
+const adminTimeout = 30 * time.Second
+
+// errUsage marks a command line error: its message is printed, exit 2.
+var errUsage = errors.New("usage")
+
+const adminUsage = `usage:
+  sendpool account add NAME [-password P] [-domains a,b] [-networks CIDR,…]
+                            [-per-minute N] [-per-hour N] [-per-day N]
+  sendpool account ls | show NAME | rm NAME | resume NAME
+  sendpool account set NAME [same flags as add] [-status active|suspended] [-reason R]
+  sendpool account suspend NAME [-reason R]
+  sendpool ip ls | resume ADDR
+  sendpool ip suspend ADDR [-for DURATION] [-reason TEXT]
+  sendpool queue ls [-status S] [-account A] [-limit N] [-before ID]
+  sendpool queue show|retry|hold|release|rm ID
+  sendpool queue stats
+
+common flags, anywhere after the subcommand:
+  -api URL    the server's HTTP API (default $SENDPOOL_API or http://127.0.0.1:8025)
+  -token T    the admin token (default $SENDPOOL_TOKEN)
+  -json       print JSON instead of a table
+`
+
+// adminCmd is one admin subcommand being run: its flags, its client and
+// where it prints.
+type adminCmd struct {
+	fs     *flag.FlagSet
+	api    string
+	token  string
+	json   bool
+	stdout io.Writer
+}
+
+func newAdminCmd(name string, stderr, stdout io.Writer) *adminCmd {
+	c := &adminCmd{fs: flag.NewFlagSet(name, flag.ContinueOnError), stdout: stdout}
+	c.fs.SetOutput(stderr)
+	c.fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
+	api := os.Getenv("SENDPOOL_API")
+	if api == "" {
+		api = "http://127.0.0.1:8025"
+	}
+	c.fs.StringVar(&c.api, "api", api, "the server's HTTP API")
+	c.fs.StringVar(&c.token, "token", os.Getenv("SENDPOOL_TOKEN"), "the admin token")
+	c.fs.BoolVar(&c.json, "json", false, "print JSON")
+	return c
+}
+
+// parse parses args, letting flags come before, between and after the
+// positional arguments (the flag package alone stops at the first non-flag),
+// and checks that there are exactly want positionals.
+func (c *adminCmd) parse(args []string, want int) ([]string, error) {
+	var pos []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != want {
+		return nil, fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, c.fs.Name(), want, len(pos))
+	}
+	return pos, nil
+}
+
+// client returns a client for -api and -token: call it only after parse.
+func (c *adminCmd) client() *apiclient.Client { return apiclient.New(c.api, c.token) }
+
+// set reports whether flag name was given.
+func (c *adminCmd) set(name string) bool {
+	found := false
+	c.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// printJSON prints v indented.
+func (c *adminCmd) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// runAdmin runs the admin command cmd (account, domain, ip, queue) with its
+// subcommand and flags in args.
+func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
+	if cmd == "domain" {
+		fmt.Fprintln(stderr, "sendpool: domain commands come with the deliverability work")
+		return 1
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprint(stderr, adminUsage)
+		return 2
+	}
+	sub, rest := args[0], args[1:]
+	c := newAdminCmd(cmd+" "+sub, stderr, stdout)
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+
+	var err error
+	switch cmd {
+	case "account":
+		err = c.account(ctx, sub, rest)
+	case "ip":
+		err = c.ip(ctx, sub, rest)
+	case "queue":
+		err = c.queue(ctx, sub, rest)
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		if msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": "); msg != errUsage.Error() {
+			fmt.Fprintf(stderr, "sendpool: %s\n\n%s", msg, adminUsage)
+		}
+		return 2
+	}
+	fmt.Fprintf(stderr, "sendpool: %s %s: %v\n", cmd, sub, err)
+	return 1
+}
+
+// splitList splits a comma-separated flag value; "" is the empty list.
+func splitList(s string) []string {
+	out := []string{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// orDash prints "-" for an empty cell, keeping tables aligned.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

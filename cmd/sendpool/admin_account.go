@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"sendpool/internal/account"
+	"sendpool/internal/api"
+)
+
+// accountFlags are the flags of account add and set.
+type accountFlags struct {
+	password, domains, networks string
+	perMinute, perHour, perDay  int
+	status, reason              string
+}
+
+func (c *adminCmd) accountFlags(withStatus bool) *accountFlags {
+	f := &accountFlags{}
+	c.fs.StringVar(&f.password, "password", "", "password for SMTP AUTH")
+	c.fs.StringVar(&f.domains, "domains", "", "sender domains, comma-separated")
+	c.fs.StringVar(&f.networks, "networks", "", "trusted networks (CIDR), comma-separated")
+	c.fs.IntVar(&f.perMinute, "per-minute", 0, "messages per minute (0: no limit)")
+	c.fs.IntVar(&f.perHour, "per-hour", 0, "messages per hour (0: no limit)")
+	c.fs.IntVar(&f.perDay, "per-day", 0, "messages per day (0: no limit)")
+	if withStatus {
+		c.fs.StringVar(&f.status, "status", "", "active or suspended")
+		c.fs.StringVar(&f.reason, "reason", "", "why (shown with the status)")
+	}
+	return f
+}
+
+// patch returns the changes the flags given on the command line ask for.
+func (c *adminCmd) patch(f *accountFlags) api.AccountPatch {
+	var p api.AccountPatch
+	var l api.LimitsPatch
+	if c.set("password") {
+		p.Password = &f.password
+	}
+	if c.set("domains") {
+		d := splitList(f.domains)
+		p.Domains = &d
+	}
+	if c.set("networks") {
+		n := splitList(f.networks)
+		p.Networks = &n
+	}
+	if c.set("per-minute") {
+		l.PerMinute = &f.perMinute
+	}
+	if c.set("per-hour") {
+		l.PerHour = &f.perHour
+	}
+	if c.set("per-day") {
+		l.PerDay = &f.perDay
+	}
+	if l != (api.LimitsPatch{}) {
+		p.Limits = &l
+	}
+	if c.set("status") {
+		s := account.Status(f.status)
+		p.Status = &s
+	}
+	if c.set("reason") {
+		p.Reason = &f.reason
+	}
+	return p
+}
+
+func (c *adminCmd) account(ctx context.Context, sub string, args []string) error {
+	switch sub {
+	case "add":
+		f := c.accountFlags(false)
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		a, err := c.client().CreateAccount(ctx, api.AccountRequest{
+			Name:     pos[0],
+			Password: f.password,
+			Domains:  splitList(f.domains),
+			Networks: splitList(f.networks),
+			Limits:   account.Limits{PerMinute: f.perMinute, PerHour: f.perHour, PerDay: f.perDay},
+		})
+		return c.showAccount(a, err)
+	case "ls":
+		if _, err := c.parse(args, 0); err != nil {
+			return err
+		}
+		list, err := c.client().Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(list)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTATUS\tDOMAINS\tNETWORKS\tLIMITS (min/hour/day)")
+		for _, a := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Status,
+				orDash(strings.Join(a.Domains, ",")), orDash(networks(a)), limits(a.Limits))
+		}
+		return tw.Flush()
+	case "show":
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		return c.showAccount(c.client().Account(ctx, pos[0]))
+	case "set":
+		f := c.accountFlags(true)
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		p := c.patch(f)
+		if p == (api.AccountPatch{}) {
+			return fmt.Errorf("%w: account set: nothing to change", errUsage)
+		}
+		return c.showAccount(c.client().UpdateAccount(ctx, pos[0], p))
+	case "suspend":
+		reason := c.fs.String("reason", "", "why")
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		st := account.StatusSuspended
+		return c.showAccount(c.client().UpdateAccount(ctx, pos[0], api.AccountPatch{Status: &st, Reason: reason}))
+	case "resume":
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		st := account.StatusActive
+		return c.showAccount(c.client().UpdateAccount(ctx, pos[0], api.AccountPatch{Status: &st}))
+	case "rm":
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		if err := c.client().DeleteAccount(ctx, pos[0]); err != nil {
+			return err
+		}
+		if !c.json {
+			fmt.Fprintf(c.stdout, "account %s deleted\n", pos[0])
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command account %q", errUsage, sub)
+}
+
+// showAccount prints an account the API returned, or passes its error on.
+func (c *adminCmd) showAccount(a *account.Account, err error) error {
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(a)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", a.Name)
+	status := string(a.Status)
+	if a.Reason != "" {
+		status += " (" + a.Reason + ")"
+	}
+	fmt.Fprintf(tw, "status:\t%s\n", status)
+	fmt.Fprintf(tw, "domains:\t%s\n", orDash(strings.Join(a.Domains, ", ")))
+	fmt.Fprintf(tw, "networks:\t%s\n", orDash(networks(a)))
+	fmt.Fprintf(tw, "limits:\t%s (per minute/hour/day)\n", limits(a.Limits))
+	if !a.Created.IsZero() {
+		fmt.Fprintf(tw, "created:\t%s\n", a.Created.Format("2006-01-02 15:04:05Z07:00"))
+	}
+	return tw.Flush()
+}
+
+func networks(a *account.Account) string {
+	s := make([]string, len(a.Networks))
+	for i, p := range a.Networks {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// limits prints per-minute/hour/day limits, "-" for none.
+func limits(l account.Limits) string {
+	f := func(n int) string {
+		if n == 0 {
+			return "-"
+		}
+		return fmt.Sprint(n)
+	}
+	return f(l.PerMinute) + "/" + f(l.PerHour) + "/" + f(l.PerDay)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"sendpool/internal/account"
+	"sendpool/internal/config"
+	"sendpool/internal/sandbox"
+)
+
+// Sandbox demo account (SPEC §1: the swaks line must work as printed).
+const (
+	demoAccount  = "demo"
+	demoPassword = "demo-password"
+	demoDomain   = "example.test"
+	// The sink of yahoo.test refuses this IP as blacklisted, so the pool's
+	// behaviour can be watched.
+	demoBlockedIP = "127.0.0.5"
+)
+
+// runSandbox starts the loopback world and a node relaying into it.
+func runSandbox(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "submission address")
+	httpAddr := fs.String("http", "127.0.0.1:8025", "API and control panel address")
+	dataDir := fs.String("data", "", "data directory (default: a new temporary one)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	world, err := sandbox.StartWorld(sandbox.WorldConfig{Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "sandbox: %v\n", err)
+		return 1
+	}
+	defer world.Close()
+	world.Sink("yahoo.test").SetRules(sandbox.Rule{
+		SourceIP: demoBlockedIP, Stage: sandbox.StageRcpt,
+		Reply: "554 5.7.1 Service unavailable; Client host [" + demoBlockedIP + "] blocked using zen.spamhaus.org",
+	})
+
+	if *dataDir == "" {
+		if *dataDir, err = os.MkdirTemp("", "sendpool-sandbox-"); err != nil {
+			fmt.Fprintf(stderr, "sandbox: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(*dataDir)
+	}
+	cfg := sandboxConfig(world, *dataDir, *smtpAddr, *httpAddr)
+	if errs := cfg.Validate(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "sandbox: %v\n", errs)
+		return 1
+	}
+	n, err := startNode(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "sandbox: %v\n", err)
+		return 1
+	}
+	defer n.close()
+	if err := addDemoAccount(ctx, n.store); err != nil {
+		fmt.Fprintf(stderr, "sandbox: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, `sendpool sandbox is running; nothing leaves 127.0.0.0/8.
+
+  receivers:  gmail.test, outlook.test, yahoo.test (sinks on 127.0.0.11-13, port %d), example.test (bounces)
+  pool:       127.0.0.2-5; yahoo.test refuses %s as blacklisted (Spamhaus)
+  account:    %s / %s, domain %s
+  DNS:        %s
+
+Send a message:
+  swaks --server %s --auth-user %s --auth-password %s --from you@%s --to someone@gmail.test
+
+Control panel and API: http://%s/   (queue: sendpool queue ls -api http://%s)
+Ctrl-C stops everything.
+`, world.Port, demoBlockedIP, demoAccount, demoPassword, demoDomain, world.DNS.Addr(),
+		*smtpAddr, demoAccount, demoPassword, demoDomain, n.httpAddr, n.httpAddr)
+	<-ctx.Done()
+	return 0
+}
+
+// sandboxConfig is a node's config pointed at the loopback world.
+func sandboxConfig(w *sandbox.World, dataDir, smtpAddr, httpAddr string) *config.Config {
+	cfg := config.Default()
+	cfg.Server.Hostname = "relay.sendpool.test"
+	cfg.Server.DataDir = dataDir
+	cfg.Submission.Listen = []string{smtpAddr}
+	cfg.HTTP.Listen = httpAddr
+	cfg.DNS.Servers = []string{w.DNS.Addr()}
+	cfg.Delivery.Port = w.Port
+	cfg.Delivery.AllowedNetworks = []string{"127.0.0.0/8"}
+	cfg.Delivery.Retry = []config.Duration{config.Duration(10 * time.Second), config.Duration(30 * time.Second), config.Duration(time.Minute)}
+	cfg.Delivery.ConnectTimeout = config.Duration(5 * time.Second)
+	cfg.Pool.IP = nil
+	for _, ip := range w.PoolIPs {
+		cfg.Pool.IP = append(cfg.Pool.IP, config.PoolIP{Address: ip.Address, EHLO: ip.EHLO, Weight: 1})
+	}
+	return cfg
+}
+
+func addDemoAccount(ctx context.Context, st account.Store) error {
+	hash, err := account.HashPassword(demoPassword)
+	if err != nil {
+		return err
+	}
+	err = st.CreateAccount(ctx, &account.Account{
+		Name: demoAccount, PasswordHash: hash, Domains: []string{demoDomain},
+		Status: account.StatusActive, Created: time.Now(),
+	})
+	if errors.Is(err, account.ErrExists) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"sendpool/internal/config"
+)
+
+// runServe runs a node until SIGINT or SIGTERM.
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default: built-in defaults)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := config.Default()
+	if *path != "" {
+		var err error
+		if cfg, err = config.Load(*path); err != nil {
+			fmt.Fprintf(stderr, "sendpool: %s:\n%v\n", *path, err)
+			return 1
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := startNode(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "sendpool: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "sendpool: submission on %v, API on http://%s\n", cfg.Submission.Listen, n.httpAddr)
+	<-ctx.Done()
+	logger.Info("shutting down")
+	if err := n.close(); err != nil {
+		logger.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// listenHTTP serves h on addr in the background.
+func listenHTTP(addr string, h http.Handler, logger *slog.Logger) (*http.Server, string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http", "err", err)
+		}
+	}()
+	return srv, l.Addr().String(), nil
+}
+
+// loadTLS reads the submission certificate, if one is configured.
+func loadTLS(cfg *config.Config) (*tls.Config, error) {
+	if cfg.Submission.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.Submission.TLSCert, cfg.Submission.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("submission.tls_cert: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// nodeID is the default owner name of this node's leases: stable across
+// restarts of the same node, so a restart takes its own leases back at once.
+func nodeID(cfg *config.Config) string {
+	if cfg.Server.NodeID != "" {
+		return cfg.Server.NodeID
+	}
+	dir, err := filepath.Abs(cfg.Server.DataDir)
+	if err != nil {
+		dir = cfg.Server.DataDir
+	}
+	host, _ := os.Hostname()
+	return host + ":" + dir
+}
+
+// closers runs shutdown steps in reverse order of registration.
+type closers struct {
+	mu  sync.Mutex
+	fns []func() error
+}
+
+func (c *closers) add(f func() error) {
+	c.mu.Lock()
+	c.fns = append(c.fns, f)
+	c.mu.Unlock()
+}
+
+func (c *closers) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		errs = append(errs, c.fns[i]())
+	}
+	c.fns = nil
+	return errors.Join(errs...)
+}

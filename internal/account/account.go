@@ -1,0 +1,138 @@
+// Package account holds the customers that relay through sendpool: their
+// credentials (argon2id), the domains they may send from and the networks
+// of the hosting servers allowed to relay for them without AUTH.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Status of an account.
+type Status string
+
+// Account statuses.
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended" // by an admin
+	StatusHeld      Status = "held"      // automatically, until an admin releases it
+)
+
+// Errors of the store.
+var (
+	ErrNotFound = errors.New("account: not found")
+	ErrExists   = errors.New("account: already exists")
+)
+
+// Limits are the volume limits of an account; zero means no limit.
+type Limits struct {
+	PerMinute int `json:"per_minute"`
+	PerHour   int `json:"per_hour"`
+	PerDay    int `json:"per_day"`
+}
+
+// Account is one customer.
+type Account struct {
+	Name         string         `json:"name"`
+	PasswordHash string         `json:"-"` // argon2id, PHC string format
+	Domains      []string       `json:"domains"`
+	Networks     []netip.Prefix `json:"networks"`
+	Limits       Limits         `json:"limits"`
+	Status       Status         `json:"status"`
+	Reason       string         `json:"reason,omitempty"` // why suspended or held
+	Created      time.Time      `json:"created"`
+}
+
+// Store keeps accounts durably.
+type Store interface {
+	CreateAccount(ctx context.Context, a *Account) error // ErrExists
+	GetAccount(ctx context.Context, name string) (*Account, error)
+	ListAccounts(ctx context.Context) ([]*Account, error)
+	UpdateAccount(ctx context.Context, a *Account) error // ErrNotFound
+	DeleteAccount(ctx context.Context, name string) error
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@+-]{0,127}$`)
+
+// Validate checks an account's fields and normalises its domains.
+func (a *Account) Validate() error {
+	if !nameRE.MatchString(a.Name) {
+		return fmt.Errorf("name %q: letters, digits and . _ @ + - only, at most 128", a.Name)
+	}
+	for i, d := range a.Domains {
+		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+		if !ValidDomain(d) {
+			return fmt.Errorf("domain %q is not a domain name", a.Domains[i])
+		}
+		a.Domains[i] = d
+	}
+	if a.Limits.PerMinute < 0 || a.Limits.PerHour < 0 || a.Limits.PerDay < 0 {
+		return errors.New("limits must not be negative")
+	}
+	if a.Status == "" {
+		a.Status = StatusActive
+	}
+	switch a.Status {
+	case StatusActive, StatusSuspended, StatusHeld:
+	default:
+		return fmt.Errorf("status %q: want active, suspended or held", a.Status)
+	}
+	return nil
+}
+
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidDomain reports whether d is a lower-case domain name of two or more labels.
+func ValidDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
+
+// OwnsDomain reports whether the account may send from domain (or a subdomain of one of its domains).
+func (a *Account) OwnsDomain(domain string) bool {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	for _, d := range a.Domains {
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// Trusts reports whether addr is inside one of the account's networks.
+func (a *Account) Trusts(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range a.Networks {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseNetworks parses CIDRs (or single addresses) into prefixes.
+func ParseNetworks(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("network %q: %v", s, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("network %q: %v", s, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

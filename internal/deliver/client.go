@@ -1,0 +1,213 @@
+package deliver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reply codes the client acts on (RFC 5321 §4.2.3).
+const (
+	codeReady     = 220 // greeting; go ahead with STARTTLS (RFC 3207 §4)
+	codeStartData = 354
+)
+
+// Limits on what a receiver may send back, so that a broken or hostile
+// server cannot make us buffer without end.
+const (
+	maxReplyLine  = 4096
+	maxReplyLines = 256
+)
+
+// reply is one SMTP reply, possibly of several lines.
+type reply struct {
+	code  int
+	lines []string // text after "CODE-" or "CODE "
+}
+
+// class is the first digit of the code: 2 done, 3 go on, 4 try later, 5 no.
+func (r reply) class() int { return r.code / 100 }
+
+// String is the reply on one line, "CODE ENH text", as classified and
+// recorded. Continuation lines lose a repeated enhanced code.
+func (r reply) String() string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(r.code))
+	enh := ""
+	for i, l := range r.lines {
+		if i == 0 {
+			enh, _, _ = strings.Cut(l, " ")
+			if !isEnhanced(enh) {
+				enh = ""
+			}
+		} else if enh != "" {
+			l = strings.TrimPrefix(strings.TrimPrefix(l, enh), " ")
+		}
+		if l != "" {
+			b.WriteByte(' ')
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// isEnhanced reports whether s looks like an enhanced status code
+// "class.subject.detail" (RFC 3463 §2).
+func isEnhanced(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) == 0 || len(p) > 3 {
+			return false
+		}
+		if _, err := strconv.Atoi(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	// errProtocol is a reply that is not SMTP.
+	errProtocol = errors.New("malformed SMTP reply")
+	// errClosed is a receiver that hung up instead of replying.
+	errClosed = errors.New("connection closed by the receiver")
+)
+
+// client is the sending side of one SMTP connection.
+type client struct {
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+	ctx  context.Context
+}
+
+func newClient(ctx context.Context, conn net.Conn) *client {
+	return &client{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn), ctx: ctx}
+}
+
+// setDeadline bounds the next exchange by d and by ctx.
+func (c *client) setDeadline(d time.Duration) {
+	t := time.Now().Add(d)
+	if dl, ok := c.ctx.Deadline(); ok && dl.Before(t) {
+		t = dl
+	}
+	c.conn.SetDeadline(t)
+	// A cancellation that raced with the line above must still win.
+	if c.ctx.Err() != nil {
+		c.conn.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// readReply reads one reply, all its lines.
+func (c *client) readReply() (reply, error) {
+	var r reply
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			return reply{}, err
+		}
+		if len(line) < 3 {
+			return reply{}, fmt.Errorf("%w: %q", errProtocol, line)
+		}
+		code, err := strconv.Atoi(line[:3])
+		if err != nil || code < 200 || code > 599 || (r.code != 0 && code != r.code) {
+			return reply{}, fmt.Errorf("%w: %q", errProtocol, line)
+		}
+		r.code = code
+		more := len(line) > 3 && line[3] == '-'
+		if len(line) > 3 && line[3] != '-' && line[3] != ' ' {
+			return reply{}, fmt.Errorf("%w: %q", errProtocol, line)
+		}
+		if len(line) > 4 {
+			r.lines = append(r.lines, line[4:])
+		} else {
+			r.lines = append(r.lines, "")
+		}
+		if !more {
+			return r, nil
+		}
+		if len(r.lines) >= maxReplyLines {
+			return reply{}, fmt.Errorf("%w: more than %d lines", errProtocol, maxReplyLines)
+		}
+	}
+}
+
+func (c *client) readLine() (string, error) {
+	var buf []byte
+	for {
+		chunk, err := c.r.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > maxReplyLine {
+			return "", fmt.Errorf("%w: line longer than %d", errProtocol, maxReplyLine)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return "", errClosed
+		}
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(buf), "\r\n"), nil
+	}
+}
+
+// send queues one command line; flush sends what is queued.
+func (c *client) send(format string, args ...any) error {
+	_, err := fmt.Fprintf(c.w, format+"\r\n", args...)
+	return err
+}
+
+func (c *client) flush() error { return c.w.Flush() }
+
+// cmd sends one command and reads its reply within timeout.
+func (c *client) cmd(timeout time.Duration, format string, args ...any) (reply, error) {
+	c.setDeadline(timeout)
+	if err := c.send(format, args...); err != nil {
+		return reply{}, err
+	}
+	if err := c.flush(); err != nil {
+		return reply{}, err
+	}
+	return c.readReply()
+}
+
+// writeBody sends the message and the terminating <CRLF>.<CRLF>: every
+// line ends in CRLF (a bare LF is made one, RFC 5321 §2.3.8) and a line
+// starting with a dot gets another (dot-stuffing, RFC 5321 §4.5.2).
+func (c *client) writeBody(body []byte) error {
+	for len(body) > 0 {
+		line, rest, _ := bytes.Cut(body, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > 0 && line[0] == '.' {
+			c.w.WriteByte('.')
+		}
+		c.w.Write(line)
+		c.w.WriteString("\r\n")
+		body = rest
+	}
+	c.w.WriteString(".\r\n")
+	return c.w.Flush()
+}
+
+// extensions parses an EHLO reply's keywords (RFC 5321 §4.1.1.1), upper
+// case, each with its parameters.
+func extensions(r reply) map[string]string {
+	ext := map[string]string{}
+	for _, l := range r.lines[min(1, len(r.lines)):] {
+		k, v, _ := strings.Cut(l, " ")
+		ext[strings.ToUpper(k)] = v
+	}
+	return ext
+}

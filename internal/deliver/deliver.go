@@ -1,0 +1,280 @@
+// Package deliver is the delivery worker: it takes leased deliveries for
+// one recipient domain, finds the domain's MX, connects from a source IP
+// the pool picks, says EHLO with that IP's name, starts TLS when offered,
+// sends the messages over one connection and has each reply classified.
+// It implements queue.Courier.
+package deliver
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"sendpool/internal/dns"
+	"sendpool/internal/pool"
+	"sendpool/internal/queue"
+)
+
+// BodySource gives a message's body, as queue.Store does.
+type BodySource interface {
+	Body(ctx context.Context, messageID string) ([]byte, error)
+}
+
+// Config is what a Courier needs. Zero durations and counts take the
+// defaults noted.
+type Config struct {
+	Resolver   dns.Resolver
+	Pool       *pool.Pool
+	Store      BodySource
+	Classifier Classifier // nil: by the reply code's class only
+	Port       int        // receivers' SMTP port; 0: 25
+	// AllowedNetworks are destinations allowed although private, loopback
+	// or link-local.
+	AllowedNetworks []netip.Prefix
+	ConnectTimeout  time.Duration // 0: 30s
+	// CommandTimeout bounds each command's reply; DataTimeout the message
+	// transfer and its final reply. Defaults follow RFC 5321 §4.5.3.2:
+	// 5 and 10 minutes.
+	CommandTimeout        time.Duration
+	DataTimeout           time.Duration
+	MessagesPerConnection int              // 0: 100
+	Now                   func() time.Time // nil: time.Now
+	Logger                *slog.Logger     // nil: discard
+}
+
+// Courier delivers groups of leases. It is safe for concurrent use.
+type Courier struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var _ queue.Courier = (*Courier)(nil)
+
+// New returns a Courier for cfg.
+func New(cfg Config) *Courier {
+	if cfg.Classifier == nil {
+		cfg.Classifier = basicClassifier{}
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 25
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 5 * time.Minute
+	}
+	if cfg.DataTimeout <= 0 {
+		cfg.DataTimeout = 10 * time.Minute
+	}
+	if cfg.MessagesPerConnection <= 0 {
+		cfg.MessagesPerConnection = 100
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Courier{cfg: cfg, log: cfg.Logger}
+}
+
+// batch is one message's leases within a group (indexes into it).
+type batch struct {
+	id  string
+	idx []int
+}
+
+// run is one call of Deliver: the group and the results so far.
+type run struct {
+	c      *Courier
+	ctx    context.Context // for logging
+	group  []*queue.Lease
+	res    []queue.Result
+	done   []bool
+	domain string
+}
+
+// Deliver attempts every lease of group, which all go to one recipient
+// domain, and returns one result each in the same order.
+func (c *Courier) Deliver(ctx context.Context, group []*queue.Lease) []queue.Result {
+	r := &run{c: c, ctx: ctx, group: group, res: make([]queue.Result, len(group)), done: make([]bool, len(group))}
+	if len(group) == 0 {
+		return r.res
+	}
+	r.domain = group[0].Domain
+	r.deliver(ctx)
+	// Whatever ctx cut short was not attempted: it is due again.
+	for i := range group {
+		if !r.done[i] {
+			r.apply(outcome{reply: "not attempted: " + errText(context.Cause(ctx)), class: queue.Classification{
+				Verdict: queue.VerdictDeferred, Category: "timeout", Rule: "not-attempted"}}, i)
+		}
+	}
+	return r.res
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "interrupted"
+	}
+	return err.Error()
+}
+
+func (r *run) deliver(ctx context.Context) {
+	c := r.c
+	start := c.cfg.Now()
+	targets, rerr := c.route(ctx, r.domain)
+	if rerr != nil {
+		r.apply(outcome{start: start, reply: rerr.msg, class: rerr.class}, r.undone()...)
+		return
+	}
+	// One batch per message, in the group's order.
+	var pending []batch
+	pos := map[string]int{}
+	for i, l := range r.group {
+		k, ok := pos[l.MessageID]
+		if !ok {
+			k = len(pending)
+			pos[l.MessageID] = k
+			pending = append(pending, batch{id: l.MessageID})
+		}
+		pending[k].idx = append(pending[k].idx, i)
+	}
+	for len(pending) > 0 && ctx.Err() == nil {
+		n := min(c.cfg.MessagesPerConnection, len(pending))
+		chunk := pending[:n:n]
+		pending = pending[n:]
+		start := c.cfg.Now()
+		src, ok := c.cfg.Pool.Pick(r.domain, r.group[chunk[0].idx[0]].TriedIPs)
+		if !ok {
+			r.apply(outcome{start: start, reply: "no usable source IP for " + r.domain, class: queue.Classification{
+				Verdict: queue.VerdictDeferred, Category: "pool", Rule: "no-source-ip"}}, r.undone()...)
+			return
+		}
+		ts, err := forSource(targets, src.Addr)
+		if err != nil {
+			r.apply(outcome{start: start, src: src.String(), reply: err.Error(), class: queue.Classification{
+				Verdict: queue.VerdictDeferred, Category: "network", Rule: "no-route"}}, r.undone()...)
+			return
+		}
+		s, f := c.open(ctx, ts, src)
+		if f != nil {
+			// Another connection now would meet the same fate.
+			r.apply(outcome{start: f.start, src: src.String(), mx: f.mx, addr: f.addr, stage: f.stage, reply: f.reply, class: f.class}, r.undone()...)
+			return
+		}
+		rest, stop := r.transfer(ctx, s, chunk)
+		s.quit(c.cfg.CommandTimeout)
+		s.close()
+		if stop {
+			return
+		}
+		pending = append(rest, pending...)
+	}
+}
+
+// transfer sends the chunk's messages over s. It returns the batches not
+// tried when the connection broke, and stop when the rest of the group
+// must not be tried now.
+func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []batch, stop bool) {
+	for k, b := range chunk {
+		idx := r.undoneOf(b.idx)
+		if len(idx) == 0 {
+			continue
+		}
+		body, err := r.c.cfg.Store.Body(ctx, b.id)
+		if err != nil {
+			// Ours, not the receiver's: no attempt was made.
+			r.apply(outcome{reply: "reading message: " + err.Error(), class: queue.Classification{
+				Verdict: queue.VerdictDeferred, Category: "store", Rule: "body-unavailable"}}, idx...)
+			continue
+		}
+		switch st, o := r.send(s, idx, body); st {
+		case connBroken:
+			return chunk[k+1:], false
+		case connRejected:
+			// RFC 5321 §3.3: a 5xx to MAIL refuses the sender here; the
+			// connection's other messages share its source and session.
+			for _, b := range chunk[k+1:] {
+				r.apply(o, r.undoneOf(b.idx)...)
+			}
+			return nil, false
+		case connBlocked:
+			// The source IP is refused: the scheduler retries the rest of
+			// the group from another one.
+			r.apply(o, r.undone()...)
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+// outcome is a classified reply for one or more leases.
+type outcome struct {
+	start         time.Time // zero: no attempt was made
+	src, mx, addr string
+	stage, reply  string
+	note          string // appended to the recorded response
+	class         queue.Classification
+}
+
+// apply records o as the result of the leases idx that have none yet, and
+// logs each one.
+func (r *run) apply(o outcome, idx ...int) {
+	now := r.c.cfg.Now()
+	resp := o.reply
+	if o.note != "" {
+		resp += " [" + o.note + "]"
+	}
+	var dur time.Duration
+	if !o.start.IsZero() {
+		dur = now.Sub(o.start)
+	}
+	for _, i := range idx {
+		if r.done[i] {
+			continue
+		}
+		r.done[i] = true
+		l := r.group[i]
+		r.res[i] = queue.Result{
+			Verdict: o.class.Verdict,
+			Scope:   o.class.Scope,
+			Attempt: queue.Attempt{
+				Time: o.start, SourceIP: o.src, MX: o.mx, MXAddr: o.addr, Response: resp,
+				Verdict: string(o.class.Verdict), Category: o.class.Category, Duration: dur,
+			},
+			Greylisted: o.class.Category == "greylist",
+		}
+		level := slog.LevelInfo
+		if o.class.Verdict != queue.VerdictDelivered {
+			level = slog.LevelWarn
+		}
+		r.c.log.Log(r.ctx, level, "delivery attempt",
+			"message_id", l.MessageID, "delivery", l.ID, "recipient_domain", r.domain,
+			"source_ip", o.src, "mx", o.mx, "mx_addr", o.addr, "stage", o.stage, "reply", resp,
+			"verdict", o.class.Verdict, "category", o.class.Category, "rule", o.class.Rule, "duration", dur)
+	}
+}
+
+func (r *run) undone() []int { return r.undoneOf(nil) }
+
+// undoneOf returns the leases among idx (nil: all) without a result.
+func (r *run) undoneOf(idx []int) []int {
+	var out []int
+	if idx == nil {
+		for i := range r.group {
+			if !r.done[i] {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	for _, i := range idx {
+		if !r.done[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}

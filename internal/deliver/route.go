@@ -1,0 +1,119 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"sendpool/internal/dns"
+	"sendpool/internal/queue"
+)
+
+// target is one address of one MX host, in the order to try.
+type target struct {
+	mx   string
+	addr netip.Addr
+}
+
+// routeError is why a domain has no address to try.
+type routeError struct {
+	msg   string
+	class queue.Classification
+}
+
+func (e *routeError) Error() string { return e.msg }
+
+// route resolves domain's MX hosts, in preference order (RFC 5321 §5.1),
+// and their addresses, refusing those the policy does not allow.
+func (c *Courier) route(ctx context.Context, domain string) ([]target, *routeError) {
+	mxs, err := c.cfg.Resolver.LookupMX(ctx, domain)
+	if err != nil {
+		return nil, dnsError(err)
+	}
+	if len(mxs) == 0 {
+		return nil, dnsError(&dns.Error{Name: domain, Msg: "no mail exchanger"})
+	}
+	var (
+		targets []target
+		refused []string
+		errs    []error
+	)
+	for _, mx := range mxs {
+		addrs, err := c.cfg.Resolver.LookupIP(ctx, mx.Host)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, a := range addrs {
+			a = a.Unmap()
+			if !c.allowed(a) {
+				refused = append(refused, a.String()+" ("+mx.Host+")")
+				continue
+			}
+			targets = append(targets, target{mx: mx.Host, addr: a})
+		}
+	}
+	if len(targets) > 0 {
+		return targets, nil
+	}
+	if len(errs) == 0 && len(refused) > 0 {
+		return nil, &routeError{
+			msg:   "destination address not allowed: " + strings.Join(refused, ", "),
+			class: queue.Classification{Verdict: queue.VerdictPermanent, Category: "policy", Rule: "destination-not-allowed"},
+		}
+	}
+	if len(errs) == 0 {
+		return nil, dnsError(&dns.Error{Name: domain, Msg: "mail exchangers have no address"})
+	}
+	// Only when every lookup failed for good does the mail bounce.
+	err = errors.Join(errs...)
+	for _, e := range errs {
+		if !dns.IsPermanent(e) {
+			return nil, &routeError{msg: err.Error(), class: dnsClass(false)}
+		}
+	}
+	return nil, &routeError{msg: err.Error(), class: dnsClass(true)}
+}
+
+func dnsError(err error) *routeError {
+	return &routeError{msg: err.Error(), class: dnsClass(dns.IsPermanent(err))}
+}
+
+func dnsClass(permanent bool) queue.Classification {
+	if permanent {
+		return queue.Classification{Verdict: queue.VerdictPermanent, Category: "dns", Rule: "dns-permanent"}
+	}
+	return queue.Classification{Verdict: queue.VerdictDeferred, Category: "dns", Rule: "dns-temporary"}
+}
+
+// allowed reports whether mail may go to a: public unicast addresses, and
+// any inside the configured allowed networks (the sandbox, a smarthost on
+// a private network).
+func (c *Courier) allowed(a netip.Addr) bool {
+	for _, p := range c.cfg.AllowedNetworks {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return a.IsValid() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
+		!a.IsUnspecified() && !a.IsMulticast() && !a.IsLinkLocalMulticast() && !a.IsInterfaceLocalMulticast()
+}
+
+// forSource keeps the targets a source address can reach: the same family.
+func forSource(targets []target, src netip.Addr) ([]target, error) {
+	if !src.IsValid() {
+		return targets, nil
+	}
+	var out []target
+	for _, t := range targets {
+		if t.addr.Is4() == src.Is4() {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no destination address of the family of source %s", src)
+	}
+	return out, nil
+}

@@ -1,0 +1,198 @@
+package deliver
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strconv"
+	"time"
+
+	"sendpool/internal/pool"
+	"sendpool/internal/queue"
+)
+
+// session is an SMTP connection that has passed the greeting and EHLO and
+// is ready for transactions.
+type session struct {
+	*client
+	mx    string
+	addr  string // "ip:port" connected to
+	src   pool.IP
+	ext   map[string]string
+	tls   bool
+	note  string // what went wrong on the way, e.g. TLS that failed
+	start time.Time
+	used  bool // a transaction has run: the next one starts its own clock
+	stop  func() bool
+}
+
+// failure is what kept an attempt from getting a session, or ended one.
+type failure struct {
+	stage string
+	reply string // the reply, or the error's text
+	mx    string
+	addr  string
+	class queue.Classification
+	start time.Time
+}
+
+// open connects from src to the first target that gives a session,
+// trying the next address and the next MX host when one cannot be
+// reached or is unwilling for now (RFC 5321 §5.1). A permanent or
+// blocked-IP answer ends the search: the next MX would say the same.
+func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*session, *failure) {
+	var last *failure
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		s, f := c.handshake(ctx, t, src, false)
+		if f != nil && f.stage == StageStartTLS {
+			// Opportunistic TLS that fails must not stop mail: try the host
+			// once more in plaintext, as MTAs do, and say so.
+			note := "TLS failed (" + f.reply + "), sent in plaintext"
+			c.log.Warn("starttls failed, retrying in plaintext", "mx", t.mx, "mx_addr", f.addr, "source_ip", src.String(), "err", f.reply)
+			s, f = c.handshake(ctx, t, src, true)
+			if s != nil {
+				s.note = note
+			}
+		}
+		if f == nil {
+			return s, nil
+		}
+		last = f
+		if f.class.Verdict != queue.VerdictDeferred {
+			return nil, f
+		}
+	}
+	if last == nil {
+		last = &failure{stage: StageConnect, reply: context.Cause(ctx).Error(), start: c.cfg.Now()}
+		last.class = c.classify(StageConnect, "", last.reply)
+	}
+	return nil, last
+}
+
+// handshake dials t from src, reads the greeting, says EHLO (HELO if EHLO
+// is refused) and starts TLS when offered, unless plaintext.
+func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintext bool) (*session, *failure) {
+	start := c.cfg.Now()
+	addr := net.JoinHostPort(t.addr.String(), strconv.Itoa(c.cfg.Port))
+	fail := func(stage, text string) *failure {
+		return &failure{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
+	}
+	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
+	if src.Addr.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: src.Addr.AsSlice()}
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fail(StageConnect, err.Error())
+	}
+	s := &session{client: newClient(ctx, conn), mx: t.mx, addr: addr, src: src, start: start}
+	// Cancellation interrupts whatever the connection is waiting for.
+	s.stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	bad := func(stage, text string) (*session, *failure) {
+		s.close()
+		return nil, fail(stage, text)
+	}
+
+	s.setDeadline(c.cfg.CommandTimeout)
+	r, err := s.readReply()
+	if err != nil {
+		return bad(StageGreeting, err.Error())
+	}
+	if r.code != codeReady {
+		// RFC 5321 §3.1: a server that refuses at the greeting waits for QUIT.
+		s.quit(c.cfg.CommandTimeout)
+		return bad(StageGreeting, r.String())
+	}
+	if f := c.hello(s, fail); f != nil {
+		s.quit(c.cfg.CommandTimeout)
+		s.close()
+		return nil, f
+	}
+	if _, ok := s.ext["STARTTLS"]; !ok || plaintext {
+		return s, nil
+	}
+	r, err = s.cmd(c.cfg.CommandTimeout, "STARTTLS")
+	if err != nil {
+		return bad(StageStartTLS, err.Error())
+	}
+	if r.code != codeReady {
+		// Refused: RFC 3207 §4 lets the session go on in plaintext.
+		s.note = "STARTTLS refused (" + r.String() + ")"
+		return s, nil
+	}
+	tc := tls.Client(conn, &tls.Config{
+		ServerName: t.mx,
+		// Opportunistic TLS authenticates nobody (RFC 7435 §1.3): checking
+		// the certificate would only turn encrypted mail into plaintext.
+		InsecureSkipVerify: true,
+		MinVersion:         tls.VersionTLS12,
+	})
+	s.setDeadline(c.cfg.CommandTimeout)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return bad(StageStartTLS, "TLS handshake: "+err.Error())
+	}
+	s.client = newClient(ctx, tc)
+	s.tls = true
+	// RFC 3207 §4.2: what the server said before TLS no longer holds.
+	if f := c.hello(s, fail); f != nil {
+		s.close()
+		return nil, f
+	}
+	return s, nil
+}
+
+// hello says EHLO with the source IP's name, falling back to HELO when the
+// server refuses EHLO for good (RFC 5321 §3.2).
+func (c *Courier) hello(s *session, fail func(stage, text string) *failure) *failure {
+	name := ehloName(s.src)
+	r, err := s.cmd(c.cfg.CommandTimeout, "EHLO %s", name)
+	if err != nil {
+		return fail(StageEHLO, err.Error())
+	}
+	if r.class() == 5 {
+		r, err = s.cmd(c.cfg.CommandTimeout, "HELO %s", name)
+		if err != nil {
+			return fail(StageEHLO, err.Error())
+		}
+		if r.class() != 2 {
+			return fail(StageEHLO, r.String())
+		}
+		s.ext = map[string]string{}
+		return nil
+	}
+	if r.class() != 2 {
+		return fail(StageEHLO, r.String())
+	}
+	s.ext = extensions(r)
+	return nil
+}
+
+// ehloName is the IP's EHLO name, or its address literal (RFC 5321
+// §4.1.3) when it has none.
+func ehloName(src pool.IP) string {
+	switch {
+	case src.EHLO != "":
+		return src.EHLO
+	case src.Addr.Is4():
+		return "[" + src.Addr.String() + "]"
+	case src.Addr.IsValid():
+		return "[IPv6:" + src.Addr.String() + "]"
+	}
+	return "localhost"
+}
+
+// quit ends the session politely; its reply does not matter.
+func (s *session) quit(timeout time.Duration) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.cmd(min(timeout, 10*time.Second), "QUIT")
+}
+
+func (s *session) close() {
+	s.stop()
+	s.conn.Close()
+}

@@ -1,0 +1,187 @@
+package deliver
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"sendpool/internal/queue"
+)
+
+// connState is how a connection fared after a transaction.
+type connState int
+
+const (
+	connOK       connState = iota
+	connBroken             // gone or out of step: reconnect for the rest
+	connRejected           // 5xx to MAIL: the connection's messages fail
+	connBlocked            // the source IP is blocked: stop for the group
+)
+
+// send runs one mail transaction (RFC 5321 §3.3) for the leases idx of one
+// message, one RCPT each, and records their results. It returns how the
+// connection fared and, for connRejected and connBlocked, the outcome to
+// give the leases that follow.
+func (r *run) send(s *session, idx []int, body []byte) (connState, outcome) {
+	c := r.c
+	start := c.cfg.Now()
+	if !s.used {
+		start = s.start // the first message pays for the connection
+	}
+	s.used = true
+	at := func(stage, text string) outcome {
+		return outcome{start: start, src: s.src.String(), mx: s.mx, addr: s.addr, stage: stage,
+			reply: text, note: s.note, class: c.classify(stage, s.mx, text)}
+	}
+	broken := func(stage string, err error, idx []int) (connState, outcome) {
+		o := at(stage, err.Error())
+		r.apply(o, idx...)
+		return connBroken, o
+	}
+	// fail records a refusal; a blocked IP ends the connection.
+	fail := func(stage string, rep reply, idx []int) (connState, outcome, bool) {
+		o := at(stage, rep.String())
+		r.apply(o, idx...)
+		if o.class.Verdict == queue.VerdictBlockedIP {
+			return connBlocked, o, true
+		}
+		return connOK, o, false
+	}
+
+	first := r.group[idx[0]]
+	mail := "MAIL FROM:<" + first.From + ">" + mailParams(s.ext, first.From, r.rcpts(idx), body)
+	_, pipelining := s.ext["PIPELINING"]
+	s.setDeadline(c.cfg.CommandTimeout)
+	if err := s.send("%s", mail); err != nil {
+		return broken(StageMail, err, idx)
+	}
+	// RFC 2920 §3.1: MAIL and RCPT may go in one group when pipelining.
+	if pipelining {
+		for _, i := range idx {
+			s.send("RCPT TO:<%s>", r.group[i].Recipient)
+		}
+	}
+	if err := s.flush(); err != nil {
+		return broken(StageMail, err, idx)
+	}
+	rep, err := s.readReply()
+	if err != nil {
+		return broken(StageMail, err, idx)
+	}
+	if rep.class() != 2 {
+		st, o, stop := fail(StageMail, rep, idx)
+		if stop {
+			return st, o
+		}
+		if pipelining {
+			// Read the RCPT replies the refused MAIL left behind.
+			for range idx {
+				if _, err := s.readReply(); err != nil {
+					return connBroken, o
+				}
+			}
+		}
+		if rep.class() == 5 {
+			return connRejected, o
+		}
+		return r.reset(s, o)
+	}
+
+	var accepted []int
+	for _, i := range idx {
+		if !pipelining {
+			s.setDeadline(c.cfg.CommandTimeout)
+			if err := s.send("RCPT TO:<%s>", r.group[i].Recipient); err != nil {
+				return broken(StageRcpt, err, r.undoneOf(idx))
+			}
+			if err := s.flush(); err != nil {
+				return broken(StageRcpt, err, r.undoneOf(idx))
+			}
+		}
+		rep, err := s.readReply()
+		if err != nil {
+			return broken(StageRcpt, err, r.undoneOf(idx))
+		}
+		if rep.class() == 2 {
+			accepted = append(accepted, i)
+			continue
+		}
+		if st, o, stop := fail(StageRcpt, rep, []int{i}); stop {
+			return st, o
+		}
+	}
+	if len(accepted) == 0 {
+		return r.reset(s, outcome{})
+	}
+
+	rep, err = s.cmd(c.cfg.CommandTimeout, "DATA")
+	if err != nil {
+		return broken(StageData, err, accepted)
+	}
+	if rep.code != codeStartData {
+		st, o, stop := fail(StageData, rep, accepted)
+		if stop {
+			return st, o
+		}
+		return r.reset(s, o)
+	}
+	s.setDeadline(c.cfg.DataTimeout)
+	if err := s.writeBody(body); err != nil {
+		return broken(StageEOD, err, accepted)
+	}
+	rep, err = s.readReply()
+	if err != nil {
+		return broken(StageEOD, err, accepted)
+	}
+	// The reply to the end of data ends the transaction either way.
+	o := at(StageEOD, rep.String())
+	r.apply(o, accepted...)
+	if o.class.Verdict == queue.VerdictBlockedIP {
+		return connBlocked, o
+	}
+	return connOK, o
+}
+
+// reset aborts the open transaction (RFC 5321 §4.1.1.5) so the connection
+// can carry the next message.
+func (r *run) reset(s *session, o outcome) (connState, outcome) {
+	rep, err := s.cmd(r.c.cfg.CommandTimeout, "RSET")
+	if err != nil || rep.class() != 2 {
+		return connBroken, o
+	}
+	return connOK, o
+}
+
+func (r *run) rcpts(idx []int) []string {
+	out := make([]string, len(idx))
+	for k, i := range idx {
+		out[k] = r.group[i].Recipient
+	}
+	return out
+}
+
+// mailParams are the MAIL parameters the server's extensions allow: the
+// size (RFC 1870), 8BITMIME for 8-bit bodies (RFC 6152) and SMTPUTF8 for
+// non-ASCII addresses (RFC 6531).
+func mailParams(ext map[string]string, from string, rcpts []string, body []byte) string {
+	var b strings.Builder
+	if _, ok := ext["SIZE"]; ok {
+		fmt.Fprintf(&b, " SIZE=%d", len(body))
+	}
+	if _, ok := ext["8BITMIME"]; ok && !isASCII(string(body)) {
+		b.WriteString(" BODY=8BITMIME")
+	}
+	if _, ok := ext["SMTPUTF8"]; ok && !isASCII(from+strings.Join(rcpts, "")) {
+		b.WriteString(" SMTPUTF8")
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,185 @@
+// Package intake holds the checks every new message passes before it is
+// queued, the same for SMTP submission and the HTTP /send API: who the
+// client is (AUTH or a trusted network), whether the envelope sender belongs
+// to the account, the account's status, then pluggable Checks (volume
+// limits, content scanning), and finally the durable queue.Put.
+//
+// Refusals are *Error values carrying the SMTP reply; the SMTP server sends
+// them as they are and the HTTP API maps them to statuses.
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"sendpool/internal/account"
+	"sendpool/internal/queue"
+)
+
+// Check is one pluggable check of a submission (volume limits, content
+// scanning). It returns nil to pass, an *Error to refuse; any other error is
+// a temporary failure (451 4.3.0), so that a broken check loses nothing.
+type Check interface {
+	Name() string
+	Check(ctx context.Context, s *Submission) error
+}
+
+// Submission is one message as a client submitted it.
+type Submission struct {
+	Account  *account.Account
+	From     string // envelope sender; "" for the null sender <>
+	To       []string
+	Body     []byte // the message with CRLF line endings, trace headers included
+	ClientIP netip.Addr
+	Protocol string // "ESMTPA", "ESMTPSA", "HTTP", … (RFC 3848 names for SMTP)
+	// ID is the message id to store under; empty: Accept assigns one. The
+	// SMTP server sets it beforehand (Service.NewID) because its Received
+	// header names it.
+	ID string
+}
+
+// Size is the size of the body in bytes.
+func (s *Submission) Size() int { return len(s.Body) }
+
+// Config is what a Service needs.
+type Config struct {
+	Accounts     account.Store
+	Queue        queue.Store
+	Now          func() time.Time // nil: time.Now
+	Logger       *slog.Logger     // nil: discard
+	MaxQueueTime time.Duration    // delivery.max_queue_time; 0: 72h
+	OnQueued     func()           // wakes the scheduler; may be nil
+	Checks       []Check          // run in order by Accept
+}
+
+// Default of Config.MaxQueueTime (SPEC §2).
+const defaultMaxQueueTime = 72 * time.Hour
+
+// Service runs the intake checks. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+	// checkHash is account.CheckPassword; tests count its calls.
+	checkHash func(hash, password string) bool
+
+	authMu    sync.Mutex
+	authCache map[[32]byte]time.Time // verified credentials → expiry
+
+	dummyOnce sync.Once
+	dummyHash string // hashed once, checked for unknown users
+
+	trustMu    sync.Mutex
+	trustIndex []trustedNet
+	trustAt    time.Time // when trustIndex was built
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxQueueTime <= 0 {
+		cfg.MaxQueueTime = defaultMaxQueueTime
+	}
+	return &Service{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		checkHash: account.CheckPassword,
+		authCache: make(map[[32]byte]time.Time),
+	}
+}
+
+// Now is the service's clock, for trace headers.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+// NewID returns a new message id (queue.NewID at the service's now).
+func (s *Service) NewID() string { return queue.NewID(s.cfg.Now()) }
+
+// CheckStatus refuses a suspended account (550 5.7.1) and a held one
+// (451 4.7.1: the client keeps the message and retries).
+func (s *Service) CheckStatus(a *account.Account) error {
+	switch a.Status {
+	case account.StatusSuspended:
+		return AccountSuspended(fmt.Sprintf("account %s suspended: %s", a.Name, a.Reason))
+	case account.StatusHeld:
+		return AccountHeld(fmt.Sprintf("account %s held: %s", a.Name, a.Reason))
+	}
+	return nil
+}
+
+// Accept runs every check on sub and queues it. It returns the message id
+// only once queue.Put has returned, that is once the message is durable.
+func (s *Service) Accept(ctx context.Context, sub *Submission) (string, error) {
+	if sub.Account == nil {
+		return "", AuthRequired("no account")
+	}
+	// Read the account again: a session may outlive a suspension.
+	a, err := s.cfg.Accounts.GetAccount(ctx, sub.Account.Name)
+	if errors.Is(err, account.ErrNotFound) {
+		return "", AccountSuspended(fmt.Sprintf("account %s no longer exists", sub.Account.Name))
+	}
+	if err != nil {
+		return "", LocalError("account", fmt.Sprintf("get account %s: %v", sub.Account.Name, err))
+	}
+	sub.Account = a
+	if err := s.CheckStatus(a); err != nil {
+		return "", err
+	}
+	// The envelope again, so that every submission path gets the same checks.
+	if err := s.CheckSender(a, sub.From); err != nil {
+		return "", err
+	}
+	if len(sub.To) == 0 {
+		return "", NoRecipients()
+	}
+	for _, rcpt := range sub.To {
+		if err := s.CheckRecipient(a, rcpt); err != nil {
+			return "", err
+		}
+	}
+	// A bare CR or LF becomes CRLF, as Postfix's smtpd_forbid_bare_newline =
+	// normalize does: the message is kept (old scripts send bare LF), and
+	// what we relay on can never hold "<LF>.<LF>", which a lax receiver
+	// might take for the end of DATA (SMTP smuggling) — dot-stuffing then
+	// escapes every line that starts with a dot.
+	sub.Body = NormalizeLineEndings(sub.Body)
+	for _, c := range s.cfg.Checks {
+		if err := c.Check(ctx, sub); err != nil {
+			e := AsError(err)
+			if e.Check == "" {
+				e.Check = c.Name()
+			}
+			return "", e
+		}
+	}
+
+	now := s.cfg.Now()
+	if sub.ID == "" {
+		sub.ID = queue.NewID(now)
+	}
+	m := &queue.Message{
+		ID:         sub.ID,
+		Account:    a.Name,
+		From:       sub.From,
+		Recipients: sub.To,
+		Body:       sub.Body,
+		Created:    now,
+		Expires:    now.Add(s.cfg.MaxQueueTime),
+	}
+	if err := s.cfg.Queue.Put(ctx, m); err != nil {
+		s.log.ErrorContext(ctx, "queue put failed", "id", m.ID, "account", a.Name, "err", err)
+		return "", LocalError("queue", fmt.Sprintf("put %s: %v", m.ID, err))
+	}
+	if s.cfg.OnQueued != nil {
+		s.cfg.OnQueued()
+	}
+	return m.ID, nil
+}

@@ -1,0 +1,267 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// SchedulerConfig configures a Scheduler.
+type SchedulerConfig struct {
+	// Owner names this node's leases.
+	Owner string
+	// Workers is how many groups are delivered at once.
+	Workers int
+	// Batch is how many deliveries one lease call takes at most.
+	Batch int
+	// PerConnection caps a group's size: the messages that share one
+	// connection.
+	PerConnection int
+	// LeaseFor is how long a lease lasts; a delivery must finish within it.
+	LeaseFor time.Duration
+	// Poll is how often the queue is looked at when nothing wakes the
+	// scheduler (retries coming due, other nodes' expired leases).
+	Poll time.Duration
+	// Retry is the retry schedule; its last step repeats.
+	Retry []time.Duration
+	// PoolSize is the number of sending IPs: a blocked-IP verdict is retried
+	// at once only while an IP not yet tried remains.
+	PoolSize int
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// OnFinal, if set, is called once a delivery is delivered or bounced,
+	// after the store recorded it (bounces hook DSNs here).
+	OnFinal func(ctx context.Context, l *Lease, o Outcome, r Result)
+}
+
+// Scheduler leases due deliveries, hands them to the courier in groups that
+// share a recipient domain, and records what came of them.
+type Scheduler struct {
+	store   Store
+	courier Courier
+	cfg     SchedulerConfig
+	wake    chan struct{}
+
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+// NewScheduler returns a scheduler; zero config fields get defaults.
+func NewScheduler(store Store, courier Courier, cfg SchedulerConfig) *Scheduler {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.PerConnection <= 0 {
+		cfg.PerConnection = 100
+	}
+	if cfg.LeaseFor <= 0 {
+		cfg.LeaseFor = 10 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if len(cfg.Retry) == 0 {
+		cfg.Retry = []time.Duration{5 * time.Minute}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{
+		store: store, courier: courier, cfg: cfg,
+		wake: make(chan struct{}, 1),
+		rnd:  rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+}
+
+// Wake tells the scheduler that new work may be due (a message was queued).
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, then waits for the groups in flight.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if n, err := s.store.ReleaseOwner(ctx, s.cfg.Owner); err != nil {
+		return err
+	} else if n > 0 {
+		s.cfg.Logger.Info("took back leases of a previous run", "owner", s.cfg.Owner, "deliveries", n)
+	}
+	slots := make(chan struct{}, s.cfg.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-timer.C:
+		}
+		// Lease while there is room and the queue gives full batches.
+		for ctx.Err() == nil {
+			free := s.cfg.Workers - len(slots)
+			if free == 0 {
+				// Wait for a slot rather than leasing work that would sit.
+				select {
+				case slots <- struct{}{}:
+					<-slots
+				case <-ctx.Done():
+				}
+				continue
+			}
+			n := min(s.cfg.Batch, free*s.cfg.PerConnection)
+			leases, err := s.store.Lease(ctx, s.cfg.Owner, s.cfg.Now(), s.cfg.LeaseFor, n)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.cfg.Logger.Error("lease", "err", err)
+				}
+				break
+			}
+			for _, g := range s.group(leases) {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					// Not started: give the leases back by letting them expire
+					// is slow; the next run's ReleaseOwner takes them back.
+					return nil
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-slots }()
+					s.deliver(ctx, g)
+				}()
+			}
+			if len(leases) < n {
+				break
+			}
+		}
+		timer.Reset(s.cfg.Poll)
+	}
+}
+
+// group splits leases by recipient domain, then into groups small enough to
+// spread one domain's work over several connections.
+func (s *Scheduler) group(leases []Lease) [][]*Lease {
+	byDomain := map[string][]*Lease{}
+	var order []string
+	for i := range leases {
+		d := leases[i].Domain
+		if _, ok := byDomain[d]; !ok {
+			order = append(order, d)
+		}
+		byDomain[d] = append(byDomain[d], &leases[i])
+	}
+	perDomain := max(1, s.cfg.Workers/max(1, len(order)))
+	var groups [][]*Lease
+	for _, d := range order {
+		ls := byDomain[d]
+		size := min(s.cfg.PerConnection, max(1, (len(ls)+perDomain-1)/perDomain))
+		for len(ls) > 0 {
+			n := min(size, len(ls))
+			groups = append(groups, ls[:n])
+			ls = ls[n:]
+		}
+	}
+	return groups
+}
+
+func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
+	// The courier must finish well inside the lease, so no other node takes
+	// the work while it is still in flight.
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseFor*9/10)
+	results := s.courier.Deliver(dctx, group)
+	cancel()
+	for i, l := range group {
+		var r Result
+		if i < len(results) {
+			r = results[i]
+		} else {
+			r = Result{Verdict: VerdictDeferred, Attempt: Attempt{Response: "no result from courier"}}
+		}
+		o := s.outcome(l, r)
+		// Record even when ctx ended: the attempt happened.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := s.store.Report(rctx, l, o)
+		rcancel()
+		if errors.Is(err, ErrLeaseLost) {
+			s.cfg.Logger.Warn("lease lost before report", "delivery", l.ID)
+			continue
+		}
+		if err != nil {
+			s.cfg.Logger.Error("report", "delivery", l.ID, "err", err)
+			continue
+		}
+		if o.Status.Final() && s.cfg.OnFinal != nil {
+			s.cfg.OnFinal(ctx, l, o, r)
+		}
+		if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
+			s.Wake()
+		}
+	}
+}
+
+// outcome turns a courier's result into what the store records.
+func (s *Scheduler) outcome(l *Lease, r Result) Outcome {
+	now := s.cfg.Now()
+	o := Outcome{Attempt: r.Attempt}
+	switch r.Verdict {
+	case VerdictDelivered:
+		o.Status = StatusDelivered
+		return o
+	case VerdictPermanent:
+		o.Status = StatusBounced
+		return o
+	}
+	if !l.Expires.IsZero() && !now.Before(l.Expires) {
+		o.Status = StatusBounced
+		o.Attempt.Category = "expired"
+		if o.Attempt.Time.IsZero() {
+			o.Attempt.Time = now
+		}
+		o.Attempt.Response = "message expired in queue; last reply: " + r.Attempt.Response
+		return o
+	}
+	o.Status = StatusDeferred
+	if r.Verdict == VerdictBlockedIP && s.untriedLeft(l, r) {
+		// The receiver refused the IP, not the mail: try another IP now.
+		o.Next = now
+		return o
+	}
+	o.Next = now.Add(s.delay(l.Attempts))
+	if !l.Expires.IsZero() && o.Next.After(l.Expires) {
+		// One last attempt when the message expires, rather than none.
+		o.Next = l.Expires
+	}
+	return o
+}
+
+func (s *Scheduler) untriedLeft(l *Lease, r Result) bool {
+	tried := map[string]bool{r.Attempt.SourceIP: true}
+	for _, ip := range l.TriedIPs {
+		tried[ip] = true
+	}
+	return len(tried) < s.cfg.PoolSize
+}
+
+// delay is the retry step after attempts earlier attempts, ±10% jitter so
+// deliveries deferred together do not come due together.
+func (s *Scheduler) delay(attempts int) time.Duration {
+	step := s.cfg.Retry[min(attempts, len(s.cfg.Retry)-1)]
+	s.mu.Lock()
+	j := s.rnd.Float64()*0.2 - 0.1
+	s.mu.Unlock()
+	return step + time.Duration(float64(step)*j)
+}

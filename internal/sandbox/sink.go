@@ -1,0 +1,384 @@
+// Package sandbox is a loopback world for the demo and for tests: a DNS
+// server and receiving MX sinks that can be told to reply anything.
+package sandbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The stages a Rule or a handler can script.
+const (
+	StageGreeting = "greeting"
+	StageEHLO     = "ehlo" // EHLO and HELO
+	StageMail     = "mail"
+	StageRcpt     = "rcpt"
+	StageData     = "data" // the DATA command
+	StageEOD      = "eod"  // the end of data, after <CRLF>.<CRLF>
+)
+
+// SinkConfig configures a Sink.
+type SinkConfig struct {
+	Addr     string // e.g. "127.0.0.11:2526"; empty: 127.0.0.1 on any port
+	Hostname string // in the banner and the EHLO reply; default "sink.test"
+	TLS      *tls.Config
+	Logger   *slog.Logger
+}
+
+// Conn is one connection a sink accepted.
+type Conn struct {
+	SourceIP string
+	EHLO     string // the last EHLO/HELO name given
+	TLS      bool   // STARTTLS completed
+	At       time.Time
+}
+
+// Message is one message a sink accepted (250 after the data).
+type Message struct {
+	SourceIP string
+	EHLO     string
+	TLS      bool
+	From     string
+	To       []string
+	Data     []byte // unstuffed, CRLF line endings as received
+	At       time.Time
+}
+
+// Rule scripts a reply. The first rule that matches wins.
+type Rule struct {
+	SourceIP string // "" matches any
+	Stage    string // one of the Stage constants; "" matches any
+	// Rcpt matches a recipient at the rcpt, data and eod stages ("" any);
+	// at data and eod a rule matches when any recipient of the transaction
+	// does.
+	Rcpt string
+	// Attempt, when not 0, applies the rule only to the Nth time (1-based)
+	// this stage is reached: counted per source IP for greeting, ehlo and
+	// mail, per recipient for rcpt, data and eod.
+	Attempt int
+	// Times, when not 0, is how many times the rule applies before it
+	// expires.
+	Times int
+	// Reply is the full reply, e.g. "451 4.7.1 Try again later"; lines
+	// separated by \n make a multi-line reply. Empty: the usual reply.
+	Reply string
+	// Drop closes the connection at this point (after Reply, if any). At
+	// the data stage the sink first answers 354 and reads part of the data;
+	// at eod it reads all the data and closes without a reply.
+	Drop bool
+	// Delay waits before replying, as a slow receiver does.
+	Delay time.Duration
+}
+
+// Event is what a handler is asked about.
+type Event struct {
+	Stage    string
+	SourceIP string
+	EHLO     string
+	TLS      bool
+	From     string
+	Rcpt     string   // the recipient, at the rcpt stage
+	To       []string // recipients accepted so far
+	// Attempt is the count that Rule.Attempt compares with; at data and
+	// eod, the highest among the transaction's recipients.
+	Attempt int
+}
+
+// Reply is a handler's scripted answer; the fields mean what Rule's do.
+type Reply struct {
+	Text  string
+	Drop  bool
+	Delay time.Duration
+}
+
+// Sink is a receiving SMTP server that records everything and replies what
+// it is told. It is written on net and bufio, not a server library, so that
+// it can misbehave anywhere, the greeting included.
+type Sink struct {
+	cfg  SinkConfig
+	log  *slog.Logger
+	ln   net.Listener
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    []*Conn
+	messages []Message
+	changed  chan struct{} // closed and replaced when a message arrives
+	rules    []sinkRule
+	handler  func(Event) *Reply
+	counts   map[sinkCountKey]int
+	open     map[net.Conn]struct{}
+	closed   bool
+}
+
+type sinkRule struct {
+	Rule
+	used int
+}
+
+type sinkCountKey struct{ stage, who string }
+
+// NewSink listens on cfg.Addr and serves until Close.
+func NewSink(cfg SinkConfig) (*Sink, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "sink.test"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg:     cfg,
+		log:     cfg.Logger.With("sink", ln.Addr().String()),
+		ln:      ln,
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+		counts:  map[sinkCountKey]int{},
+		open:    map[net.Conn]struct{}{},
+	}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
+}
+
+// Addr is the address the sink listens on, "ip:port".
+func (s *Sink) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the sink, closes its connections and waits for them.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Sink) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Warn("sink accept", "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.open[c] = struct{}{}
+		ip, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		rec := &Conn{SourceIP: ip, At: time.Now()}
+		s.conns = append(s.conns, rec)
+		s.mu.Unlock()
+
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			ss := newSinkSession(s, c, rec)
+			ss.serve()
+			c.Close()
+			s.mu.Lock()
+			delete(s.open, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Conns returns every connection accepted since the start or Reset.
+func (s *Sink) Conns() []Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Conn, len(s.conns))
+	for i, c := range s.conns {
+		out[i] = *c
+	}
+	return out
+}
+
+// ConnsFrom counts the connections accepted from source address ip.
+func (s *Sink) ConnsFrom(ip string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.conns {
+		if c.SourceIP == ip {
+			n++
+		}
+	}
+	return n
+}
+
+// Messages returns every message accepted since the start or Reset.
+func (s *Sink) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Message, len(s.messages))
+	for i, m := range s.messages {
+		m.To = slices.Clone(m.To)
+		m.Data = slices.Clone(m.Data)
+		out[i] = m
+	}
+	return out
+}
+
+// WaitMessages waits until at least n messages have been accepted.
+func (s *Sink) WaitMessages(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		have, ch := len(s.messages), s.changed
+		s.mu.Unlock()
+		if have >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Reset forgets the recorded connections and messages and the attempt
+// counts. Rules and the handler stay; SetRules() with no rule clears them.
+func (s *Sink) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns = nil
+	s.messages = nil
+	s.counts = map[sinkCountKey]int{}
+}
+
+// SetRules replaces the scripted replies.
+func (s *Sink) SetRules(rules ...Rule) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = s.rules[:0]
+	for _, r := range rules {
+		s.rules = append(s.rules, sinkRule{Rule: r})
+	}
+}
+
+// SetHandler installs a function asked before the rules at every stage; a
+// nil answer falls through to the rules. nil removes it.
+func (s *Sink) SetHandler(h func(ev Event) *Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handler = h
+}
+
+func (s *Sink) record(m Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.messages = append(s.messages, m)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Sink) setConn(rec *Conn, ehlo string, tls bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec.EHLO, rec.TLS = ehlo, tls
+}
+
+// decide counts that ev.Stage was reached and returns the scripted reply
+// for it, nil for the usual one. rcpts are the recipients the stage is
+// about (rcpt: the one; data, eod: the accepted ones).
+func (s *Sink) decide(ev Event, rcpts []string) *Reply {
+	s.mu.Lock()
+	perRcpt := ev.Stage == StageRcpt || ev.Stage == StageData || ev.Stage == StageEOD
+	attempt := map[string]int{}
+	if perRcpt {
+		for _, r := range rcpts {
+			k := sinkCountKey{ev.Stage, strings.ToLower(r)}
+			s.counts[k]++
+			attempt[r] = s.counts[k]
+			ev.Attempt = max(ev.Attempt, s.counts[k])
+		}
+	} else {
+		k := sinkCountKey{ev.Stage, ev.SourceIP}
+		s.counts[k]++
+		ev.Attempt = s.counts[k]
+	}
+	h := s.handler
+	s.mu.Unlock()
+
+	// The handler runs unlocked so that it may call the sink's methods.
+	if h != nil {
+		if r := h(ev); r != nil {
+			return r
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.Times > 0 && r.used >= r.Times {
+			continue
+		}
+		if r.SourceIP != "" && r.SourceIP != ev.SourceIP {
+			continue
+		}
+		if r.Stage != "" && r.Stage != ev.Stage {
+			continue
+		}
+		if !r.matchWho(perRcpt, ev.Attempt, rcpts, attempt) {
+			continue
+		}
+		r.used++
+		return &Reply{Text: r.Reply, Drop: r.Drop, Delay: r.Delay}
+	}
+	return nil
+}
+
+func (r *sinkRule) matchWho(perRcpt bool, ipAttempt int, rcpts []string, attempt map[string]int) bool {
+	if !perRcpt {
+		return r.Rcpt == "" && (r.Attempt == 0 || r.Attempt == ipAttempt)
+	}
+	for _, rc := range rcpts {
+		if (r.Rcpt == "" || strings.EqualFold(r.Rcpt, rc)) && (r.Attempt == 0 || r.Attempt == attempt[rc]) {
+			return true
+		}
+	}
+	return false
+}
+
+// wait sleeps for d or until the sink closes.
+func (s *Sink) wait(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
+	}
+}

@@ -1,0 +1,176 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// PoolIP is a sending address of the loopback world, with the EHLO name the
+// world's DNS gives it (A and PTR).
+type PoolIP struct {
+	Address string
+	EHLO    string
+}
+
+// WorldConfig configures StartWorld.
+type WorldConfig struct {
+	// Port all sinks listen on (delivery.port is one number); 0 picks a
+	// port free on every sink address.
+	Port int
+	// Domains maps each receiving domain to its sink's address (127.0.0.x);
+	// nil gives DefaultDomains.
+	Domains map[string]string
+	// PoolIPs are published in DNS (A and PTR); nil gives DefaultPoolIPs.
+	PoolIPs []PoolIP
+	Logger  *slog.Logger
+}
+
+// DefaultDomains is the standard sandbox: three receivers and the demo
+// sender's own domain (where bounces arrive).
+var DefaultDomains = map[string]string{
+	"gmail.test":   "127.0.0.11",
+	"outlook.test": "127.0.0.12",
+	"yahoo.test":   "127.0.0.13",
+	"example.test": "127.0.0.14",
+}
+
+// DefaultPoolIPs are the standard sandbox's four sending addresses.
+var DefaultPoolIPs = []PoolIP{
+	{"127.0.0.2", "mta1.sendpool.test"},
+	{"127.0.0.3", "mta2.sendpool.test"},
+	{"127.0.0.4", "mta3.sendpool.test"},
+	{"127.0.0.5", "mta4.sendpool.test"},
+}
+
+// World is a loopback mail world: a DNS server and one MX sink per domain,
+// all sinks on one port.
+type World struct {
+	DNS     *DNSServer
+	Port    int
+	PoolIPs []PoolIP
+
+	logger *slog.Logger
+	mu     sync.Mutex
+	sinks  map[string]*Sink
+}
+
+// StartWorld starts the DNS server and the sinks.
+func StartWorld(cfg WorldConfig) (*World, error) {
+	if cfg.Domains == nil {
+		cfg.Domains = DefaultDomains
+	}
+	if cfg.PoolIPs == nil {
+		cfg.PoolIPs = DefaultPoolIPs
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dns, err := NewDNSServer("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	w := &World{DNS: dns, PoolIPs: cfg.PoolIPs, logger: cfg.Logger, sinks: map[string]*Sink{}}
+	for _, ip := range cfg.PoolIPs {
+		dns.SetA(ip.EHLO, ip.Address)
+		dns.SetPTR(ip.Address, ip.EHLO)
+	}
+	w.Port = cfg.Port
+	if w.Port == 0 {
+		if w.Port, err = freePortOn(cfg.Domains); err != nil {
+			dns.Close()
+			return nil, err
+		}
+	}
+	for domain, addr := range cfg.Domains {
+		if _, err := w.AddDomain(domain, addr); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// AddDomain starts a sink for domain on addr:Port and publishes
+// "MX 10 mx.DOMAIN" with mx.DOMAIN's A record pointing at addr.
+func (w *World) AddDomain(domain, addr string) (*Sink, error) {
+	mx := "mx." + domain
+	s, err := NewSink(SinkConfig{
+		Addr:     net.JoinHostPort(addr, strconv.Itoa(w.Port)),
+		Hostname: mx,
+		Logger:   w.logger.With("sink", domain),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sink for %s: %w", domain, err)
+	}
+	w.DNS.SetMX(domain, MXRecord{Host: mx, Pref: 10})
+	w.DNS.SetA(mx, addr)
+	w.mu.Lock()
+	w.sinks[strings.ToLower(domain)] = s
+	w.mu.Unlock()
+	return s, nil
+}
+
+// Sink returns the sink of domain (nil if none).
+func (w *World) Sink(domain string) *Sink {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sinks[strings.ToLower(domain)]
+}
+
+// Sinks returns every sink by domain.
+func (w *World) Sinks() map[string]*Sink {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]*Sink, len(w.sinks))
+	for d, s := range w.sinks {
+		out[d] = s
+	}
+	return out
+}
+
+// Close stops everything.
+func (w *World) Close() error {
+	var errs []error
+	for _, s := range w.Sinks() {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, w.DNS.Close())
+	return errors.Join(errs...)
+}
+
+// freePortOn finds a port that is free on every address in domains.
+func freePortOn(domains map[string]string) (int, error) {
+	var addrs []string
+	for _, a := range domains {
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1"}
+	}
+	for range 50 {
+		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		ok := true
+		for _, a := range addrs[1:] {
+			l2, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+			if err != nil {
+				ok = false
+				break
+			}
+			l2.Close()
+		}
+		l.Close()
+		if ok {
+			return port, nil
+		}
+	}
+	return 0, errors.New("sandbox: no port free on every sink address")
+}

@@ -1,0 +1,223 @@
+// Package smtpd is the submission SMTP server hosting servers relay through.
+// It runs on github.com/emersion/go-smtp, turns each SMTP command into an
+// intake call and each intake.Error into a reply (SPEC §3).
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"sendpool/internal/intake"
+)
+
+// Defaults of Config.
+const (
+	defaultMaxMessageSize = 25 << 20 // SPEC §2 max_message_size
+	defaultMaxRecipients  = 100      // SPEC §2 max_recipients
+	// RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for
+	// the next command.
+	defaultReadTimeout  = 5 * time.Minute
+	defaultWriteTimeout = time.Minute
+	// opTimeout bounds one intake call (authentication, trusted-network
+	// lookup, checks and durable Put).
+	opTimeout = 2 * time.Minute
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Intake            *intake.Service
+	Hostname          string      // banner and Received "by"
+	TLS               *tls.Config // nil: no STARTTLS
+	AllowInsecureAuth bool        // AUTH over plaintext from non-loopback clients
+	MaxMessageSize    int64       // 0: 25 MB
+	MaxRecipients     int         // 0: 100
+	Logger            *slog.Logger
+	ReadTimeout       time.Duration // 0: 5 minutes
+	WriteTimeout      time.Duration // 0: 1 minute
+}
+
+// Server is a submission SMTP server.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	smtp *smtp.Server
+
+	ctx    context.Context // for intake calls; cancelled by Close
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{} // open connections, to force them shut
+}
+
+// New returns a Server; it listens once Serve or ListenAndServe is called.
+func New(cfg Config) (*Server, error) {
+	if cfg.Intake == nil {
+		return nil, errors.New("smtpd: no intake service")
+	}
+	if cfg.Hostname == "" {
+		return nil, errors.New("smtpd: no hostname")
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = defaultMaxMessageSize
+	}
+	if cfg.MaxRecipients <= 0 {
+		cfg.MaxRecipients = defaultMaxRecipients
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = defaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*trackedConn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	be := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	be.Domain = cfg.Hostname
+	be.TLSConfig = cfg.TLS
+	// go-smtp only knows "TLS or allowed everywhere"; SPEC §3 also allows
+	// loopback clients. So go-smtp always allows AUTH and the session
+	// decides per connection (authAllowed): it advertises no mechanism and
+	// refuses AUTH where not allowed.
+	be.AllowInsecureAuth = true
+	// go-smtp refuses a MAIL SIZE= over this and stops DATA past it, both
+	// with 552 5.3.4 (RFC 1870 §6.1); and a RCPT past MaxRecipients with
+	// 452 4.5.3 (RFC 5321 §4.5.3.1.10).
+	be.MaxMessageBytes = cfg.MaxMessageSize
+	be.MaxRecipients = cfg.MaxRecipients
+	be.EnableSMTPUTF8 = true
+	be.ReadTimeout = cfg.ReadTimeout
+	be.WriteTimeout = cfg.WriteTimeout
+	be.ErrorLog = errorLog{cfg.Logger}
+	s.smtp = be
+	return s, nil
+}
+
+// Serve accepts connections on l until Close or Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	return s.smtp.Serve(&trackedListener{Listener: l, srv: s})
+}
+
+// ListenAndServe listens on every address, then serves them all. It fails
+// at once if any address cannot be listened on. It returns when every
+// listener has stopped; a listener failing closes the server.
+func (s *Server) ListenAndServe(addrs []string) error {
+	if len(addrs) == 0 {
+		return errors.New("smtpd: no listen address")
+	}
+	var ls []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("smtpd: %w", err)
+		}
+		s.log.Info("submission listening", "addr", l.Addr().String())
+		ls = append(ls, l)
+	}
+	errs := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errs <- s.Serve(l) }()
+	}
+	var first error
+	for range ls {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			s.Close()
+		}
+	}
+	return first
+}
+
+// Close stops listening and closes every connection at once.
+func (s *Server) Close() error {
+	err := s.smtp.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil // already shut down: force the remaining connections
+	}
+	s.closeConns()
+	s.cancel()
+	return err
+}
+
+// Shutdown stops listening and waits for connections to end (clients QUIT
+// or time out). When ctx ends first it closes the remaining connections, a
+// transaction in progress then being lost to the client, which retries.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.smtp.Shutdown(ctx)
+	if ctx.Err() != nil {
+		s.closeConns()
+	}
+	s.cancel()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	conns := make([]*trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// trackedListener records the connections it accepts, so that Close and a
+// timed-out Shutdown can close them: go-smtp's Close does nothing after its
+// Shutdown has begun.
+type trackedListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, srv: l.srv}
+	l.srv.mu.Lock()
+	l.srv.conns[tc] = struct{}{}
+	l.srv.mu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	srv  *Server
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		delete(c.srv.conns, c)
+		c.srv.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// errorLog passes go-smtp's internal errors (failed TLS handshakes, broken
+// connections) to slog.
+type errorLog struct{ l *slog.Logger }
+
+func (e errorLog) Printf(format string, v ...any) { e.l.Info("smtp: " + fmt.Sprintf(format, v...)) }
+func (e errorLog) Println(v ...any)               { e.l.Info("smtp: " + fmt.Sprint(v...)) }

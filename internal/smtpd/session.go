@@ -1,0 +1,271 @@
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"sendpool/internal/account"
+	"sendpool/internal/intake"
+)
+
+// Replies of the session itself; the rest come from intake or go-smtp.
+var (
+	// RFC 4954 §6: AUTH over a connection where it is not allowed.
+	errEncryptionRequired = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11},
+		Message: "Encryption required for requested authentication mechanism"}
+	// RFC 5321 §4.1.4: MAIL within a transaction; RFC 4954 §4: AUTH too.
+	errBadSequence = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
+		Message: "Bad sequence of commands"}
+	// RFC 5322 §2.1.1 allows 998 octets a line; go-smtp allows twice that.
+	errLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0},
+		Message: "Line too long"}
+)
+
+// Reply of an accepted message (SPEC §3).
+const (
+	codeOK        = 250
+	queuedMessage = "Ok: queued as "
+)
+
+// authAllowed decides whether AUTH is offered (SPEC §3): over TLS, from a
+// loopback client (nothing crosses a network), or when the config allows
+// it everywhere. Elsewhere a password would cross the network in clear.
+func authAllowed(isTLS, allowInsecure bool, remote netip.Addr) bool {
+	return isTLS || allowInsecure || remote.Unmap().IsLoopback()
+}
+
+// session is one SMTP connection's state (from EHLO; STARTTLS starts a new
+// one). go-smtp calls its methods from the connection's goroutine, except
+// Data under BDAT (CHUNKING, which go-smtp always offers): that runs in a
+// goroutine of its own while commands go on, hence the mutex.
+type session struct {
+	srv    *Server
+	conn   *smtp.Conn
+	remote netip.Addr
+	helo   string // EHLO name; a new EHLO resets the transaction, not this
+	tls    bool   // fixed for the session: STARTTLS starts a new one
+
+	// mu guards the fields below against Data's goroutine: they are only
+	// written under it, and that goroutine only reads them under it.
+	mu      sync.Mutex
+	account *account.Account // from AUTH or the trusted network
+	authed  bool             // account came from AUTH
+
+	inTx  bool // MAIL accepted, not yet ended by DATA or RSET
+	from  string
+	size  int64 // SIZE= of MAIL, a hint
+	rcpts []string
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	var remote netip.Addr
+	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		remote = ta.AddrPort().Addr().Unmap()
+	}
+	_, isTLS := c.TLSConnectionState()
+	return &session{srv: s, conn: c, remote: remote, helo: c.Hostname(), tls: isTLS}, nil
+}
+
+// protocol is the RFC 3848 "with" keyword for the Received header.
+func (s *session) protocol(authed bool) string {
+	p := "ESMTP"
+	if s.tls {
+		p += "S"
+	}
+	if authed {
+		p += "A"
+	}
+	return p
+}
+
+func (s *session) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.srv.ctx, opTimeout)
+}
+
+// refuse logs an intake refusal with its detail and returns the reply.
+func (s *session) refuse(stage string, a *account.Account, err error) error {
+	e := intake.AsError(err)
+	name := ""
+	if a != nil {
+		name = a.Name
+	}
+	s.srv.log.Info("refused", "stage", stage, "code", e.Code, "enhanced", e.Enhanced,
+		"check", e.Check, "detail", e.Detail, "account", name, "client_ip", s.remote.String())
+	return toSMTPError(e)
+}
+
+// toSMTPError turns an intake.Error into go-smtp's reply.
+func toSMTPError(e *intake.Error) *smtp.SMTPError {
+	var ec smtp.EnhancedCode
+	if _, err := fmt.Sscanf(e.Enhanced, "%d.%d.%d", &ec[0], &ec[1], &ec[2]); err != nil {
+		ec = smtp.EnhancedCodeNotSet
+	}
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: ec, Message: e.Text}
+}
+
+func (s *session) AuthMechanisms() []string {
+	if !authAllowed(s.tls, s.srv.cfg.AllowInsecureAuth, s.remote) {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if !authAllowed(s.tls, s.srv.cfg.AllowInsecureAuth, s.remote) {
+		return nil, errEncryptionRequired
+	}
+	if s.inTx {
+		return nil, errBadSequence
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			// No acting as another user: the authorization identity, if
+			// any, must be the user (RFC 4616 §2).
+			if identity != "" && identity != user {
+				return s.refuse("auth", nil, intake.AuthFailed(fmt.Sprintf("%q may not act as %q", user, identity)))
+			}
+			return s.authenticate(user, pass)
+		}), nil
+	case sasl.Login:
+		return newLoginServer(s.authenticate), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (s *session) authenticate(user, pass string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	a, err := s.srv.cfg.Intake.Authenticate(ctx, user, pass)
+	if err != nil {
+		return s.refuse("auth", nil, err)
+	}
+	s.mu.Lock()
+	s.account, s.authed = a, true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inTx {
+		return errBadSequence
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if s.account == nil {
+		a, err := s.srv.cfg.Intake.TrustedAccount(ctx, s.remote)
+		if err != nil {
+			return s.refuse("mail", s.account, err)
+		}
+		if a == nil {
+			return s.refuse("mail", s.account, intake.AuthRequired("no AUTH and not in any account's networks"))
+		}
+		s.account = a
+	}
+	if err := s.srv.cfg.Intake.CheckStatus(s.account); err != nil {
+		return s.refuse("mail", s.account, err)
+	}
+	if err := s.srv.cfg.Intake.CheckSender(s.account, from); err != nil {
+		return s.refuse("mail", s.account, err)
+	}
+	s.inTx, s.from, s.rcpts = true, from, nil
+	if opts != nil {
+		s.size = opts.Size
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.srv.cfg.Intake.CheckRecipient(s.account, to); err != nil {
+		return s.refuse("rcpt", s.account, err)
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+// Data reads the message and queues it. go-smtp's reader ends it only at
+// <CRLF>.<CRLF> (RFC 5321 §4.1.1.4), never at <LF>.<LF>, so a smuggled
+// "<LF>.<LF>MAIL FROM…" stays inside this one message; intake then turns
+// every bare CR or LF into CRLF, so nothing we relay on can end early at a
+// lax receiver (SMTP smuggling).
+func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
+	a, authed, from, rcpts, size := s.account, s.authed, s.from, s.rcpts, s.size
+	s.mu.Unlock()
+
+	var buf bytes.Buffer
+	if size > 0 && size <= s.srv.cfg.MaxMessageSize {
+		buf.Grow(int(size))
+	}
+	_, err := buf.ReadFrom(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.srv.cfg.ReadTimeout})
+	switch {
+	case errors.Is(err, smtp.ErrDataTooLarge):
+		return s.refuse("data", a, intake.TooBig(fmt.Sprintf("over %d bytes", s.srv.cfg.MaxMessageSize)))
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return errLineTooLong
+	case err != nil:
+		return err // the connection broke; nobody reads a reply
+	}
+
+	sv := s.srv.cfg.Intake
+	id := sv.NewID()
+	proto := s.protocol(authed)
+	received := receivedHeader(s.helo, s.remote, s.srv.cfg.Hostname, proto, id, rcpts, sv.Now())
+	body := make([]byte, 0, len(received)+buf.Len())
+	body = append(append(body, received...), buf.Bytes()...)
+
+	ctx, cancel := s.ctx()
+	defer cancel()
+	sub := &intake.Submission{Account: a, From: from, To: rcpts, Body: body,
+		ClientIP: s.remote, Protocol: proto, ID: id}
+	id, err = sv.Accept(ctx, sub)
+	if err != nil {
+		return s.refuse("data", a, err)
+	}
+	s.srv.log.Info("accepted", "id", id, "account", sub.Account.Name, "from", from,
+		"rcpts", len(rcpts), "size", len(body), "client_ip", s.remote.String(), "protocol", proto)
+	// go-smtp sends an error's code and text as they are: this is how the
+	// 250 reply names the id.
+	return &smtp.SMTPError{Code: codeOK, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: queuedMessage + id}
+}
+
+func (s *session) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inTx, s.from, s.size, s.rcpts = false, "", 0, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+// deadlineReader extends the read deadline as the message arrives: go-smtp
+// sets it once per command, so a large DATA on a slow link would otherwise
+// have to fit in one ReadTimeout.
+type deadlineReader struct {
+	r       io.Reader
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	// go-smtp's reader fills p before returning: keep each read small so
+	// that the deadline moves along with the data.
+	if len(p) > 32<<10 {
+		p = p[:32<<10]
+	}
+	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
+	return d.r.Read(p)
+}

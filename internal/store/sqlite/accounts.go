@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"sendpool/internal/account"
+)
+
+// The account.Store half. Domains and networks are JSON arrays of strings;
+// the account list is small and read whole.
+
+const accountColumns = `name, password_hash, domains, networks, per_minute, per_hour, per_day,
+	status, reason, created`
+
+// CreateAccount stores a new account; account.ErrExists if the name is taken.
+// A zero Created is set to now.
+func (s *Store) CreateAccount(ctx context.Context, a *account.Account) error {
+	if a.Created.IsZero() {
+		a.Created = s.now()
+	}
+	args, err := accountArgs(a)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		var one int
+		err := tx.QueryRow(`SELECT 1 FROM accounts WHERE name = ?`, a.Name).Scan(&one)
+		if err == nil {
+			return account.ErrExists
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO accounts (`+accountColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		return err
+	})
+	if err != nil && !errors.Is(err, account.ErrExists) {
+		return fmt.Errorf("sqlite: create account %s: %w", a.Name, err)
+	}
+	return err
+}
+
+// GetAccount returns an account; account.ErrNotFound if there is none.
+func (s *Store) GetAccount(ctx context.Context, name string) (*account.Account, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name)
+	a, err := scanAccount(row)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, account.ErrNotFound
+		}
+		return nil, fmt.Errorf("sqlite: get account %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// ListAccounts returns every account, by name.
+func (s *Store) ListAccounts(ctx context.Context) ([]*account.Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list accounts: %w", err)
+	}
+	defer rows.Close()
+	out := []*account.Account{}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateAccount replaces every field of an existing account but its
+// creation time; account.ErrNotFound if there is none.
+func (s *Store) UpdateAccount(ctx context.Context, a *account.Account) error {
+	args, err := accountArgs(a)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *writeTx) error {
+		res, err := tx.Exec(`UPDATE accounts SET password_hash = ?, domains = ?, networks = ?,
+			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?
+			WHERE name = ?`, append(slices.Clone(args[1:9]), a.Name)...)
+		return affected(res, err, account.ErrNotFound)
+	})
+	if err != nil && !errors.Is(err, account.ErrNotFound) {
+		return fmt.Errorf("sqlite: update account %s: %w", a.Name, err)
+	}
+	return err
+}
+
+// DeleteAccount removes an account; account.ErrNotFound if there is none.
+// Its queued messages stay.
+func (s *Store) DeleteAccount(ctx context.Context, name string) error {
+	err := s.write(ctx, func(tx *writeTx) error {
+		res, err := tx.Exec(`DELETE FROM accounts WHERE name = ?`, name)
+		return affected(res, err, account.ErrNotFound)
+	})
+	if err != nil && !errors.Is(err, account.ErrNotFound) {
+		return fmt.Errorf("sqlite: delete account %s: %w", name, err)
+	}
+	return err
+}
+
+// accountArgs gives the values of accountColumns, in order.
+func accountArgs(a *account.Account) ([]any, error) {
+	domains := a.Domains
+	if domains == nil {
+		domains = []string{}
+	}
+	networks := make([]string, len(a.Networks))
+	for i, p := range a.Networks {
+		networks[i] = p.String()
+	}
+	d, err := json.Marshal(domains)
+	if err != nil {
+		return nil, err
+	}
+	n, err := json.Marshal(networks)
+	if err != nil {
+		return nil, err
+	}
+	return []any{a.Name, a.PasswordHash, string(d), string(n), a.Limits.PerMinute, a.Limits.PerHour,
+		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created)}, nil
+}
+
+func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) {
+	a := &account.Account{}
+	var domains, networks string
+	var created int64
+	err := row.Scan(&a.Name, &a.PasswordHash, &domains, &networks, &a.Limits.PerMinute,
+		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created)
+	if err != nil {
+		return nil, err
+	}
+	a.Created = fromMS(created)
+	if err := json.Unmarshal([]byte(domains), &a.Domains); err != nil {
+		return nil, fmt.Errorf("account %s: domains: %w", a.Name, err)
+	}
+	var nets []string
+	if err := json.Unmarshal([]byte(networks), &nets); err != nil {
+		return nil, fmt.Errorf("account %s: networks: %w", a.Name, err)
+	}
+	for _, s := range nets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("account %s: network %q: %w", a.Name, s, err)
+		}
+		a.Networks = append(a.Networks, p)
+	}
+	return a, nil
+}
+
+// affected maps "no row changed" to notFound.
+func affected(res sql.Result, err, notFound error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound
+	}
+	return nil
+}

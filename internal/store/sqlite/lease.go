@@ -1,0 +1,218 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"sendpool/internal/queue"
+)
+
+// leaseQuery finds due deliveries. Its WHERE repeats the partial index's
+// condition word for word so that deliveries_due can serve it, and INDEXED BY
+// makes sure it does (the planner, without statistics, prefers
+// deliveries_status, which scans every waiting row).
+const leaseQuery = `
+SELECT d.id, d.message_id, d.recipient, d.domain, d.status, d.attempts,
+       d.next_attempt, d.tried_ips, d.response, d.generation,
+       m.mail_from, m.account, m.created, m.expires, m.bounce, m.size
+FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
+WHERE d.status IN ('queued','deferred') AND d.next_attempt <= ?
+ORDER BY d.next_attempt
+LIMIT ?`
+
+// Lease claims up to max due deliveries for owner until now+leaseFor. The
+// claim sets next_attempt to the lease's end, so an abandoned lease becomes
+// due again by itself and the next Lease takes it over with a new generation.
+func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor time.Duration, max int) ([]queue.Lease, error) {
+	if owner == "" {
+		return nil, errors.New("sqlite: lease: empty owner")
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	until := now.Add(leaseFor)
+	var out []queue.Lease
+	err := s.write(ctx, func(tx *writeTx) error {
+		out = out[:0]
+		rows, err := tx.Query(leaseQuery, ms(now), max)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var l queue.Lease
+			var next, created, expires int64
+			var tried string
+			err := rows.Scan(&l.ID, &l.MessageID, &l.Recipient, &l.Domain, &l.Status, &l.Attempts,
+				&next, &tried, &l.Response, &l.Generation,
+				&l.From, &l.Account, &created, &expires, &l.Bounce, &l.Size)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			l.NextAttempt, l.Created, l.Expires = fromMS(next), fromMS(created), fromMS(expires)
+			if l.TriedIPs, err = decodeIPs(tried); err != nil {
+				rows.Close()
+				return fmt.Errorf("delivery %s: %w", l.ID, err)
+			}
+			out = append(out, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range out {
+			l := &out[i]
+			l.Owner, l.Until = owner, until
+			l.Generation++
+			_, err := tx.Exec(`UPDATE deliveries
+				SET owner = ?, generation = ?, lease_until = ?, next_attempt = ?
+				WHERE id = ?`, owner, l.Generation, ms(until), ms(until), l.ID)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: lease: %w", err)
+	}
+	return out, nil
+}
+
+// Report records the outcome of a leased delivery and ends the lease, or
+// returns queue.ErrLeaseLost when the lease was taken over, released, held
+// or the message deleted.
+func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) error {
+	switch o.Status {
+	case queue.StatusDelivered, queue.StatusBounced, queue.StatusDeferred, queue.StatusQueued:
+	default:
+		return fmt.Errorf("sqlite: report %s: bad status %q", l.ID, o.Status)
+	}
+	var next int64
+	if !o.Status.Final() {
+		next = ms(o.Next)
+		if next == 0 {
+			next = ms(s.now())
+		}
+	}
+	a := o.Attempt
+	attempted := !a.Time.IsZero()
+	err := s.write(ctx, func(tx *writeTx) error {
+		var tried, response string
+		var attempts int
+		err := tx.QueryRow(`SELECT tried_ips, response, attempts FROM deliveries
+			WHERE id = ? AND owner = ? AND generation = ? AND status IN ('queued','deferred')`,
+			l.ID, l.Owner, l.Generation).Scan(&tried, &response, &attempts)
+		if err != nil {
+			return errNoRows(err, queue.ErrLeaseLost)
+		}
+		if a.SourceIP != "" {
+			ips, err := decodeIPs(tried)
+			if err != nil {
+				return fmt.Errorf("delivery %s: %w", l.ID, err)
+			}
+			tried = encodeIPs(append(ips, a.SourceIP))
+		}
+		if attempted || a.Response != "" {
+			response = a.Response
+		}
+		if attempted {
+			attempts++
+			_, err := tx.Exec(`INSERT INTO attempts
+				(delivery_id, time, source_ip, mx, mx_addr, response, verdict, category, duration)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				l.ID, ms(a.Time), a.SourceIP, a.MX, a.MXAddr, a.Response, a.Verdict, a.Category,
+				int64(a.Duration))
+			if err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(`UPDATE deliveries
+			SET status = ?, response = ?, attempts = ?, tried_ips = ?, next_attempt = ?,
+			    owner = '', lease_until = 0
+			WHERE id = ?`, o.Status, response, attempts, tried, next, l.ID)
+		if err != nil {
+			return err
+		}
+		return refreshStatus(tx, l.MessageID)
+	})
+	if err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+		return fmt.Errorf("sqlite: report %s: %w", l.ID, err)
+	}
+	return err
+}
+
+// ReleaseOwner ends every lease owner holds; the deliveries are due at once.
+// The generation moves on so a straggler's Report is refused.
+func (s *Store) ReleaseOwner(ctx context.Context, owner string) (int, error) {
+	var n int64
+	now := ms(s.now())
+	err := s.write(ctx, func(tx *writeTx) error {
+		res, err := tx.Exec(`UPDATE deliveries
+			SET owner = '', lease_until = 0, next_attempt = ?, generation = generation + 1
+			WHERE owner = ? AND status IN ('queued','deferred')`, now, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release owner %s: %w", owner, err)
+	}
+	return int(n), nil
+}
+
+// refreshStatus recomputes a message's summary status from its deliveries.
+// Once every recipient has it, the body is dropped to save space; it is kept
+// while any recipient bounced, since the DSN hooked on a bounce
+// (SchedulerConfig.OnFinal) may quote it.
+func refreshStatus(tx *writeTx, messageID string) error {
+	rows, err := tx.Query(`SELECT status FROM deliveries WHERE message_id = ?`, messageID)
+	if err != nil {
+		return err
+	}
+	var statuses []queue.Status
+	for rows.Next() {
+		var st queue.Status
+		if err := rows.Scan(&st); err != nil {
+			rows.Close()
+			return err
+		}
+		statuses = append(statuses, st)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	st := queue.Summarize(statuses)
+	_, err = tx.Exec(`UPDATE messages
+		SET status = ?, body = CASE WHEN ? THEN NULL ELSE body END
+		WHERE id = ?`, st, st == queue.StatusDelivered, messageID)
+	return err
+}
+
+func decodeIPs(s string) ([]string, error) {
+	var ips []string
+	if s == "" {
+		return nil, nil
+	}
+	if err := json.Unmarshal([]byte(s), &ips); err != nil {
+		return nil, fmt.Errorf("tried_ips: %w", err)
+	}
+	if len(ips) == 0 {
+		return nil, nil
+	}
+	return ips, nil
+}
+
+func encodeIPs(ips []string) string {
+	if len(ips) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(ips)
+	return string(b)
+}

@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"sendpool/internal/queue"
+)
+
+// Put stores m (body once) and one delivery per recipient, queued and due
+// now, or held. An empty m.ID or zero m.Created is filled in. It returns once
+// the transaction holding the message is committed and fsynced.
+func (s *Store) Put(ctx context.Context, m *queue.Message) error {
+	if len(m.Recipients) == 0 {
+		return errors.New("sqlite: put: no recipients")
+	}
+	now := s.now()
+	if m.ID == "" {
+		m.ID = queue.NewID(now)
+	}
+	if m.Created.IsZero() {
+		m.Created = now
+	}
+	status := queue.StatusQueued
+	if m.Held {
+		status = queue.StatusHeld
+	}
+	domains := make([]string, len(m.Recipients))
+	for i, r := range m.Recipients {
+		at := strings.LastIndexByte(r, '@')
+		if at < 0 {
+			return fmt.Errorf("sqlite: put: recipient %q has no domain", r)
+		}
+		domains[i] = strings.ToLower(r[at+1:])
+	}
+	body := m.Body
+	if body == nil {
+		body = []byte{} // NULL means "dropped"
+	}
+	due := ms(now)
+	err := s.write(ctx, func(tx *writeTx) error {
+		_, err := tx.Exec(`INSERT INTO messages
+			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, m.Account, m.From, body, len(m.Body), ms(m.Created), ms(m.Expires),
+			m.Bounce, len(m.Recipients), status)
+		if err != nil {
+			return err
+		}
+		for i, r := range m.Recipients {
+			_, err := tx.Exec(`INSERT INTO deliveries
+				(id, message_id, idx, recipient, domain, status, next_attempt)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				m.ID+"/"+strconv.Itoa(i), m.ID, i, r, domains[i], status, due)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Body returns a message's body; ErrNotFound also once every delivery is
+// final and the body was dropped.
+func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
+	var body []byte
+	var dropped bool
+	err := s.r.QueryRowContext(ctx, `SELECT body, body IS NULL FROM messages WHERE id = ?`, messageID).
+		Scan(&body, &dropped)
+	if err != nil {
+		return nil, errNoRows(err, queue.ErrNotFound)
+	}
+	if dropped {
+		return nil, queue.ErrNotFound
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return body, nil
+}

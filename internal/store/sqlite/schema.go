@@ -1,0 +1,105 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; PRAGMA user_version is the number applied.
+// Append new steps; never edit one that has shipped.
+var migrations = []string{
+	// 1: the queue and the accounts. Times are unix milliseconds, 0 for none.
+	`
+CREATE TABLE messages (
+	id        TEXT PRIMARY KEY,
+	account   TEXT NOT NULL,
+	mail_from TEXT NOT NULL,
+	body      BLOB,             -- NULL once every delivery is final
+	size      INTEGER NOT NULL,
+	created   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL,
+	bounce    INTEGER NOT NULL, -- a DSN we generated
+	rcpts     INTEGER NOT NULL,
+	status    TEXT NOT NULL     -- queue.Summarize of its deliveries, kept in step
+);
+CREATE INDEX messages_status ON messages(status, id);
+CREATE INDEX messages_account ON messages(account, id);
+
+-- A leased delivery keeps its status (queued or deferred) with
+-- next_attempt = lease_until, so "due" is one condition whether it is new,
+-- deferred or its lease expired.
+CREATE TABLE deliveries (
+	id           TEXT PRIMARY KEY, -- message_id/idx
+	message_id   TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	idx          INTEGER NOT NULL,
+	recipient    TEXT NOT NULL,
+	domain       TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_attempt INTEGER NOT NULL,
+	tried_ips    TEXT NOT NULL DEFAULT '[]', -- JSON array
+	response     TEXT NOT NULL DEFAULT '',
+	owner        TEXT NOT NULL DEFAULT '',
+	generation   INTEGER NOT NULL DEFAULT 0,
+	lease_until  INTEGER NOT NULL DEFAULT 0
+);
+-- Only waiting work is indexed by time, so a million deferred rows not yet
+-- due cost Lease one index probe and final rows cost it nothing.
+CREATE INDEX deliveries_due ON deliveries(next_attempt) WHERE status IN ('queued','deferred');
+CREATE INDEX deliveries_message ON deliveries(message_id, idx);
+CREATE INDEX deliveries_owner ON deliveries(owner) WHERE owner != '';
+CREATE INDEX deliveries_status ON deliveries(status);
+
+CREATE TABLE attempts (
+	id          INTEGER PRIMARY KEY,
+	delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+	time        INTEGER NOT NULL,
+	source_ip   TEXT NOT NULL,
+	mx          TEXT NOT NULL,
+	mx_addr     TEXT NOT NULL,
+	response    TEXT NOT NULL,
+	verdict     TEXT NOT NULL,
+	category    TEXT NOT NULL,
+	duration    INTEGER NOT NULL -- nanoseconds
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, time);
+
+CREATE TABLE accounts (
+	name          TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	domains       TEXT NOT NULL, -- JSON array
+	networks      TEXT NOT NULL, -- JSON array of CIDR strings
+	per_minute    INTEGER NOT NULL,
+	per_hour      INTEGER NOT NULL,
+	per_day       INTEGER NOT NULL,
+	status        TEXT NOT NULL,
+	reason        TEXT NOT NULL,
+	created       INTEGER NOT NULL
+);
+`,
+}
+
+// migrate brings the schema up to date in one transaction.
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
+		return fmt.Errorf("migrate: set version: %w", err)
+	}
+	return tx.Commit()
+}
