@@ -1,0 +1,176 @@
+// Package memory is the in-process state.State of a single node.
+package memory
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"sendpool/internal/state"
+)
+
+// State keeps everything in maps under one mutex.
+type State struct {
+	mu     sync.Mutex
+	events map[string][]time.Time // key → event times, oldest first
+	susp   map[[2]string]state.Suspension
+	cache  map[string]entry
+	now    func() time.Time // for cache expiry
+}
+
+type entry struct {
+	value   []byte
+	expires time.Time
+}
+
+// New returns an empty State. now is the clock of cache expiry (nil: time.Now).
+func New(now func() time.Time) *State {
+	if now == nil {
+		now = time.Now
+	}
+	return &State{
+		events: map[string][]time.Time{},
+		susp:   map[[2]string]state.Suspension{},
+		cache:  map[string]entry{},
+		now:    now,
+	}
+}
+
+var _ state.State = (*State)(nil)
+
+// Take implements state.State.
+func (s *State) Take(ctx context.Context, key string, n int, now time.Time, windows []state.Window) (state.Decision, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := s.prune(key, now, windows)
+	for _, w := range windows {
+		from := now.Add(-w.Size)
+		i := sort.Search(len(ev), func(i int) bool { return ev[i].After(from) })
+		count := len(ev) - i
+		if count+n > w.Max {
+			d := state.Decision{Window: w, Count: count}
+			// The (count+n-Max)-th oldest event in the window must age out.
+			if k := i + count + n - w.Max - 1; k < len(ev) && k >= i {
+				d.Frees = ev[k].Add(w.Size)
+			} else {
+				d.Frees = now.Add(w.Size)
+			}
+			return d, nil
+		}
+	}
+	for range n {
+		ev = insertSorted(ev, now)
+	}
+	s.events[key] = ev
+	return state.Decision{Allowed: true}, nil
+}
+
+// Count implements state.State.
+func (s *State) Count(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := now.Add(-window)
+	n := 0
+	for _, t := range s.events[key] {
+		if t.After(from) && !t.After(now) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// prune drops events older than the largest window, so a key's log stays
+// bounded by its largest limit.
+func (s *State) prune(key string, now time.Time, windows []state.Window) []time.Time {
+	ev := s.events[key]
+	var longest time.Duration
+	for _, w := range windows {
+		longest = max(longest, w.Size)
+	}
+	if longest == 0 {
+		return ev
+	}
+	from := now.Add(-longest)
+	i := sort.Search(len(ev), func(i int) bool { return ev[i].After(from) })
+	if i > 0 {
+		ev = append(ev[:0:0], ev[i:]...)
+		s.events[key] = ev
+	}
+	return ev
+}
+
+func insertSorted(ev []time.Time, t time.Time) []time.Time {
+	i := sort.Search(len(ev), func(i int) bool { return ev[i].After(t) })
+	ev = append(ev, time.Time{})
+	copy(ev[i+1:], ev[i:])
+	ev[i] = t
+	return ev
+}
+
+// Suspend implements state.State.
+func (s *State) Suspend(ctx context.Context, sp state.Suspension) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.susp[[2]string{sp.IP, sp.Scope}] = sp
+	return nil
+}
+
+// Resume implements state.State.
+func (s *State) Resume(ctx context.Context, ip, scope string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.susp {
+		if k[0] == ip && (scope == "" || k[1] == scope) {
+			delete(s.susp, k)
+		}
+	}
+	return nil
+}
+
+// Suspensions implements state.State.
+func (s *State) Suspensions(ctx context.Context, now time.Time) ([]state.Suspension, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []state.Suspension
+	for k, sp := range s.susp {
+		if !now.Before(sp.Until) {
+			delete(s.susp, k)
+			continue
+		}
+		out = append(out, sp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].IP != out[j].IP {
+			return out[i].IP < out[j].IP
+		}
+		return out[i].Scope < out[j].Scope
+	})
+	return out, nil
+}
+
+// Get implements state.State.
+func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.cache[key]
+	if !ok || !s.now().Before(e.expires) {
+		delete(s.cache, key)
+		return nil, false, nil
+	}
+	return e.value, true, nil
+}
+
+// Set implements state.State.
+func (s *State) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache[key] = entry{value: append([]byte(nil), value...), expires: s.now().Add(ttl)}
+	return nil
+}
+
+// Close implements state.State.
+func (s *State) Close() error { return nil }
