@@ -23,9 +23,13 @@ var errUsage = errors.New("usage")
 const adminUsage = `usage:
   sendpool account add NAME [-password P] [-domains a,b] [-networks CIDR,…]
                             [-per-minute N] [-per-hour N] [-per-day N]
-  sendpool account ls | show NAME | rm NAME | resume NAME
+                            [-rcpt-per-hour N] [-sender-per-hour N]
+  sendpool account ls | show NAME | rm NAME | resume NAME | release NAME
   sendpool account set NAME [same flags as add] [-status active|suspended] [-reason R]
   sendpool account suspend NAME [-reason R]
+  sendpool domain add DOMAIN -account NAME [-zone]
+  sendpool domain ls [-account NAME] | check DOMAIN | rm DOMAIN
+  sendpool domain records|rotate-dkim DOMAIN [-zone]
   sendpool ip ls | resume ADDR
   sendpool ip suspend ADDR [-for DURATION] [-reason TEXT]
   sendpool queue ls [-status S] [-account A] [-limit N] [-before ID]
@@ -104,10 +108,6 @@ func (c *adminCmd) printJSON(v any) error {
 // runAdmin runs the admin command cmd (account, domain, ip, queue) with its
 // subcommand and flags in args.
 func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
-	if cmd == "domain" {
-		fmt.Fprintln(stderr, "sendpool: domain commands come with the deliverability work")
-		return 1
-	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fmt.Fprint(stderr, adminUsage)
 		return 2
@@ -121,6 +121,8 @@ func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "account":
 		err = c.account(ctx, sub, rest)
+	case "domain":
+		err = c.domain(ctx, sub, rest)
 	case "ip":
 		err = c.ip(ctx, sub, rest)
 	case "queue":

@@ -14,6 +14,7 @@ import (
 type accountFlags struct {
 	password, domains, networks string
 	perMinute, perHour, perDay  int
+	rcptPerHour, senderPerHour  int
 	status, reason              string
 }
 
@@ -25,6 +26,8 @@ func (c *adminCmd) accountFlags(withStatus bool) *accountFlags {
 	c.fs.IntVar(&f.perMinute, "per-minute", 0, "messages per minute (0: no limit)")
 	c.fs.IntVar(&f.perHour, "per-hour", 0, "messages per hour (0: no limit)")
 	c.fs.IntVar(&f.perDay, "per-day", 0, "messages per day (0: no limit)")
+	c.fs.IntVar(&f.rcptPerHour, "rcpt-per-hour", 0, "recipients per hour (0: no limit)")
+	c.fs.IntVar(&f.senderPerHour, "sender-per-hour", 0, "messages per hour from one sender address (0: no limit)")
 	if withStatus {
 		c.fs.StringVar(&f.status, "status", "", "active or suspended")
 		c.fs.StringVar(&f.reason, "reason", "", "why (shown with the status)")
@@ -56,6 +59,12 @@ func (c *adminCmd) patch(f *accountFlags) api.AccountPatch {
 	if c.set("per-day") {
 		l.PerDay = &f.perDay
 	}
+	if c.set("rcpt-per-hour") {
+		l.RcptPerHour = &f.rcptPerHour
+	}
+	if c.set("sender-per-hour") {
+		l.SenderPerHour = &f.senderPerHour
+	}
 	if l != (api.LimitsPatch{}) {
 		p.Limits = &l
 	}
@@ -82,7 +91,8 @@ func (c *adminCmd) account(ctx context.Context, sub string, args []string) error
 			Password: f.password,
 			Domains:  splitList(f.domains),
 			Networks: splitList(f.networks),
-			Limits:   account.Limits{PerMinute: f.perMinute, PerHour: f.perHour, PerDay: f.perDay},
+			Limits: account.Limits{PerMinute: f.perMinute, PerHour: f.perHour, PerDay: f.perDay,
+				RcptPerHour: f.rcptPerHour, SenderPerHour: f.senderPerHour},
 		})
 		return c.showAccount(a, err)
 	case "ls":
@@ -128,6 +138,14 @@ func (c *adminCmd) account(ctx context.Context, sub string, args []string) error
 		}
 		st := account.StatusSuspended
 		return c.showAccount(c.client().UpdateAccount(ctx, pos[0], api.AccountPatch{Status: &st, Reason: reason}))
+	case "release":
+		// A held account (or a suspended one) becomes active; its held
+		// mail goes out.
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		return c.showAccount(c.client().ReleaseAccount(ctx, pos[0]))
 	case "resume":
 		pos, err := c.parse(args, 1)
 		if err != nil {

@@ -175,9 +175,9 @@ func TestAdminUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, errs)
 		}
 	}
-	code, _, errs := admin(t, "domain", "ls")
-	if code != 1 || !strings.Contains(errs, "domain commands come with the deliverability work") {
-		t.Errorf("domain: exit %d, %q", code, errs)
+	code, _, errs := admin(t, "domain", "add", "shop.test") // no -account
+	if code != 2 || !strings.Contains(errs, "needs -account") {
+		t.Errorf("domain add without -account: exit %d, %q", code, errs)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -16,24 +15,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"sendpool/internal/api"
+	"sendpool/internal/bounce"
 	"sendpool/internal/classify"
 	"sendpool/internal/config"
 	"sendpool/internal/deliver"
 	"sendpool/internal/dns"
 	"sendpool/internal/intake"
+	"sendpool/internal/ipadmin"
 	"sendpool/internal/metrics"
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/smtpd"
-	"sendpool/internal/store/sqlite"
 )
 
 // node is one running sendpool: every part wired together.
 type node struct {
 	closers
-	store    *sqlite.Store
+	store    store
 	intake   *intake.Service
 	pool     *pool.Pool
+	domains  *domains // nil when the store keeps no domains
 	httpAddr string
 }
 
@@ -41,34 +42,31 @@ type node struct {
 // ctx ends or close is called.
 func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n *node, err error) {
 	n = &node{}
+	started := n // the named result is nil once an error is returned
 	defer func() {
 		if err != nil {
-			n.close()
+			started.close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("server.data_dir: %w", err)
 	}
-	st, err := sqlite.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), sqlite.Options{Logger: logger})
+	st, err := openStore(ctx, cfg, logger) // store.go
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
 	n.store = st
 	n.add(st.Close)
 
-	resolver, err := dns.New(cfg.DNS.Servers, dns.Options{})
+	shared, err := openState(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	n.add(shared.Close)
+	resolver, err := dns.New(cfg.DNS.Servers, dnsOptions(cfg, shared))
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	var ips []pool.IP
-	for _, ip := range cfg.PoolIPs() {
-		var addr netip.Addr
-		if ip.Address != "" {
-			addr = netip.MustParseAddr(ip.Address) // validated by config
-		}
-		ips = append(ips, pool.IP{Addr: addr, EHLO: ip.EHLO, Weight: ip.Weight})
-	}
-	n.pool = pool.New(ips, nil, nil)
 	classifier, err := classify.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
@@ -91,11 +89,22 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		return c
 	})
 
+	pp := newPool(cfg, shared, resolver, m, logger)
+	n.pool = pp.pool
+	ips := n.pool.IPs()
+	pctx, pcancel := context.WithCancel(ctx)
+	pwait := pp.run(pctx, logger)
+	n.add(func() error { pcancel(); pwait(); return nil })
+
 	courier := deliver.New(deliver.Config{
 		Resolver:              resolver,
 		Pool:                  n.pool,
 		Store:                 st,
 		Classifier:            classifier,
+		Provider:              classifier.Provider,
+		Suspender:             pp.tracker,
+		MaxConnsPerMX:         cfg.Delivery.MaxConnectionsPerMX,
+		MaxConnsPerIPProvider: cfg.Delivery.MaxConnectionsPerIPProvider,
 		Port:                  cfg.Delivery.Port,
 		AllowedNetworks:       allowed,
 		ConnectTimeout:        cfg.Delivery.ConnectTimeout.D(),
@@ -106,13 +115,29 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	for i, d := range cfg.Delivery.Retry {
 		retry[i] = d.D()
 	}
-	sched := queue.NewScheduler(st, observed{courier, m}, queue.SchedulerConfig{
+	// DSNs are queued like any message. The notifier closes after the
+	// scheduler stops (closers run in reverse), so what it gathers is queued.
+	var sched *queue.Scheduler
+	notifier := bounce.New(bounce.Config{
+		Store:        st,
+		Hostname:     cfg.Server.Hostname,
+		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
+		OnQueued:     func() { sched.Wake() },
+		Logger:       logger,
+	})
+	n.add(notifier.Close)
+	ic := newChecks(cfg, st, shared, logger) // checks.go: scan, limits, protection
+	sched = queue.NewScheduler(st, observed{ic.guard(courier), m}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
+		LeaseFor:      cfg.Delivery.LeaseFor.D(),
 		Workers:       cfg.Delivery.Workers,
 		PerConnection: cfg.Delivery.MessagesPerConnection,
 		Retry:         retry,
 		PoolSize:      len(ips),
 		Logger:        logger,
+		OnFinal:       ic.onFinal(notifier.Failed),
+		DelayNotice:   cfg.Delivery.DelayNotice.D(),
+		OnDelay:       notifier.Delayed,
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -124,12 +149,23 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	}()
 	n.add(func() error { cancel(); <-done; return nil })
 
+	doms, err := startDomains(ctx, cfg, st, logger) // domains.go: DKIM keys, records, checker
+	if err != nil {
+		return nil, err
+	}
+	if doms != nil {
+		n.add(doms.stop)
+	}
+	n.domains = doms
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
 		Queue:        st,
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
 		OnQueued:     sched.Wake,
+		Checks:       ic.list,
+		Observers:    ic.observers,
+		Sign:         doms.signer(),
 	})
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
@@ -169,10 +205,14 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		h := api.New(api.Config{
 			Queue:    st,
 			Accounts: st,
-			IPs:      poolIPs{n.pool},
+			IPs:      ipadmin.New(n.pool, pp.tracker, nil),
 			Token:    cfg.HTTP.AdminToken,
 			Gatherer: reg,
 			Logger:   logger,
+			Pprof:    cfg.HTTP.Pprof,
+			Events:   ic.events,
+			Send:     ic.send(cfg, n.intake),
+			Domains:  doms.routes(),
 		})
 		srv, addr, err := listenHTTP(cfg.HTTP.Listen, h, logger)
 		if err != nil {
@@ -203,15 +243,4 @@ func (o observed) Deliver(ctx context.Context, group []*queue.Lease) []queue.Res
 		}
 	}
 	return rs
-}
-
-// poolIPs shows the pool in the API.
-type poolIPs struct{ p *pool.Pool }
-
-func (s poolIPs) IPs(ctx context.Context) []api.IPStatus {
-	var out []api.IPStatus
-	for _, ip := range s.p.IPs() {
-		out = append(out, api.IPStatus{Address: ip.String(), EHLO: ip.EHLO, Weight: ip.Weight, Status: api.IPActive})
-	}
-	return out
 }

@@ -74,6 +74,10 @@ func runSandbox(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sandbox: %v\n", err)
 		return 1
 	}
+	if err := addDemoDomain(ctx, n, world); err != nil { // sandbox_domain.go: DKIM keys, records published
+		fmt.Fprintf(stderr, "sandbox: %v\n", err)
+		return 1
+	}
 	fmt.Fprintf(stdout, `sendpool sandbox is running; nothing leaves 127.0.0.0/8.
 
   receivers:  gmail.test, outlook.test, yahoo.test (sinks on 127.0.0.11-13, port %d), example.test (bounces)

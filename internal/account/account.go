@@ -30,10 +30,26 @@ var (
 )
 
 // Limits are the volume limits of an account; zero means no limit.
+// Messages and recipients are counted per account; the sender limits count
+// the messages of each envelope sender address on their own, for a hosting
+// account whose many mailboxes share one account.
 type Limits struct {
 	PerMinute int `json:"per_minute"`
 	PerHour   int `json:"per_hour"`
 	PerDay    int `json:"per_day"`
+
+	RcptPerMinute int `json:"rcpt_per_minute,omitempty"`
+	RcptPerHour   int `json:"rcpt_per_hour,omitempty"`
+	RcptPerDay    int `json:"rcpt_per_day,omitempty"`
+
+	SenderPerHour int `json:"sender_per_hour,omitempty"`
+	SenderPerDay  int `json:"sender_per_day,omitempty"`
+}
+
+// Negative reports whether any limit is below zero.
+func (l Limits) Negative() bool {
+	return min(l.PerMinute, l.PerHour, l.PerDay, l.RcptPerMinute, l.RcptPerHour, l.RcptPerDay,
+		l.SenderPerHour, l.SenderPerDay) < 0
 }
 
 // Account is one customer.
@@ -71,7 +87,7 @@ func (a *Account) Validate() error {
 		}
 		a.Domains[i] = d
 	}
-	if a.Limits.PerMinute < 0 || a.Limits.PerHour < 0 || a.Limits.PerDay < 0 {
+	if a.Limits.Negative() {
 		return errors.New("limits must not be negative")
 	}
 	if a.Status == "" {

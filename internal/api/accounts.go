@@ -32,9 +32,14 @@ type AccountPatch struct {
 
 // LimitsPatch changes some of an account's limits; 0 removes a limit.
 type LimitsPatch struct {
-	PerMinute *int `json:"per_minute,omitempty"`
-	PerHour   *int `json:"per_hour,omitempty"`
-	PerDay    *int `json:"per_day,omitempty"`
+	PerMinute     *int `json:"per_minute,omitempty"`
+	PerHour       *int `json:"per_hour,omitempty"`
+	PerDay        *int `json:"per_day,omitempty"`
+	RcptPerMinute *int `json:"rcpt_per_minute,omitempty"`
+	RcptPerHour   *int `json:"rcpt_per_hour,omitempty"`
+	RcptPerDay    *int `json:"rcpt_per_day,omitempty"`
+	SenderPerHour *int `json:"sender_per_hour,omitempty"`
+	SenderPerDay  *int `json:"sender_per_day,omitempty"`
 }
 
 func (s *server) createAccount(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +115,7 @@ func (s *server) patchAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	before := a.Status
 	if err := applyPatch(a, &p); err != nil {
 		s.fail(w, r, err)
 		return
@@ -119,6 +125,7 @@ func (s *server) patchAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(r.Context(), "api: account changed", "account", a.Name, "status", a.Status)
+	s.statusChanged(r.Context(), a, before)
 	writeJSON(w, http.StatusOK, present(a))
 }
 
@@ -156,12 +163,23 @@ func applyPatch(a *account.Account, p *AccountPatch) error {
 		if l.PerDay != nil {
 			a.Limits.PerDay = *l.PerDay
 		}
+		for _, f := range []struct {
+			from *int
+			to   *int
+		}{{l.RcptPerMinute, &a.Limits.RcptPerMinute}, {l.RcptPerHour, &a.Limits.RcptPerHour},
+			{l.RcptPerDay, &a.Limits.RcptPerDay}, {l.SenderPerHour, &a.Limits.SenderPerHour},
+			{l.SenderPerDay, &a.Limits.SenderPerDay}} {
+			if f.from != nil {
+				*f.to = *f.from
+			}
+		}
 	}
 	if p.Status != nil {
 		switch *p.Status {
 		case account.StatusActive, account.StatusSuspended:
 		default:
-			// "held" is set by sendpool itself, never by hand.
+			// "held" is set by sendpool itself, never by hand; "active"
+			// releases a held account (as POST …/release does).
 			return Errorf(http.StatusBadRequest, "status %q: want active or suspended", *p.Status)
 		}
 		if *p.Status == account.StatusActive && p.Reason == nil {

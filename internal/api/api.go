@@ -55,6 +55,14 @@ type Config struct {
 	Logger   *slog.Logger     // nil: discard
 	Now      func() time.Time // nil: time.Now
 	Send     SendFunc         // nil: /api/v1/send answers 501
+	// Events are the recent intake decisions and account events
+	// (GET /api/v1/events, account_hold.go); nil: none.
+	Events EventLog
+	// Pprof serves Go's profiles under /debug/pprof/, as an admin route
+	// (config http.pprof).
+	Pprof bool
+	// Domains serves /api/v1/domains (domains.go); nil: no such routes.
+	Domains *Domains
 }
 
 type server struct {
@@ -92,6 +100,8 @@ func New(cfg Config) http.Handler {
 	admin("GET /api/v1/accounts/{name}", s.getAccount)
 	admin("PATCH /api/v1/accounts/{name}", s.patchAccount)
 	admin("DELETE /api/v1/accounts/{name}", s.deleteAccount)
+	admin("POST /api/v1/accounts/{name}/release", s.releaseAccount)
+	admin("GET /api/v1/events", s.listEvents)
 
 	admin("GET /api/v1/messages", s.listMessages)
 	admin("GET /api/v1/messages/{id}", s.getMessage)
@@ -100,6 +110,10 @@ func New(cfg Config) http.Handler {
 	admin("POST /api/v1/messages/{id}/release", s.messageAction("release", queue.Store.Release))
 	admin("DELETE /api/v1/messages/{id}", s.deleteMessage)
 	admin("GET /api/v1/queue/stats", s.queueStats)
+	s.domainRoutes(admin)
+	if cfg.Pprof {
+		pprofRoutes(admin)
+	}
 
 	// The account authenticates itself here (HTTP Basic), not the admin.
 	mux.HandleFunc("POST /api/v1/send", s.send)

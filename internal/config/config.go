@@ -26,6 +26,8 @@ type Config struct {
 	Delivery   Delivery   `toml:"delivery"`
 	Pool       Pool       `toml:"pool"`
 	Scan       Scan       `toml:"scan"`
+	Protect    Protect    `toml:"protect"` // protect.go
+	DKIM       DKIM       `toml:"dkim"`    // dkim.go
 }
 
 // Server is the node itself.
@@ -51,6 +53,9 @@ type Submission struct {
 type HTTP struct {
 	Listen     string `toml:"listen"`
 	AdminToken string `toml:"admin_token"`
+	// Pprof serves Go's profiles under /debug/pprof/ (admin-only, as
+	// /api/ is), for profiling a running node (the bench uses it).
+	Pprof bool `toml:"pprof"`
 }
 
 // Store is the durable queue backend.
@@ -68,6 +73,9 @@ type State struct {
 // DNS is the resolver.
 type DNS struct {
 	Servers []string `toml:"servers"` // host:port; empty: /etc/resolv.conf
+	// CacheMaxTTL caps how long an answer is cached (its own TTL otherwise);
+	// with state.backend = "redis" the cache is shared by every node.
+	CacheMaxTTL Duration `toml:"cache_max_ttl"`
 }
 
 // Delivery is how mail goes out.
@@ -76,18 +84,33 @@ type Delivery struct {
 	AllowedNetworks []string   `toml:"allowed_networks"`
 	Retry           []Duration `toml:"retry"`
 	MaxQueueTime    Duration   `toml:"max_queue_time"`
-	ConnectTimeout  Duration   `toml:"connect_timeout"`
+	// DelayNotice is when a recipient still deferred gets the sender one
+	// delay notice (a DSN with Action: delayed); 0 disables it.
+	DelayNotice    Duration `toml:"delay_notice"`
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// LeaseFor is how long a node holds the deliveries it takes; a node
+	// that dies loses them to the others when it runs out.
+	LeaseFor Duration `toml:"lease_for"`
 	// Workers is how many deliveries run at once on this node.
 	Workers int `toml:"workers"`
 	// MessagesPerConnection caps how many messages share one connection.
 	MessagesPerConnection int `toml:"messages_per_connection"`
+	// MaxConnectionsPerMX caps this node's concurrent connections to one MX
+	// host, MaxConnectionsPerIPProvider those from one source IP to one
+	// provider.
+	MaxConnectionsPerMX         int `toml:"max_connections_per_mx"`
+	MaxConnectionsPerIPProvider int `toml:"max_connections_per_ip_provider"`
 }
 
 // Pool is the set of sending IPs.
 type Pool struct {
 	SuspendFor Duration `toml:"suspend_for"`
 	DNSBL      []string `toml:"dnsbl"`
-	IP         []PoolIP `toml:"ip"`
+	// DNSBLInterval is how often the pool's IPs are looked up on DNSBL;
+	// DNSBLCooldown how long a listed IP must be clear before it returns.
+	DNSBLInterval Duration `toml:"dnsbl_interval"`
+	DNSBLCooldown Duration `toml:"dnsbl_cooldown"`
+	IP            []PoolIP `toml:"ip"`
 }
 
 // PoolIP is one sending address.
@@ -103,6 +126,9 @@ type Scan struct {
 	Clamd           string  `toml:"clamd"`
 	Rspamd          string  `toml:"rspamd"`
 	Fail            string  `toml:"fail"`
+	// Timeout bounds each scanner's answer; past it the scanner counts as
+	// down (scan.fail).
+	Timeout Duration `toml:"timeout"`
 }
 
 // Default returns the built-in defaults of SPEC §2.
@@ -119,6 +145,7 @@ func Default() *Config {
 			MaxRecipients:  100,
 		},
 		HTTP:  HTTP{Listen: "127.0.0.1:8025"},
+		DNS:   DNS{CacheMaxTTL: Duration(5 * time.Minute)},
 		Store: Store{Backend: "sqlite", MongoDBURI: "mongodb://127.0.0.1:27017/sendpool"},
 		State: State{Backend: "memory", RedisURL: "redis://127.0.0.1:6379/0"},
 		Delivery: Delivery{
@@ -128,12 +155,20 @@ func Default() *Config {
 				Duration(time.Hour), Duration(2 * time.Hour), Duration(4 * time.Hour),
 			},
 			MaxQueueTime:          Duration(72 * time.Hour),
+			DelayNotice:           Duration(4 * time.Hour),
 			ConnectTimeout:        Duration(30 * time.Second),
+			LeaseFor:              Duration(10 * time.Minute),
 			Workers:               64,
 			MessagesPerConnection: 100,
+
+			MaxConnectionsPerMX:         10,
+			MaxConnectionsPerIPProvider: 10,
 		},
-		Pool: Pool{SuspendFor: Duration(time.Hour)},
-		Scan: Scan{SpamRejectScore: 6.0, Fail: "tempfail"},
+		Pool: Pool{SuspendFor: Duration(time.Hour), DNSBLInterval: Duration(10 * time.Minute), DNSBLCooldown: Duration(time.Hour)},
+		Scan: Scan{SpamRejectScore: 6.0, Fail: "tempfail", Timeout: Duration(30 * time.Second)},
+
+		Protect: defaultProtect(),
+		DKIM:    defaultDKIM(),
 	}
 }
 
@@ -266,17 +301,43 @@ func (c *Config) Validate() Errors {
 	if c.Delivery.MaxQueueTime <= 0 {
 		bad("delivery.max_queue_time", "must be positive")
 	}
+	if c.Delivery.DelayNotice < 0 {
+		bad("delivery.delay_notice", "must not be negative (\"0\" disables it)")
+	}
 	if c.Delivery.ConnectTimeout <= 0 {
 		bad("delivery.connect_timeout", "must be positive")
 	}
 	if c.Delivery.Workers <= 0 {
 		bad("delivery.workers", "must be positive")
 	}
+	if c.Delivery.LeaseFor <= 0 || c.Delivery.LeaseFor < 2*c.Delivery.ConnectTimeout {
+		bad("delivery.lease_for", "must be at least twice delivery.connect_timeout (%v)", c.Delivery.ConnectTimeout.D())
+	}
+	if c.DNS.CacheMaxTTL < 0 {
+		bad("dns.cache_max_ttl", "must not be negative")
+	}
 	if c.Delivery.MessagesPerConnection <= 0 {
 		bad("delivery.messages_per_connection", "must be positive")
 	}
+	if c.Delivery.MaxConnectionsPerMX <= 0 {
+		bad("delivery.max_connections_per_mx", "must be positive")
+	}
+	if c.Delivery.MaxConnectionsPerIPProvider <= 0 {
+		bad("delivery.max_connections_per_ip_provider", "must be positive")
+	}
 	if c.Pool.SuspendFor <= 0 {
 		bad("pool.suspend_for", "must be positive")
+	}
+	for i, z := range c.Pool.DNSBL {
+		if z = strings.Trim(z, ". "); z == "" || strings.ContainsAny(z, " /:") || !strings.Contains(z, ".") {
+			bad(fmt.Sprintf("pool.dnsbl[%d]", i), "%q is not a DNS zone such as \"zen.spamhaus.org\"", c.Pool.DNSBL[i])
+		}
+	}
+	if c.Pool.DNSBLInterval <= 0 {
+		bad("pool.dnsbl_interval", "must be positive")
+	}
+	if c.Pool.DNSBLCooldown <= 0 {
+		bad("pool.dnsbl_cooldown", "must be positive")
 	}
 	seen := map[netip.Addr]bool{}
 	for i, ip := range c.Pool.IP {
@@ -300,6 +361,8 @@ func (c *Config) Validate() Errors {
 	if c.Scan.Fail != "tempfail" && c.Scan.Fail != "accept" {
 		bad("scan.fail", "%q: want \"tempfail\" or \"accept\"", c.Scan.Fail)
 	}
+	c.validateScanProtect(bad)
+	c.validateDKIM(bad)
 	return errs
 }
 

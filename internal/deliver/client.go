@@ -92,8 +92,13 @@ type client struct {
 }
 
 func newClient(ctx context.Context, conn net.Conn) *client {
-	return &client{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriter(conn), ctx: ctx}
+	// A large write buffer sends a typical message in one or two writes
+	// rather than one every 4 KiB.
+	return &client{conn: conn, r: bufio.NewReader(conn), w: bufio.NewWriterSize(conn, writeBuffer), ctx: ctx}
 }
+
+// writeBuffer is the size of a connection's write buffer.
+const writeBuffer = 32 << 10
 
 // setDeadline bounds the next exchange by d and by ctx.
 func (c *client) setDeadline(d time.Duration) {

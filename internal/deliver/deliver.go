@@ -1,14 +1,16 @@
 // Package deliver is the delivery worker: it takes leased deliveries for
-// one recipient domain, finds the domain's MX, connects from a source IP
-// the pool picks, says EHLO with that IP's name, starts TLS when offered,
-// sends the messages over one connection and has each reply classified.
-// It implements queue.Courier.
+// one recipient domain, finds the domain's MX, connects to each MX host from
+// a source IP the pool picks for that host's provider, says EHLO with that
+// IP's name, starts TLS when offered, sends the messages over one connection
+// and has each reply classified. A reply that blocks the source IP suspends
+// it. It implements queue.Courier.
 package deliver
 
 import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"sendpool/internal/dns"
@@ -21,6 +23,14 @@ type BodySource interface {
 	Body(ctx context.Context, messageID string) ([]byte, error)
 }
 
+// Suspender takes a source IP out of the pool when a receiver blocks it;
+// *pool.Tracker implements it.
+type Suspender interface {
+	// Block suspends ip for scope ("pool" or a provider's name) because a
+	// receiver refused it with reply.
+	Block(ctx context.Context, ip, scope, reply string) error
+}
+
 // Config is what a Courier needs. Zero durations and counts take the
 // defaults noted.
 type Config struct {
@@ -29,6 +39,16 @@ type Config struct {
 	Store      BodySource
 	Classifier Classifier // nil: by the reply code's class only
 	Port       int        // receivers' SMTP port; 0: 25
+	// Provider names the provider of an MX host (classify's
+	// Classifier.Provider): the destination the pool picks a source IP for
+	// and that provider-scoped suspensions match. nil: the host itself.
+	Provider func(mx string) string
+	// Suspender is told of blocked-ip verdicts; nil: nobody.
+	Suspender Suspender
+	// MaxConnsPerMX caps concurrent connections to one MX host, and
+	// MaxConnsPerIPProvider those from one source IP to one provider; 0: 10.
+	MaxConnsPerMX         int
+	MaxConnsPerIPProvider int
 	// AllowedNetworks are destinations allowed although private, loopback
 	// or link-local.
 	AllowedNetworks []netip.Prefix
@@ -45,8 +65,10 @@ type Config struct {
 
 // Courier delivers groups of leases. It is safe for concurrent use.
 type Courier struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	limits limits
+	idle   *idlePool // connections kept between groups (reuse.go)
 }
 
 var _ queue.Courier = (*Courier)(nil)
@@ -77,13 +99,28 @@ func New(cfg Config) *Courier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Courier{cfg: cfg, log: cfg.Logger}
+	if cfg.Provider == nil {
+		cfg.Provider = func(mx string) string { return strings.ToLower(strings.TrimSuffix(mx, ".")) }
+	}
+	if cfg.MaxConnsPerMX <= 0 {
+		cfg.MaxConnsPerMX = 10
+	}
+	if cfg.MaxConnsPerIPProvider <= 0 {
+		cfg.MaxConnsPerIPProvider = 10
+	}
+	return &Courier{cfg: cfg, log: cfg.Logger, limits: limits{
+		perMX:         newSlots(cfg.MaxConnsPerMX),
+		perIPProvider: newSlots(cfg.MaxConnsPerIPProvider),
+	}, idle: newIdlePool()}
 }
 
-// batch is one message's leases within a group (indexes into it).
+// batch is one message's leases within a group (indexes into it) that go
+// from the same source IP: nextIP is the IP a greylisting receiver expects
+// back ("": any).
 type batch struct {
-	id  string
-	idx []int
+	id     string
+	nextIP string
+	idx    []int
 }
 
 // run is one call of Deliver: the group and the results so far.
@@ -130,49 +167,67 @@ func (r *run) deliver(ctx context.Context) {
 		r.apply(outcome{start: start, reply: rerr.msg, class: rerr.class}, r.undone()...)
 		return
 	}
-	// One batch per message, in the group's order.
-	var pending []batch
-	pos := map[string]int{}
-	for i, l := range r.group {
-		k, ok := pos[l.MessageID]
-		if !ok {
-			k = len(pending)
-			pos[l.MessageID] = k
-			pending = append(pending, batch{id: l.MessageID})
-		}
-		pending[k].idx = append(pending[k].idx, i)
-	}
+	hosts := byHost(targets)
+	pending := r.batches()
 	for len(pending) > 0 && ctx.Err() == nil {
-		n := min(c.cfg.MessagesPerConnection, len(pending))
-		chunk := pending[:n:n]
-		pending = pending[n:]
-		start := c.cfg.Now()
-		src, ok := c.cfg.Pool.Pick(r.domain, r.group[chunk[0].idx[0]].TriedIPs)
-		if !ok {
-			r.apply(outcome{start: start, reply: "no usable source IP for " + r.domain, class: queue.Classification{
-				Verdict: queue.VerdictDeferred, Category: "pool", Rule: "no-source-ip"}}, r.undone()...)
-			return
-		}
-		ts, err := forSource(targets, src.Addr)
-		if err != nil {
-			r.apply(outcome{start: start, src: src.String(), reply: err.Error(), class: queue.Classification{
-				Verdict: queue.VerdictDeferred, Category: "network", Rule: "no-route"}}, r.undone()...)
-			return
-		}
-		s, f := c.open(ctx, ts, src)
+		var chunk []batch
+		chunk, pending = takeChunk(pending, c.cfg.MessagesPerConnection)
+		head := r.group[chunk[0].idx[0]]
+		s, f := c.connect(ctx, hosts, head.TriedIPs, chunk[0].nextIP)
 		if f != nil {
+			if f.class.Verdict == queue.VerdictBlockedIP {
+				c.block(ctx, f.src, f.class.Scope, f.reply)
+			}
 			// Another connection now would meet the same fate.
-			r.apply(outcome{start: f.start, src: src.String(), mx: f.mx, addr: f.addr, stage: f.stage, reply: f.reply, class: f.class}, r.undone()...)
+			r.apply(outcome{start: f.start, src: f.src, mx: f.mx, addr: f.addr, stage: f.stage, reply: f.reply,
+				class: f.class, retryAt: f.retry}, r.undone()...)
 			return
+		}
+		// A kept connection has carried messages already: keep to
+		// messages_per_connection over its whole life.
+		if room := c.cfg.MessagesPerConnection - s.sent; len(chunk) > room {
+			pending = append(chunk[room:len(chunk):len(chunk)], pending...)
+			chunk = chunk[:room]
 		}
 		rest, stop := r.transfer(ctx, s, chunk)
-		s.quit(c.cfg.CommandTimeout)
-		s.close()
+		c.finish(s, len(chunk)-len(rest), rest == nil && !stop)
 		if stop {
 			return
 		}
 		pending = append(rest, pending...)
 	}
+}
+
+// batches splits the group into one batch per message and source IP wish,
+// in the group's order.
+func (r *run) batches() []batch {
+	var out []batch
+	pos := map[[2]string]int{}
+	for i, l := range r.group {
+		key := [2]string{l.MessageID, l.NextIP}
+		k, ok := pos[key]
+		if !ok {
+			k = len(out)
+			pos[key] = k
+			out = append(out, batch{id: l.MessageID, nextIP: l.NextIP})
+		}
+		out[k].idx = append(out[k].idx, i)
+	}
+	return out
+}
+
+// takeChunk takes up to n batches that wish for the same source IP as the
+// first, for one connection, and returns them and the others in order.
+func takeChunk(pending []batch, n int) (chunk, rest []batch) {
+	want := pending[0].nextIP
+	for _, b := range pending {
+		if b.nextIP == want && len(chunk) < n {
+			chunk = append(chunk, b)
+		} else {
+			rest = append(rest, b)
+		}
+	}
+	return chunk, rest
 }
 
 // transfer sends the chunk's messages over s. It returns the batches not
@@ -183,6 +238,12 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 		idx := r.undoneOf(b.idx)
 		if len(idx) == 0 {
 			continue
+		}
+		if !r.c.cfg.Pool.Usable(s.src, s.dest) {
+			// Suspended meanwhile (another connection's block, a DNSBL, an
+			// admin): the rest goes over a new connection from another IP.
+			r.c.log.Info("source IP suspended, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
+			return chunk[k:], false
 		}
 		body, err := r.c.cfg.Store.Body(ctx, b.id)
 		if err != nil {
@@ -204,6 +265,7 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 		case connBlocked:
 			// The source IP is refused: the scheduler retries the rest of
 			// the group from another one.
+			r.c.block(ctx, o.src, o.class.Scope, o.reply)
 			r.apply(o, r.undone()...)
 			return nil, true
 		}
@@ -218,6 +280,7 @@ type outcome struct {
 	stage, reply  string
 	note          string // appended to the recorded response
 	class         queue.Classification
+	retryAt       time.Time // when an attempt may succeed, if known sooner than the schedule
 }
 
 // apply records o as the result of the leases idx that have none yet, and
@@ -246,6 +309,7 @@ func (r *run) apply(o outcome, idx ...int) {
 				Verdict: string(o.class.Verdict), Category: o.class.Category, Duration: dur,
 			},
 			Greylisted: o.class.Category == "greylist",
+			RetryAt:    o.retryAt,
 		}
 		level := slog.LevelInfo
 		if o.class.Verdict != queue.VerdictDelivered {

@@ -101,6 +101,25 @@ func (c *Courier) allowed(a netip.Addr) bool {
 		!a.IsUnspecified() && !a.IsMulticast() && !a.IsLinkLocalMulticast() && !a.IsInterfaceLocalMulticast()
 }
 
+// mxHost is one MX host and its targets, in preference order.
+type mxHost struct {
+	mx      string
+	targets []target
+}
+
+// byHost groups targets (in order) by MX host.
+func byHost(targets []target) []mxHost {
+	var out []mxHost
+	for _, t := range targets {
+		if n := len(out); n > 0 && out[n-1].mx == t.mx {
+			out[n-1].targets = append(out[n-1].targets, t)
+			continue
+		}
+		out = append(out, mxHost{mx: t.mx, targets: []target{t}})
+	}
+	return out
+}
+
 // forSource keeps the targets a source address can reach: the same family.
 func forSource(targets []target, src netip.Addr) ([]target, error) {
 	if !src.IsValid() {

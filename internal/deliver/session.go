@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"sendpool/internal/pool"
@@ -24,6 +25,11 @@ type session struct {
 	start time.Time
 	used  bool // a transaction has run: the next one starts its own clock
 	stop  func() bool
+	// dest is the MX host's provider, the destination src was picked for.
+	dest string
+	// release frees the connection's per-destination slots.
+	release func()
+	sent    int // messages carried, over every group that used it
 }
 
 // failure is what kept an attempt from getting a session, or ended one.
@@ -34,6 +40,93 @@ type failure struct {
 	addr  string
 	class queue.Classification
 	start time.Time
+	src   string    // the source IP, "" when none was usable
+	retry time.Time // with no usable source IP: when the first returns
+}
+
+// connect opens a session to the first MX host that gives one (RFC 5321
+// §5.1), picking the source IP for each host's provider: a provider-scoped
+// suspension keeps an IP from that provider's hosts only. nextIP, when
+// usable, is the source to keep (greylisting); otherwise the pool prefers
+// an IP not in tried. Each connection holds a slot per MX host and per
+// source IP × provider while it lives.
+func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, nextIP string) (*session, *failure) {
+	var last *failure
+	var returns time.Time // earliest return of an IP, while no host had one
+	noSource := 0
+	for _, h := range hosts {
+		if ctx.Err() != nil {
+			break
+		}
+		dest := c.cfg.Provider(h.mx)
+		src, ok := pool.IP{}, false
+		if nextIP != "" {
+			src, ok = c.cfg.Pool.Reuse(dest, nextIP)
+		}
+		if !ok {
+			src, ok = c.cfg.Pool.Pick(dest, tried)
+		}
+		if !ok {
+			noSource++
+			if at := c.cfg.Pool.ReturnsAt(dest); noSource == 1 || at.Before(returns) {
+				returns = at
+			}
+			if last == nil {
+				last = &failure{stage: StageConnect, reply: "no usable source IP for " + dest, mx: h.mx, start: c.cfg.Now(),
+					class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "pool", Rule: "no-source-ip"}}
+			}
+			continue
+		}
+		ts, err := forSource(h.targets, src.Addr)
+		if err != nil {
+			last = &failure{stage: StageConnect, reply: err.Error(), mx: h.mx, src: src.String(), start: c.cfg.Now(),
+				class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "network", Rule: "no-route"}}
+			continue
+		}
+		if s := c.reuse(ctx, h.mx, src.String(), dest); s != nil {
+			return s, nil
+		}
+		release, err := c.limits.acquire(ctx, strings.ToLower(h.mx), src.String(), dest)
+		if err != nil {
+			break // ctx ended while waiting for a slot
+		}
+		s, f := c.open(ctx, ts, src)
+		if f == nil {
+			s.dest, s.release = dest, release
+			return s, nil
+		}
+		release()
+		f.src = src.String()
+		last = f
+		if f.class.Verdict != queue.VerdictDeferred {
+			return nil, f
+		}
+	}
+	if noSource == len(hosts) && last != nil {
+		// Every IP is suspended for these hosts: the mail waits, at most
+		// until the first one returns (zero: the schedule decides).
+		last.retry = returns
+	}
+	if last == nil {
+		// ctx ended before any host was tried: no attempt was made.
+		last = &failure{stage: StageConnect, reply: "not attempted: " + errText(context.Cause(ctx)),
+			class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "timeout", Rule: "not-attempted"}}
+	}
+	return nil, last
+}
+
+// block suspends src for scope after a blocked-ip verdict.
+func (c *Courier) block(ctx context.Context, src, scope, reply string) {
+	if c.cfg.Suspender == nil || src == "" {
+		return
+	}
+	// The suspension must be recorded even when the caller's time is up:
+	// the next attempt would otherwise use the IP again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.cfg.Suspender.Block(ctx, src, scope, reply); err != nil {
+		c.log.Error("suspending blocked source IP", "source_ip", src, "scope", scope, "err", err)
+	}
 }
 
 // open connects from src to the first target that gives a session,
@@ -66,7 +159,7 @@ func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*ses
 		}
 	}
 	if last == nil {
-		last = &failure{stage: StageConnect, reply: context.Cause(ctx).Error(), start: c.cfg.Now()}
+		last = &failure{stage: StageConnect, reply: errText(context.Cause(ctx)), start: c.cfg.Now()}
 		last.class = c.classify(StageConnect, "", last.reply)
 	}
 	return nil, last
@@ -195,4 +288,7 @@ func (s *session) quit(timeout time.Duration) {
 func (s *session) close() {
 	s.stop()
 	s.conn.Close()
+	if s.release != nil {
+		s.release()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -32,7 +33,7 @@ func (s *Service) Authenticate(ctx context.Context, user, pass string) (*account
 	if errors.Is(err, account.ErrNotFound) {
 		// Spend the same time as for a real account, so timing does not
 		// tell which names exist.
-		s.checkHash(s.dummy(), pass)
+		s.hash(s.dummy(), pass)
 		return nil, AuthFailed(fmt.Sprintf("unknown account %q", user))
 	}
 	if err != nil {
@@ -50,7 +51,10 @@ func (s *Service) Authenticate(ctx context.Context, user, pass string) (*account
 // checkPassword runs argon2id unless the same name, password and stored
 // hash were verified less than authCacheTTL ago. The stored hash is part of
 // the key, so a password change drops the old entry's use at once. Only
-// successes are cached: a failure always costs the full hash.
+// successes are cached: a failure always costs the full hash. Sessions that
+// present the same credentials while they are being checked wait for that
+// one check (hosting servers open many sessions at once) rather than each
+// running argon2id.
 func (s *Service) checkPassword(a *account.Account, pass string) bool {
 	h := sha256.New()
 	for _, f := range []string{a.Name, pass, a.PasswordHash} {
@@ -59,19 +63,34 @@ func (s *Service) checkPassword(a *account.Account, pass string) bool {
 	var key [32]byte
 	h.Sum(key[:0])
 
+	for {
+		now := s.cfg.Now()
+		s.authMu.Lock()
+		exp, ok := s.authCache[key]
+		if ok && now.Before(exp) {
+			s.authMu.Unlock()
+			return true
+		}
+		wait, busy := s.authFlight[key]
+		if !busy {
+			s.authFlight[key] = make(chan struct{})
+			s.authMu.Unlock()
+			break
+		}
+		s.authMu.Unlock()
+		// A success lands in the cache; after a failure, check again.
+		<-wait
+	}
+	ok := s.hash(a.PasswordHash, pass)
+
 	now := s.cfg.Now()
 	s.authMu.Lock()
-	exp, ok := s.authCache[key]
-	s.authMu.Unlock()
-	if ok && now.Before(exp) {
-		return true
-	}
-	if !s.checkHash(a.PasswordHash, pass) {
+	defer s.authMu.Unlock()
+	close(s.authFlight[key])
+	delete(s.authFlight, key)
+	if !ok {
 		return false
 	}
-
-	s.authMu.Lock()
-	defer s.authMu.Unlock()
 	if len(s.authCache) >= authCacheMax {
 		for k, e := range s.authCache {
 			if !now.Before(e) {
@@ -90,6 +109,18 @@ func (s *Service) checkPassword(a *account.Account, pass string) bool {
 	s.authCache[key] = now.Add(authCacheTTL)
 	return true
 }
+
+// hash runs checkHash in one of the hash slots: argon2id takes 19 MiB a
+// run, so a burst of logins (or of guesses) must not run them all at once.
+func (s *Service) hash(hash, password string) bool {
+	s.hashSlots <- struct{}{}
+	defer func() { <-s.hashSlots }()
+	return s.checkHash(hash, password)
+}
+
+// hashConcurrency is how many argon2id runs go at once: one per CPU, more
+// would only share the CPUs and add memory.
+func hashConcurrency() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // dummy returns a hash to check unknown users' passwords against.
 func (s *Service) dummy() string {

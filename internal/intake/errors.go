@@ -124,6 +124,23 @@ func TooManyRecipients(check, detail string) *Error {
 	return newError(CodeInsufficient, enhancedTooMany, "Too many recipients", check, detail)
 }
 
+// LimitReached: a volume limit on messages is reached (SPEC §3); text says
+// which and when it frees, so the client's operator can tell.
+func LimitReached(check, text, detail string) *Error {
+	return newError(CodeLocalError, enhancedPolicyTemp, text, check, detail)
+}
+
+// RecipientLimitReached: a volume limit on recipients is reached (SPEC §3).
+func RecipientLimitReached(check, text, detail string) *Error {
+	return newError(CodeInsufficient, enhancedTooMany, text, check, detail)
+}
+
+// ScanUnavailable: a content scanner is down or timed out and scan.fail is
+// "tempfail": the client keeps the message and retries.
+func ScanUnavailable(check, detail string) *Error {
+	return newError(CodeLocalError, enhancedPolicyTemp, "Content scan unavailable, try again later", check, detail)
+}
+
 // Spam: the spam score is at or over the reject score.
 func Spam(check, detail string) *Error {
 	return newError(CodeRejected, enhancedPolicy, "Message refused as spam", check, detail)

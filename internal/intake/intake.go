@@ -41,6 +41,9 @@ type Submission struct {
 	// SMTP server sets it beforehand (Service.NewID) because its Received
 	// header names it.
 	ID string
+	// Findings are what the checks found (scan rules that fired), whether
+	// or not they refused the message; Accept's observers see them.
+	Findings []Finding
 }
 
 // Size is the size of the body in bytes.
@@ -55,6 +58,12 @@ type Config struct {
 	MaxQueueTime time.Duration    // delivery.max_queue_time; 0: 72h
 	OnQueued     func()           // wakes the scheduler; may be nil
 	Checks       []Check          // run in order by Accept
+	// Observers are told of every Accept's outcome (decision.go).
+	Observers []func(ctx context.Context, d Decision)
+	// Sign, if set, returns the message as it is to be queued (DKIM-signed)
+	// once every check has passed: it is signed once, so retries send the
+	// same signature. An error is a temporary failure (451 4.3.0).
+	Sign func(ctx context.Context, s *Submission) ([]byte, error)
 }
 
 // Default of Config.MaxQueueTime (SPEC §2).
@@ -69,6 +78,11 @@ type Service struct {
 
 	authMu    sync.Mutex
 	authCache map[[32]byte]time.Time // verified credentials → expiry
+	// authFlight holds the credentials being checked now (closed when
+	// done), so that sessions presenting the same ones wait for one hash.
+	authFlight map[[32]byte]chan struct{}
+	// hashSlots bounds the argon2id runs at once: each holds 19 MiB.
+	hashSlots chan struct{}
 
 	dummyOnce sync.Once
 	dummyHash string // hashed once, checked for unknown users
@@ -90,10 +104,12 @@ func New(cfg Config) *Service {
 		cfg.MaxQueueTime = defaultMaxQueueTime
 	}
 	return &Service{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		checkHash: account.CheckPassword,
-		authCache: make(map[[32]byte]time.Time),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		checkHash:  account.CheckPassword,
+		authCache:  make(map[[32]byte]time.Time),
+		authFlight: make(map[[32]byte]chan struct{}),
+		hashSlots:  make(chan struct{}, hashConcurrency()),
 	}
 }
 
@@ -117,7 +133,14 @@ func (s *Service) CheckStatus(a *account.Account) error {
 
 // Accept runs every check on sub and queues it. It returns the message id
 // only once queue.Put has returned, that is once the message is durable.
+// Every outcome is logged and told to the observers.
 func (s *Service) Accept(ctx context.Context, sub *Submission) (string, error) {
+	id, err := s.accept(ctx, sub)
+	s.observe(ctx, sub, id, err)
+	return id, err
+}
+
+func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	if sub.Account == nil {
 		return "", AuthRequired("no account")
 	}
@@ -159,6 +182,13 @@ func (s *Service) Accept(ctx context.Context, sub *Submission) (string, error) {
 			}
 			return "", e
 		}
+	}
+	if s.cfg.Sign != nil {
+		signed, err := s.cfg.Sign(ctx, sub)
+		if err != nil {
+			return "", LocalError("sign", err.Error())
+		}
+		sub.Body = signed
 	}
 
 	now := s.cfg.Now()

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 )
 
 // IP is one sending address.
@@ -28,9 +29,18 @@ func (ip IP) String() string {
 }
 
 // Health says whether an IP may send to a destination now. The pool asks it
-// on every pick, so suspensions (shared state) take effect at once.
+// on every pick, so it must be cheap: Tracker answers from a local snapshot
+// of the shared suspensions. A destination is a provider's name, as
+// classify.Classifier.Provider gives for the MX host being tried.
 type Health interface {
 	Usable(ip netip.Addr, destination string) bool
+}
+
+// untilHealth is a Health that also knows when an IP returns.
+type untilHealth interface {
+	// UsableAt returns when ip may send to destination again: the zero
+	// time when it may now.
+	UsableAt(ip netip.Addr, destination string) time.Time
 }
 
 // Pool picks source IPs.
@@ -61,7 +71,7 @@ func (p *Pool) IPs() []IP { return slices.Clone(p.ips) }
 func (p *Pool) Pick(destination string, tried []string) (ip IP, ok bool) {
 	var usable []IP
 	for _, c := range p.ips {
-		if p.health == nil || !c.Addr.IsValid() || p.health.Usable(c.Addr, destination) {
+		if p.Usable(c, destination) {
 			usable = append(usable, c)
 		}
 	}
@@ -88,6 +98,45 @@ func (p *Pool) Pick(destination string, tried []string) (ip IP, ok bool) {
 		}
 	}
 	return p.weighted(fresh), true
+}
+
+// Usable reports whether ip may send to destination now.
+func (p *Pool) Usable(ip IP, destination string) bool {
+	return p.health == nil || !ip.Addr.IsValid() || p.health.Usable(ip.Addr, destination)
+}
+
+// Reuse returns the configured IP addr when it may send to destination now:
+// a greylisted recipient is retried from the IP that met the greylisting,
+// since another one would start it over.
+func (p *Pool) Reuse(destination, addr string) (IP, bool) {
+	ip, ok := p.Get(addr)
+	if !ok || !p.Usable(ip, destination) {
+		return IP{}, false
+	}
+	return ip, true
+}
+
+// ReturnsAt is when the first IP suspended for destination may send to it
+// again; the zero time when one may now or the health cannot tell.
+func (p *Pool) ReturnsAt(destination string) time.Time {
+	h, ok := p.health.(untilHealth)
+	if !ok {
+		return time.Time{}
+	}
+	var first time.Time
+	for _, c := range p.ips {
+		if !c.Addr.IsValid() {
+			return time.Time{}
+		}
+		at := h.UsableAt(c.Addr, destination)
+		if at.IsZero() {
+			return time.Time{}
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
 }
 
 // Get returns the configured IP with address addr.

@@ -74,8 +74,14 @@ type Delivery struct {
 	// TriedIPs are the source IPs already used for this recipient, in order,
 	// so a retry can pick one not yet tried.
 	TriedIPs []string
+	// NextIP is the source IP the next attempt keeps, if still usable: the
+	// receiver greylisted the last one, and another IP would start over.
+	NextIP string
 	// Response is the last reply or error.
 	Response string
+	// DelayNotified is set once the sender was sent a delay notice (a DSN
+	// with Action: delayed), so that it goes only once.
+	DelayNotified bool
 }
 
 // Lease is a delivery claimed by one worker. Owner and Generation identify
@@ -112,6 +118,11 @@ type Outcome struct {
 	Attempt Attempt // recorded; Attempt.Time zero means no attempt was made
 	// Next is when a deferred delivery is due again.
 	Next time.Time
+	// NextIP replaces Delivery.NextIP ("" clears it).
+	NextIP string
+	// DelayNotified records that a delay notice is being sent; the store
+	// keeps Delivery.DelayNotified set from then on.
+	DelayNotified bool
 }
 
 // Filter selects messages for listing.
@@ -182,6 +193,12 @@ type Store interface {
 	Release(ctx context.Context, id string) error
 	Retry(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
+	// HoldAccount holds every unfinished delivery of an account's messages
+	// (leased ones lose their lease, as with Hold), ReleaseAccount makes
+	// every held one due: a suspended or held account's mail is kept, not
+	// sent. Both return how many deliveries they changed.
+	HoldAccount(ctx context.Context, account string) (int, error)
+	ReleaseAccount(ctx context.Context, account string) (int, error)
 
 	Close() error
 }
@@ -224,6 +241,10 @@ type Result struct {
 	Attempt Attempt
 	// Greylisted asks that the next attempt uses the same source IP.
 	Greylisted bool
+	// RetryAt, when set, is when the next attempt may succeed if that is
+	// sooner than the retry schedule: the end of the first suspension when
+	// every source IP was suspended for the destination.
+	RetryAt time.Time
 }
 
 // Courier delivers leased deliveries. The scheduler hands it groups that go

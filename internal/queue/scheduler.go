@@ -35,6 +35,12 @@ type SchedulerConfig struct {
 	// OnFinal, if set, is called once a delivery is delivered or bounced,
 	// after the store recorded it (bounces hook DSNs here).
 	OnFinal func(ctx context.Context, l *Lease, o Outcome, r Result)
+	// DelayNotice is how long after its message was accepted a delivery
+	// still deferred gets one delay notice (delivery.delay_notice); 0: never.
+	DelayNotice time.Duration
+	// OnDelay, if set, is called once per delivery when its delay notice is
+	// due, after the store recorded the deferral with DelayNotified set.
+	OnDelay func(ctx context.Context, l *Lease, o Outcome, r Result)
 }
 
 // Scheduler leases due deliveries, hands them to the courier in groups that
@@ -192,6 +198,11 @@ func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
 			r = Result{Verdict: VerdictDeferred, Attempt: Attempt{Response: "no result from courier"}}
 		}
 		o := s.outcome(l, r)
+		if o.Status == StatusDeferred && r.Attempt.Time.IsZero() && ctx.Err() != nil {
+			// Shutdown came before any attempt: due at once for the next
+			// run, not a retry step later.
+			o.Next = s.cfg.Now()
+		}
 		// Record even when ctx ended: the attempt happened.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := s.store.Report(rctx, l, o)
@@ -206,6 +217,9 @@ func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
 		}
 		if o.Status.Final() && s.cfg.OnFinal != nil {
 			s.cfg.OnFinal(ctx, l, o, r)
+		}
+		if o.DelayNotified && !l.DelayNotified && s.cfg.OnDelay != nil {
+			s.cfg.OnDelay(ctx, l, o, r)
 		}
 		if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
 			s.Wake()
@@ -231,16 +245,35 @@ func (s *Scheduler) outcome(l *Lease, r Result) Outcome {
 		if o.Attempt.Time.IsZero() {
 			o.Attempt.Time = now
 		}
-		o.Attempt.Response = "message expired in queue; last reply: " + r.Attempt.Response
+		last := r.Attempt.Response
+		if r.Attempt.Time.IsZero() && l.Response != "" {
+			// Nothing was attempted now (no usable IP): the last reply is
+			// the one recorded before.
+			last = l.Response
+		}
+		o.Attempt.Response = "message expired in queue; last reply: " + last
 		return o
 	}
 	o.Status = StatusDeferred
+	if r.Greylisted {
+		// Greylisting clears only for the same client IP: keep it.
+		o.NextIP = r.Attempt.SourceIP
+	}
+	// Once delay_notice has passed since the message came in, the sender is
+	// told that it is still being retried (RFC 3464 Action: delayed).
+	o.DelayNotified = l.DelayNotified ||
+		(s.cfg.DelayNotice > 0 && !now.Before(l.Created.Add(s.cfg.DelayNotice)))
 	if r.Verdict == VerdictBlockedIP && s.untriedLeft(l, r) {
 		// The receiver refused the IP, not the mail: try another IP now.
 		o.Next = now
 		return o
 	}
 	o.Next = now.Add(s.delay(l.Attempts))
+	if r.RetryAt.After(now) && r.RetryAt.Before(o.Next) {
+		// Every IP was suspended for the destination: come back when the
+		// first returns, if that is sooner.
+		o.Next = r.RetryAt
+	}
 	if !l.Expires.IsZero() && o.Next.After(l.Expires) {
 		// One last attempt when the message expires, rather than none.
 		o.Next = l.Expires
@@ -249,6 +282,11 @@ func (s *Scheduler) outcome(l *Lease, r Result) Outcome {
 }
 
 func (s *Scheduler) untriedLeft(l *Lease, r Result) bool {
+	if r.Attempt.SourceIP == "" {
+		// No IP was refused (none could be picked): retrying at once would
+		// spin, so the schedule applies.
+		return false
+	}
 	tried := map[string]bool{r.Attempt.SourceIP: true}
 	for _, ip := range l.TriedIPs {
 		tried[ip] = true

@@ -30,6 +30,11 @@ type SinkConfig struct {
 	Hostname string // in the banner and the EHLO reply; default "sink.test"
 	TLS      *tls.Config
 	Logger   *slog.Logger
+	// Discard counts accepted messages instead of keeping them, for load
+	// runs that would otherwise hold every body: only the first message is
+	// kept (to show what arrived), connections are not recorded, and no
+	// attempt counts are kept (Rule.Attempt never matches).
+	Discard bool
 }
 
 // Conn is one connection a sink accepted.
@@ -111,6 +116,8 @@ type Sink struct {
 	mu       sync.Mutex
 	conns    []*Conn
 	messages []Message
+	received int           // messages accepted, kept or not
+	last     time.Time     // when the last one was
 	changed  chan struct{} // closed and replaced when a message arrives
 	rules    []sinkRule
 	handler  func(Event) *Reply
@@ -195,7 +202,9 @@ func (s *Sink) accept() {
 		s.open[c] = struct{}{}
 		ip, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 		rec := &Conn{SourceIP: ip, At: time.Now()}
-		s.conns = append(s.conns, rec)
+		if !s.cfg.Discard {
+			s.conns = append(s.conns, rec)
+		}
 		s.mu.Unlock()
 
 		s.wg.Add(1)
@@ -248,11 +257,19 @@ func (s *Sink) Messages() []Message {
 	return out
 }
 
+// Received counts the messages accepted since the start or Reset, kept or
+// not, and says when the last one was.
+func (s *Sink) Received() (n int, last time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received, s.last
+}
+
 // WaitMessages waits until at least n messages have been accepted.
 func (s *Sink) WaitMessages(ctx context.Context, n int) error {
 	for {
 		s.mu.Lock()
-		have, ch := len(s.messages), s.changed
+		have, ch := s.received, s.changed
 		s.mu.Unlock()
 		if have >= n {
 			return nil
@@ -272,6 +289,7 @@ func (s *Sink) Reset() {
 	defer s.mu.Unlock()
 	s.conns = nil
 	s.messages = nil
+	s.received, s.last = 0, time.Time{}
 	s.counts = map[sinkCountKey]int{}
 }
 
@@ -296,7 +314,11 @@ func (s *Sink) SetHandler(h func(ev Event) *Reply) {
 func (s *Sink) record(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.messages = append(s.messages, m)
+	if !s.cfg.Discard || len(s.messages) == 0 {
+		s.messages = append(s.messages, m)
+	}
+	s.received++
+	s.last = m.At
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -314,7 +336,9 @@ func (s *Sink) decide(ev Event, rcpts []string) *Reply {
 	s.mu.Lock()
 	perRcpt := ev.Stage == StageRcpt || ev.Stage == StageData || ev.Stage == StageEOD
 	attempt := map[string]int{}
-	if perRcpt {
+	if s.cfg.Discard {
+		// No counts: they would grow with every recipient of a load run.
+	} else if perRcpt {
 		for _, r := range rcpts {
 			k := sinkCountKey{ev.Stage, strings.ToLower(r)}
 			s.counts[k]++

@@ -28,6 +28,9 @@ type WorldConfig struct {
 	// PoolIPs are published in DNS (A and PTR); nil gives DefaultPoolIPs.
 	PoolIPs []PoolIP
 	Logger  *slog.Logger
+	// Discard makes every sink count messages rather than keep them
+	// (SinkConfig.Discard), for load runs.
+	Discard bool
 }
 
 // DefaultDomains is the standard sandbox: three receivers and the demo
@@ -54,9 +57,10 @@ type World struct {
 	Port    int
 	PoolIPs []PoolIP
 
-	logger *slog.Logger
-	mu     sync.Mutex
-	sinks  map[string]*Sink
+	logger  *slog.Logger
+	discard bool
+	mu      sync.Mutex
+	sinks   map[string]*Sink
 }
 
 // StartWorld starts the DNS server and the sinks.
@@ -74,7 +78,7 @@ func StartWorld(cfg WorldConfig) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &World{DNS: dns, PoolIPs: cfg.PoolIPs, logger: cfg.Logger, sinks: map[string]*Sink{}}
+	w := &World{DNS: dns, PoolIPs: cfg.PoolIPs, logger: cfg.Logger, discard: cfg.Discard, sinks: map[string]*Sink{}}
 	for _, ip := range cfg.PoolIPs {
 		dns.SetA(ip.EHLO, ip.Address)
 		dns.SetPTR(ip.Address, ip.EHLO)
@@ -103,6 +107,7 @@ func (w *World) AddDomain(domain, addr string) (*Sink, error) {
 		Addr:     net.JoinHostPort(addr, strconv.Itoa(w.Port)),
 		Hostname: mx,
 		Logger:   w.logger.With("sink", domain),
+		Discard:  w.discard,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sink for %s: %w", domain, err)

@@ -193,6 +193,13 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.srv.cfg.Intake.CheckRecipient(s.account, to); err != nil {
 		return s.refuse("rcpt", s.account, err)
 	}
+	// Volume limits answer here, before the message is sent (SPEC §3):
+	// intake only looks now and counts the message when it accepts it.
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.srv.cfg.Intake.CheckEnvelope(ctx, s.account, s.from, append(s.rcpts[:len(s.rcpts):len(s.rcpts)], to)); err != nil {
+		return s.refuse("rcpt", s.account, err)
+	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
 }

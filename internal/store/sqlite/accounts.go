@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"sendpool/internal/account"
 )
@@ -16,7 +17,7 @@ import (
 // the account list is small and read whole.
 
 const accountColumns = `name, password_hash, domains, networks, per_minute, per_hour, per_day,
-	status, reason, created`
+	status, reason, created, limits`
 
 // CreateAccount stores a new account; account.ErrExists if the name is taken.
 // A zero Created is set to now.
@@ -38,7 +39,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *account.Account) error {
 			return err
 		}
 		_, err = tx.Exec(`INSERT INTO accounts (`+accountColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			VALUES (`+placeholders(len(args))+`)`, args...)
 		return err
 	})
 	if err != nil && !errors.Is(err, account.ErrExists) {
@@ -49,7 +50,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *account.Account) error {
 
 // GetAccount returns an account; account.ErrNotFound if there is none.
 func (s *Store) GetAccount(ctx context.Context, name string) (*account.Account, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name)
+	row := s.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name)
 	a, err := scanAccount(row)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -90,8 +91,8 @@ func (s *Store) UpdateAccount(ctx context.Context, a *account.Account) error {
 	}
 	err = s.write(ctx, func(tx *writeTx) error {
 		res, err := tx.Exec(`UPDATE accounts SET password_hash = ?, domains = ?, networks = ?,
-			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?
-			WHERE name = ?`, append(slices.Clone(args[1:9]), a.Name)...)
+			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?, limits = ?
+			WHERE name = ?`, append(append(slices.Clone(args[1:9]), args[10]), a.Name)...)
 		return affected(res, err, account.ErrNotFound)
 	})
 	if err != nil && !errors.Is(err, account.ErrNotFound) {
@@ -131,19 +132,30 @@ func accountArgs(a *account.Account) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	l, err := json.Marshal(a.Limits)
+	if err != nil {
+		return nil, err
+	}
 	return []any{a.Name, a.PasswordHash, string(d), string(n), a.Limits.PerMinute, a.Limits.PerHour,
-		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created)}, nil
+		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created), string(l)}, nil
 }
 
 func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) {
 	a := &account.Account{}
-	var domains, networks string
+	var domains, networks, limits string
 	var created int64
 	err := row.Scan(&a.Name, &a.PasswordHash, &domains, &networks, &a.Limits.PerMinute,
-		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created)
+		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created, &limits)
 	if err != nil {
 		return nil, err
 	}
+	// The other limits; the per_* columns win (a row from before version 2
+	// holds '{}').
+	m, h, d := a.Limits.PerMinute, a.Limits.PerHour, a.Limits.PerDay
+	if err := json.Unmarshal([]byte(limits), &a.Limits); err != nil {
+		return nil, fmt.Errorf("account %s: limits: %w", a.Name, err)
+	}
+	a.Limits.PerMinute, a.Limits.PerHour, a.Limits.PerDay = m, h, d
 	a.Created = fromMS(created)
 	if err := json.Unmarshal([]byte(domains), &a.Domains); err != nil {
 		return nil, fmt.Errorf("account %s: domains: %w", a.Name, err)
@@ -160,6 +172,11 @@ func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) 
 		a.Networks = append(a.Networks, p)
 	}
 	return a, nil
+}
+
+// placeholders returns n comma-separated "?".
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // affected maps "no row changed" to notFound.

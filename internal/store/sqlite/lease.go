@@ -16,7 +16,7 @@ import (
 // deliveries_status, which scans every waiting row).
 const leaseQuery = `
 SELECT d.id, d.message_id, d.recipient, d.domain, d.status, d.attempts,
-       d.next_attempt, d.tried_ips, d.response, d.generation,
+       d.next_attempt, d.tried_ips, d.next_ip, d.response, d.generation, d.delay_notified,
        m.mail_from, m.account, m.created, m.expires, m.bounce, m.size
 FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
 WHERE d.status IN ('queued','deferred') AND d.next_attempt <= ?
@@ -46,7 +46,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 			var next, created, expires int64
 			var tried string
 			err := rows.Scan(&l.ID, &l.MessageID, &l.Recipient, &l.Domain, &l.Status, &l.Attempts,
-				&next, &tried, &l.Response, &l.Generation,
+				&next, &tried, &l.NextIP, &l.Response, &l.Generation, &l.DelayNotified,
 				&l.From, &l.Account, &created, &expires, &l.Bounce, &l.Size)
 			if err != nil {
 				rows.Close()
@@ -132,8 +132,8 @@ func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) err
 		}
 		_, err = tx.Exec(`UPDATE deliveries
 			SET status = ?, response = ?, attempts = ?, tried_ips = ?, next_attempt = ?,
-			    owner = '', lease_until = 0
-			WHERE id = ?`, o.Status, response, attempts, tried, next, l.ID)
+			    next_ip = ?, owner = '', lease_until = 0, delay_notified = max(delay_notified, ?)
+			WHERE id = ?`, o.Status, response, attempts, tried, next, o.NextIP, o.DelayNotified, l.ID)
 		if err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
 	var body []byte
 	var dropped bool
-	err := s.r.QueryRowContext(ctx, `SELECT body, body IS NULL FROM messages WHERE id = ?`, messageID).
+	err := s.queryRow(ctx, `SELECT body, body IS NULL FROM messages WHERE id = ?`, messageID).
 		Scan(&body, &dropped)
 	if err != nil {
 		return nil, errNoRows(err, queue.ErrNotFound)

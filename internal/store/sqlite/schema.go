@@ -77,6 +77,22 @@ CREATE TABLE accounts (
 	created       INTEGER NOT NULL
 );
 `,
+	// 2: every account.Limits field as JSON (recipient and sender limits;
+	// the per_* columns stay in step).
+	`
+ALTER TABLE accounts ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+`,
+	// 3: the source IP a greylisted delivery keeps for its next attempt.
+	`
+ALTER TABLE deliveries ADD COLUMN next_ip TEXT NOT NULL DEFAULT '';
+`,
+	// 4: a delivery's delay notice goes once (queue.Delivery.DelayNotified).
+	`
+ALTER TABLE deliveries ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+`,
+	// Sending domains and their DKIM keys (domains.go). Idempotent, and run
+	// again at every open by ensureDomainsSchema, whatever the version.
+	domainsSchema,
 }
 
 // migrate brings the schema up to date in one transaction.
@@ -97,6 +113,9 @@ func migrate(db *sql.DB) error {
 		if _, err := tx.Exec(migrations[i]); err != nil {
 			return fmt.Errorf("migrate to version %d: %w", i+1, err)
 		}
+	}
+	if err := ensureDomainsSchema(tx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
 		return fmt.Errorf("migrate: set version: %w", err)

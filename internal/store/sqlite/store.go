@@ -42,6 +42,8 @@ type Store struct {
 	tx *writeTx // that connection, held for good
 	r  *sql.DB  // read-only pool
 
+	reads readStmts // r's kept statements (readstmt.go)
+
 	ops       chan *op
 	quit      chan struct{}
 	stopped   chan struct{}
@@ -143,7 +145,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.stopped
-		err = errors.Join(s.r.Close(), s.tx.close(), s.w.Close())
+		err = errors.Join(s.reads.close(), s.r.Close(), s.tx.close(), s.w.Close())
 	})
 	return err
 }

@@ -20,7 +20,7 @@ func TestFailedOpDoesNotFailItsBatch(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			_, err = tx.Exec(`INSERT INTO accounts (`+accountColumns+`) VALUES (`+placeholders(len(args))+`)`, args...)
 			return err
 		}
 	}

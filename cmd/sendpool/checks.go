@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"sendpool/internal/account"
+	"sendpool/internal/api"
+	"sendpool/internal/config"
+	"sendpool/internal/events"
+	"sendpool/internal/httpsend"
+	"sendpool/internal/intake"
+	"sendpool/internal/limit"
+	"sendpool/internal/protect"
+	"sendpool/internal/queue"
+	"sendpool/internal/scan"
+	"sendpool/internal/state"
+)
+
+// checks are the intake checks of issue 4 and what watches their outcome:
+// content scanning, volume limits, the compromised-account protector and
+// the recent-events log the API shows.
+type checks struct {
+	list      []intake.Check
+	observers []func(context.Context, intake.Decision)
+	events    *events.Log
+	protector *protect.Protector
+	accounts  account.Store
+	queue     queue.Store
+	logger    *slog.Logger
+}
+
+// store is what the checks need of the store.
+type store interface {
+	account.Store
+	queue.Store
+}
+
+func newChecks(cfg *config.Config, st store, shared state.State, logger *slog.Logger) *checks {
+	c := &checks{events: events.New(0), accounts: st, queue: st, logger: logger}
+	scanners := []scan.Scanner{scan.Heuristics{}}
+	if cfg.Scan.Clamd != "" {
+		scanners = append(scanners, &scan.Clamd{Addr: cfg.Scan.Clamd})
+	}
+	if cfg.Scan.Rspamd != "" {
+		scanners = append(scanners, &scan.Rspamd{URL: cfg.Scan.Rspamd})
+	}
+	// Scan first, count last: a refused message costs no limit.
+	c.list = []intake.Check{
+		scan.NewCheck(scan.CheckConfig{Scanners: scanners, RejectScore: cfg.Scan.SpamRejectScore,
+			Fail: cfg.Scan.Fail, Timeout: cfg.Scan.Timeout.D(), Logger: logger}),
+		limit.New(limit.Config{State: shared, Logger: logger}),
+	}
+	p := cfg.Protect
+	c.protector = protect.New(protect.Config{
+		Accounts: st, Queue: st, State: shared, Events: c.events, Logger: logger,
+		Thresholds: protect.Thresholds{
+			VirusMax: p.VirusRejections, VirusWindow: p.VirusWindow.D(),
+			SpamMax: p.SpamRejections, SpamWindow: p.SpamWindow.D(),
+			BounceRate: p.BounceRate, BounceMin: p.BounceMinRecipients, BounceWindow: p.BounceWindow.D(),
+			VolumeFactor: p.VolumeFactor, VolumeMin: p.VolumeMin,
+		},
+	})
+	c.observers = []func(context.Context, intake.Decision){c.events.Observe, c.protector.Observe}
+	return c
+}
+
+// guard keeps held and suspended accounts' mail from going out.
+func (c *checks) guard(courier queue.Courier) queue.Courier {
+	return protect.NewGuard(courier, protect.GuardConfig{Accounts: c.accounts, Queue: c.queue, Logger: c.logger})
+}
+
+// onFinal chains the protector's bounce counting after hook (DSNs).
+func (c *checks) onFinal(hook func(context.Context, *queue.Lease, queue.Outcome, queue.Result)) func(context.Context, *queue.Lease, queue.Outcome, queue.Result) {
+	return func(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
+		if hook != nil {
+			hook(ctx, l, o, r)
+		}
+		c.protector.OnFinal(ctx, l, o, r)
+	}
+}
+
+// send is POST /api/v1/send: the same intake as SMTP submission.
+func (c *checks) send(cfg *config.Config, sv *intake.Service) api.SendFunc {
+	return httpsend.New(httpsend.Config{Intake: sv, Hostname: cfg.Server.Hostname,
+		MaxMessageSize: int64(cfg.Submission.MaxMessageSize), MaxRecipients: cfg.Submission.MaxRecipients})
+}

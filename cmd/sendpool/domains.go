@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"sendpool/internal/api"
+	"sendpool/internal/config"
+	"sendpool/internal/dkim"
+	"sendpool/internal/dns"
+	"sendpool/internal/dnsrec"
+	"sendpool/internal/domain"
+	"sendpool/internal/intake"
+)
+
+// domains is the DKIM and DNS-records part of a node: the key manager with
+// its periodic activation check, the intake signer and the API's routes.
+// It is off (nil) when the store cannot keep domains.
+type domains struct {
+	keys *dkim.Manager
+	api  *api.Domains
+	stop func() error
+}
+
+// startDomains wires the domains over st, if st keeps them, and starts the
+// check that activates rotated keys once their records are published.
+func startDomains(ctx context.Context, cfg *config.Config, st any, logger *slog.Logger) (*domains, error) {
+	ds, ok := st.(domain.Store)
+	ok = false // EXPERIMENT
+	if !ok {
+		logger.Warn("dkim: the store keeps no domains: mail is not signed and /api/v1/domains is off",
+			"store", cfg.Store.Backend)
+		return nil, nil
+	}
+	// Checks look records up uncached: one just published must be seen at
+	// once, not after a cached "not found" expires.
+	fresh, err := dns.New(cfg.DNS.Servers, dns.Options{Cache: dns.NoCache{}})
+	if err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	keys := dkim.New(dkim.Config{
+		Store:       ds,
+		Resolver:    fresh,
+		RetireAfter: cfg.DKIM.RetireAfter.D(),
+		Logger:      logger,
+	})
+	var pool []dnsrec.PoolIP
+	for _, ip := range cfg.PoolIPs() {
+		if a, err := netip.ParseAddr(ip.Address); err == nil {
+			pool = append(pool, dnsrec.PoolIP{Addr: a, EHLO: ip.EHLO})
+		}
+	}
+	records := &dnsrec.Config{
+		SPFHost:        cfg.SPFHost(),
+		SPFMode:        cfg.DKIM.SPFMode,
+		Pool:           pool,
+		DMARCPolicy:    cfg.DKIM.DMARCPolicy,
+		DMARCRUA:       cfg.DKIM.DMARCRUA,
+		ReturnPathHost: cfg.DKIM.ReturnPathHost,
+		RetireAfter:    cfg.DKIM.RetireAfter.D(),
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keys.Run(rctx, cfg.DKIM.CheckInterval.D())
+	}()
+	return &domains{
+		keys: keys,
+		api: &api.Domains{
+			Store:   ds,
+			Keys:    keys,
+			Records: records,
+			Checker: &dnsrec.Checker{Resolver: fresh, Config: records},
+		},
+		stop: func() error { cancel(); <-done; return nil },
+	}, nil
+}
+
+// sign is intake's Sign hook: DKIM-signs a message whose From domain is
+// one of the submitting account's.
+func (d *domains) sign(ctx context.Context, s *intake.Submission) ([]byte, error) {
+	return d.keys.Sign(ctx, s.Account.Name, s.Body)
+}
+
+// signer returns intake's Sign hook, nil when domains are off.
+func (d *domains) signer() func(context.Context, *intake.Submission) ([]byte, error) {
+	if d == nil {
+		return nil
+	}
+	return d.sign
+}
+
+// routes returns the API's domain routes, nil when domains are off.
+func (d *domains) routes() *api.Domains {
+	if d == nil {
+		return nil
+	}
+	return d.api
+}

@@ -1,0 +1,360 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	goredis "github.com/redis/go-redis/v9"
+
+	"sendpool/internal/account"
+	"sendpool/internal/api"
+	"sendpool/internal/sandbox"
+	"sendpool/internal/store/mongo"
+	"sendpool/internal/testenv"
+)
+
+// Several nodes as one: two `sendpool serve` on one MongoDB (FerretDB) and
+// one Redis, each with its own SMTP port, node_id and data_dir, the same
+// pool and the same sandbox world.
+
+// newCluster starts a world and writes the configs of two nodes sharing a
+// fresh MongoDB database and Redis database redisDB (flushed first: each
+// test has its own, so no counter, suspension or cached answer leaks from
+// one to another). extra goes into [delivery] of both.
+func newCluster(t *testing.T, domains map[string]string, redisDB int, extra string) (a, b *env) {
+	t.Helper()
+	mongoURI := testenv.MongoDB(t)
+	redisURL := testenv.Redis(t)
+	redisURL = strings.TrimSuffix(redisURL[:strings.LastIndex(redisURL, "/")+1], "/") + fmt.Sprintf("/%d", redisDB)
+	rc := goredis.NewClient(mustParseRedis(t, redisURL))
+	if err := rc.FlushDB(t.Context()).Err(); err != nil {
+		t.Fatalf("flush redis db %d: %v", redisDB, err)
+	}
+	rc.Close()
+	rnd := make([]byte, 6)
+	rand.Read(rnd)
+	db := "e2e_" + hex.EncodeToString(rnd)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if s, err := mongo.Open(ctx, mongoURI, mongo.Options{Database: db}); err == nil {
+			s.Drop(ctx)
+			s.Close()
+		}
+	})
+	shared := fmt.Sprintf("lease_for = \"5s\"\n%s\n[store]\nbackend = \"mongodb\"\nmongodb_uri = %q\n[state]\nbackend = \"redis\"\nredis_url = %q\n",
+		extra, strings.TrimSuffix(mongoURI, "/")+"/"+db, redisURL)
+	a = newEnv(t, domains, shared)
+	base := readFile(t, a.config)
+	const host = `hostname = "relay.sendpool.test"`
+	if !strings.Contains(base, host) {
+		t.Fatalf("config without %s:\n%s", host, base)
+	}
+	b = &env{t: t, world: a.world, dataDir: t.TempDir(),
+		smtp: fmt.Sprintf("127.0.0.1:%d", freePort(t)), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		config: a.config + ".b"}
+	cfgB := strings.NewReplacer(
+		fmt.Sprintf("%q", a.smtp), fmt.Sprintf("%q", b.smtp),
+		fmt.Sprintf("%q", a.http), fmt.Sprintf("%q", b.http),
+		fmt.Sprintf("%q", a.dataDir), fmt.Sprintf("%q", b.dataDir),
+		host, host+"\nnode_id = \"node-b\"",
+	).Replace(base)
+	writeFile(t, a.config, strings.Replace(base, host, host+"\nnode_id = \"node-a\"", 1))
+	writeFile(t, b.config, cfgB)
+	return a, b
+}
+
+func mustParseRedis(t *testing.T, url string) *goredis.Options {
+	t.Helper()
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// received counts, per message id, how often the sinks got it.
+func received(sinks ...*sandbox.Sink) map[string]int {
+	seen := map[string]int{}
+	for _, s := range sinks {
+		for _, id := range messageIDs(s) {
+			seen[id]++
+		}
+	}
+	return seen
+}
+
+// TestTwoNodesShareTheQueue: 1,000 messages submitted across two nodes;
+// one node is killed with SIGKILL while delivering; the other takes over
+// its leases once they expire, and every message arrives. Duplicates (a
+// message that reached the receiver but whose result the dead node never
+// recorded) are counted and reported; none may be lost.
+func TestTwoNodesShareTheQueue(t *testing.T) {
+	domains := map[string]string{"one.test": "127.0.0.31", "two.test": "127.0.0.32"}
+	// One message per connection and few workers, so that what the killed
+	// node had in flight is a handful of messages, not whole batches.
+	a, b := newCluster(t, domains, 1, "workers = 8\nmessages_per_connection = 1\nretry = [\"1s\"]")
+	var sinks []*sandbox.Sink
+	for d := range domains {
+		s := a.world.Sink(d)
+		// A receiver that takes its time to accept: deliveries are in
+		// flight when the node dies.
+		s.SetRules(sandbox.Rule{Stage: sandbox.StageEOD, Delay: 40 * time.Millisecond})
+		sinks = append(sinks, s)
+	}
+	pa := a.serve()
+	b.serve()
+	a.addAccount("shop1", "pw-shop1", "shop1.test")
+
+	const total = 1000
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	start := time.Now()
+	for w := range 8 {
+		node := []*env{a, b}[w%2]
+		wg.Go(func() {
+			for i := w; i < total; i += 8 {
+				id := fmt.Sprintf("m%04d", i)
+				to := fmt.Sprintf("r%d@%s", i, []string{"one.test", "two.test"}[i%2])
+				if err := submit(node.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{to}, message("s@shop1.test", to, id)); err != nil {
+					t.Errorf("submit %s to node %s: %v", id, node.smtp, err)
+					failed.Add(1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.FailNow()
+	}
+	t.Logf("1000 messages accepted by two nodes in %v", time.Since(start).Round(time.Millisecond))
+
+	count := func() int {
+		n := 0
+		for _, s := range sinks {
+			got, _ := s.Received()
+			n += got
+		}
+		return n
+	}
+	waitFor(t, 60*time.Second, "deliveries under way", func() bool { return count() >= 300 })
+	if count() >= total {
+		t.Fatalf("every message delivered before the kill; the test wants the kill mid-delivery")
+	}
+	atKill := count()
+	pa.kill()
+	t.Logf("node a killed (SIGKILL) with %d of %d delivered", atKill, total)
+
+	last := time.Now()
+	waitFor(t, 120*time.Second, "every message delivered", func() bool {
+		n := len(received(sinks...))
+		if time.Since(last) > 10*time.Second {
+			t.Logf("%d of %d delivered", n, total)
+			last = time.Now()
+		}
+		return n >= total
+	})
+	time.Sleep(500 * time.Millisecond) // late duplicates
+	seen := received(sinks...)
+	dups := 0
+	for i := range total {
+		id := fmt.Sprintf("m%04d", i)
+		switch n := seen[id]; {
+		case n == 0:
+			t.Errorf("%s lost", id)
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	t.Logf("all %d delivered in %v; %d duplicates (%.2f%%, target < 0.5%%)",
+		len(seen), time.Since(start).Round(time.Millisecond), dups, 100*float64(dups)/total)
+}
+
+// TestBlacklistSeenByOtherNode: node A meets a blacklist reply for an IP;
+// from one second later node B sends nothing from that IP, though its
+// weight would have it picked almost every time.
+func TestBlacklistSeenByOtherNode(t *testing.T) {
+	domains := map[string]string{"gmail.test": "127.0.0.11"}
+	a, b := newCluster(t, domains, 2, `retry = ["1s"]`)
+	for _, e := range []*env{a, b} {
+		cfg := readFile(t, e.config)
+		entry := "address = \"127.0.0.3\"\nehlo = \"mta2.sendpool.test\"\n"
+		if !strings.Contains(cfg, entry) {
+			t.Fatalf("no pool entry for 127.0.0.3:\n%s", cfg)
+		}
+		writeFile(t, e.config, strings.Replace(cfg, entry, entry+"weight = 1000\n", 1))
+	}
+	gmail := a.world.Sink("gmail.test")
+	var mu sync.Mutex
+	var blockedAt time.Time
+	var fromBlocked []time.Time // connections from 127.0.0.3, by time
+	gmail.SetHandler(func(ev sandbox.Event) *sandbox.Reply {
+		if ev.SourceIP != "127.0.0.3" || ev.Stage != sandbox.StageMail {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		fromBlocked = append(fromBlocked, now)
+		if blockedAt.IsZero() {
+			blockedAt = now
+		}
+		return &sandbox.Reply{Text: spamhausReply}
+	})
+	a.serve()
+	b.serve()
+	a.addAccount("shop1", "pw-shop1", "shop1.test")
+
+	// Through node A until 127.0.0.3 meets the block.
+	for i := 0; ; i++ {
+		mu.Lock()
+		done := !blockedAt.IsZero()
+		mu.Unlock()
+		if done {
+			break
+		}
+		if i == 20 {
+			t.Fatal("127.0.0.3 never picked by node a")
+		}
+		id := fmt.Sprintf("a%d", i)
+		a.send(id, id+"@gmail.test")
+		a.waitArrived("gmail.test", id)
+	}
+	mu.Lock()
+	deadline := blockedAt.Add(time.Second)
+	mu.Unlock()
+	time.Sleep(time.Until(deadline))
+
+	// Node B, from one second after the block: never 127.0.0.3.
+	const n = 20
+	for i := range n {
+		id := fmt.Sprintf("b%d", i)
+		b.send(id, id+"@gmail.test")
+	}
+	for i := range n {
+		id := fmt.Sprintf("b%d", i)
+		if src := b.waitArrived("gmail.test", id); src == "127.0.0.3" {
+			t.Errorf("%s sent by node b from the blocked IP", id)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, at := range fromBlocked {
+		if at.After(deadline) {
+			t.Errorf("a connection from 127.0.0.3 at block+%v, more than 1s after the block", at.Sub(blockedAt))
+		}
+	}
+}
+
+// TestAccountLimitSharedByNodes: an account allowed 10 messages an hour
+// submits 20 alternately through two nodes: 10 are accepted in total, the
+// others get a temporary refusal (SPEC §3).
+func TestAccountLimitSharedByNodes(t *testing.T) {
+	a, b := newCluster(t, map[string]string{"gmail.test": "127.0.0.11"}, 3, "")
+	a.serve()
+	b.serve()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := api.AccountRequest{Name: "shop1", Password: "pw-shop1", Domains: []string{"shop1.test"},
+		Limits: account.Limits{PerHour: 10}}
+	if _, err := a.api().CreateAccount(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	accepted, refused := 0, 0
+	for i := range 20 {
+		node := []*env{a, b}[i%2]
+		id := fmt.Sprintf("lim%d", i)
+		err := submit(node.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{id + "@gmail.test"}, message("s@shop1.test", id+"@gmail.test", id))
+		var te *textproto.Error
+		switch {
+		case err == nil:
+			accepted++
+		case errors.As(err, &te) && te.Code/100 == 4:
+			refused++
+		default:
+			t.Fatalf("submit %s: %v", id, err)
+		}
+	}
+	if accepted != 10 || refused != 10 {
+		t.Fatalf("%d accepted, %d refused through two nodes; want 10 and 10 (per_hour = 10 in total)", accepted, refused)
+	}
+}
+
+// TestDNSCacheSharedByNodes: node A's MX lookup serves node B: the DNS
+// server is asked once until the record's TTL has passed.
+func TestDNSCacheSharedByNodes(t *testing.T) {
+	a, b := newCluster(t, map[string]string{"cached.test": "127.0.0.41"}, 4, "")
+	a.world.DNS.SetTTL(3)
+	a.serve()
+	b.serve()
+	a.addAccount("shop1", "pw-shop1", "shop1.test")
+	a.world.DNS.ResetQueries()
+
+	a.send("first", "first@cached.test")
+	a.waitArrived("cached.test", "first")
+	start := time.Now()
+	b.send("second", "second@cached.test")
+	b.waitArrived("cached.test", "second")
+	if time.Since(start) >= 3*time.Second {
+		t.Skip("too slow to stay within the 3s TTL") // cannot tell
+	}
+	if n := a.world.DNS.Queries("cached.test", mdns.TypeMX); n != 1 {
+		t.Fatalf("MX of cached.test asked %d times by two nodes within its TTL, want 1", n)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	b.send("third", "third@cached.test")
+	b.waitArrived("cached.test", "third")
+	if n := a.world.DNS.Queries("cached.test", mdns.TypeMX); n != 2 {
+		t.Fatalf("MX of cached.test asked %d times once the TTL passed, want 2", n)
+	}
+}
+
+// TestUnreachableBackendIsAStartupError: a node whose MongoDB or Redis does
+// not answer exits at once with an error naming the key, not a hang.
+func TestUnreachableBackendIsAStartupError(t *testing.T) {
+	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	for _, c := range []struct{ name, extra, key string }{
+		{"mongodb", fmt.Sprintf("[store]\nbackend = \"mongodb\"\nmongodb_uri = \"mongodb://%s/x\"\n", closed), "store.mongodb_uri"},
+		{"redis", fmt.Sprintf("[state]\nbackend = \"redis\"\nredis_url = \"redis://%s/0\"\n", closed), "state.redis_url"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, c.extra)
+			start := time.Now()
+			out, err := execServe(e.config, 30*time.Second)
+			if err == nil {
+				t.Fatalf("serve with an unreachable %s exited 0:\n%s", c.name, out)
+			}
+			if !strings.Contains(out, c.key) || !strings.Contains(out, "unreachable") {
+				t.Fatalf("serve output does not name %s as unreachable:\n%s", c.key, out)
+			}
+			t.Logf("exited after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
+		})
+	}
+}
+
+// execServe runs `sendpool serve` until it exits or timeout passes, and
+// returns its output; err is nil only for exit status 0.
+func execServe(config string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "serve", "-config", config).CombinedOutput()
+	if ctx.Err() != nil {
+		return string(out), fmt.Errorf("still running after %v", timeout)
+	}
+	if err == nil {
+		return string(out), nil
+	}
+	return string(out), err
+}

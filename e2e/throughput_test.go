@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"sendpool/internal/sandbox"
+)
+
+// TestThroughput measures delivered messages per second, the same way for
+// one node on SQLite, one node on FerretDB+Redis and two nodes on
+// FerretDB+Redis: N messages submitted by 8 concurrent clients (spread over
+// the nodes), timed from the first submission to the last arrival at the
+// sinks. It is a measurement, not a check: it runs only when
+// SENDPOOL_THROUGHPUT=N is set (e.g. 500), and reports with t.Logf.
+func TestThroughput(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SENDPOOL_THROUGHPUT"))
+	if n <= 0 {
+		t.Skip("a measurement: set SENDPOOL_THROUGHPUT=N to run it")
+	}
+	domains := map[string]string{"one.test": "127.0.0.31", "two.test": "127.0.0.32"}
+	for i, c := range []struct {
+		name  string
+		nodes int
+		multi bool
+	}{
+		{"1 node, SQLite + memory", 1, false},
+		{"1 node, FerretDB + Redis", 1, true},
+		{"2 nodes, FerretDB + Redis", 2, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var nodes []*env
+			if c.multi {
+				a, b := newCluster(t, domains, 10+i, "")
+				nodes = []*env{a, b}[:c.nodes]
+			} else {
+				nodes = []*env{newEnv(t, domains, "")}
+			}
+			for _, e := range nodes {
+				e.serve()
+			}
+			nodes[0].addAccount("shop1", "pw-shop1", "shop1.test")
+			var sinks []*sandbox.Sink
+			for d := range domains {
+				sinks = append(sinks, nodes[0].world.Sink(d))
+			}
+			start := time.Now()
+			var wg sync.WaitGroup
+			for w := range 8 {
+				e := nodes[w%len(nodes)]
+				wg.Go(func() {
+					for i := w; i < n; i += 8 {
+						id := fmt.Sprintf("t%05d", i)
+						to := fmt.Sprintf("r%d@%s", i, []string{"one.test", "two.test"}[i%2])
+						if err := submit(e.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{to}, message("s@shop1.test", to, id)); err != nil {
+							t.Errorf("submit %s: %v", id, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			accepted := time.Since(start)
+			var last time.Time
+			waitFor(t, 10*time.Minute, "every message delivered", func() bool {
+				got := 0
+				last = time.Time{}
+				for _, s := range sinks {
+					k, at := s.Received()
+					got += k
+					if at.After(last) {
+						last = at
+					}
+				}
+				return got >= n
+			})
+			took := last.Sub(start)
+			t.Logf("%s: %d messages, accepted in %v (%.0f msg/s), delivered in %v: %.1f delivered msg/s",
+				c.name, n, accepted.Round(time.Millisecond), float64(n)/accepted.Seconds(),
+				took.Round(time.Millisecond), float64(n)/took.Seconds())
+		})
+	}
+}

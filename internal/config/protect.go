@@ -1,0 +1,80 @@
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Protect holds an account automatically when it looks compromised
+// (internal/protect): its spam and virus refusals, its hard-bounce rate or
+// its volume against its own baseline past a threshold. A zero count turns
+// its rule off.
+type Protect struct {
+	VirusRejections int      `toml:"virus_rejections"` // virus refusals …
+	VirusWindow     Duration `toml:"virus_window"`     // … within this span
+	SpamRejections  int      `toml:"spam_rejections"`
+	SpamWindow      Duration `toml:"spam_window"`
+	// BounceRate of hard bounces among at least BounceMinRecipients final
+	// recipients within BounceWindow.
+	BounceRate          float64  `toml:"bounce_rate"`
+	BounceMinRecipients int      `toml:"bounce_min_recipients"`
+	BounceWindow        Duration `toml:"bounce_window"`
+	// VolumeFactor: recipients in the last hour over this many times the
+	// account's average hour of the day before, once at least VolumeMin.
+	VolumeFactor float64 `toml:"volume_factor"`
+	VolumeMin    int     `toml:"volume_min"`
+}
+
+func defaultProtect() Protect {
+	return Protect{
+		VirusRejections: 5, VirusWindow: Duration(10 * time.Minute),
+		SpamRejections: 20, SpamWindow: Duration(10 * time.Minute),
+		BounceRate: 0.2, BounceMinRecipients: 50, BounceWindow: Duration(time.Hour),
+		VolumeFactor: 10, VolumeMin: 500,
+	}
+}
+
+// validateScanProtect checks the scanner addresses and [protect].
+func (c *Config) validateScanProtect(bad func(key, format string, args ...any)) {
+	if a := c.Scan.Clamd; a != "" && !strings.HasPrefix(a, "/") {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			bad("scan.clamd", "%q: want ip:port or the path of a Unix socket", a)
+		}
+	}
+	if u := c.Scan.Rspamd; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad("scan.rspamd", "%q: want an http:// URL", u)
+		}
+	}
+	if c.Scan.Timeout <= 0 {
+		bad("scan.timeout", "must be positive")
+	}
+	p := c.Protect
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"protect.virus_rejections", p.VirusRejections}, {"protect.spam_rejections", p.SpamRejections},
+		{"protect.bounce_min_recipients", p.BounceMinRecipients}, {"protect.volume_min", p.VolumeMin}} {
+		if v.n < 0 {
+			bad(v.key, "must not be negative")
+		}
+	}
+	if p.VirusRejections > 0 && p.VirusWindow <= 0 {
+		bad("protect.virus_window", "must be positive")
+	}
+	if p.SpamRejections > 0 && p.SpamWindow <= 0 {
+		bad("protect.spam_window", "must be positive")
+	}
+	if p.BounceMinRecipients > 0 && (p.BounceRate <= 0 || p.BounceRate > 1) {
+		bad("protect.bounce_rate", "%g: want a share above 0 and at most 1", p.BounceRate)
+	}
+	if p.BounceMinRecipients > 0 && p.BounceWindow <= 0 {
+		bad("protect.bounce_window", "must be positive")
+	}
+	if p.VolumeFactor < 0 {
+		bad("protect.volume_factor", "must not be negative")
+	}
+}

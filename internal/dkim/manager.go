@@ -1,0 +1,294 @@
+package dkim
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"sendpool/internal/dns"
+	"sendpool/internal/domain"
+)
+
+// ErrRotationPending refuses a rotation while the last one's keys are still
+// waiting to be seen in DNS.
+var ErrRotationPending = errors.New("dkim: a rotation is already pending: publish its records first")
+
+// TXTResolver looks up TXT records (dns.Resolver has it). The Manager
+// should be given one that does not cache: a record just published must be
+// seen at once.
+type TXTResolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// Config is what a Manager needs.
+type Config struct {
+	Store    domain.Store
+	Resolver TXTResolver
+	// RetireAfter is how long a retired key's record must stay published
+	// (dkim.retire_after): longer than mail signed with it can be queued.
+	RetireAfter time.Duration
+	Now         func() time.Time // nil: time.Now
+	Logger      *slog.Logger     // nil: discard
+}
+
+// DefaultRetireAfter is the default of Config.RetireAfter (7 days).
+const DefaultRetireAfter = 168 * time.Hour
+
+// maxSigners bounds the cache of parsed private keys.
+const maxSigners = 10000
+
+// updateTries bounds how often an update is redone after ErrConflict.
+const updateTries = 5
+
+// Manager runs the keys of every domain: it makes them, rotates and
+// activates them, and signs with them. It is safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	signers map[string]crypto.Signer // public key → parsed private key
+}
+
+// New returns a Manager.
+func New(cfg Config) *Manager {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RetireAfter <= 0 {
+		cfg.RetireAfter = DefaultRetireAfter
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger, signers: map[string]crypto.Signer{}}
+}
+
+// RetireAfter is the configured time a retired key's record stays.
+func (m *Manager) RetireAfter() time.Duration { return m.cfg.RetireAfter }
+
+// now is the clock at the stores' precision (milliseconds).
+func (m *Manager) now() time.Time { return m.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// Add makes domain name for account with a new RSA and Ed25519 key, both
+// active at once: with no earlier key there is nothing to keep signing
+// with, and a signature a receiver cannot check yet counts as none
+// (RFC 6376 §6.1.2). domain.ErrExists if the name is taken.
+func (m *Manager) Add(ctx context.Context, name, account string) (*domain.Domain, error) {
+	now := m.now()
+	d := &domain.Domain{Name: name, Account: account, Created: now}
+	keys, err := newPair(d, domain.Active, now)
+	if err != nil {
+		return nil, err
+	}
+	d.Keys = keys
+	if err := m.cfg.Store.CreateDomain(ctx, d); err != nil {
+		return nil, err
+	}
+	m.log.InfoContext(ctx, "dkim: domain added", "domain", name, "account", account,
+		"selectors", keys[0].Selector+","+keys[1].Selector)
+	return d, nil
+}
+
+// Rotate gives the domain a new pending RSA and Ed25519 key. Mail keeps
+// being signed with the active keys until each new key's record is seen
+// in DNS (Activate).
+func (m *Manager) Rotate(ctx context.Context, name string) (*domain.Domain, error) {
+	return m.update(ctx, name, func(d *domain.Domain) error {
+		if len(d.KeysIn(domain.Pending)) > 0 {
+			return ErrRotationPending
+		}
+		keys, err := newPair(d, domain.Pending, m.now())
+		if err != nil {
+			return err
+		}
+		d.Keys = append(d.Keys, keys...)
+		m.log.InfoContext(ctx, "dkim: rotation started", "domain", name,
+			"selectors", keys[0].Selector+","+keys[1].Selector)
+		return nil
+	})
+}
+
+func newPair(d *domain.Domain, st domain.KeyState, now time.Time) ([]domain.Key, error) {
+	var keys []domain.Key
+	for _, alg := range []domain.Algorithm{domain.RSA, domain.Ed25519} {
+		k, err := Generate(alg, Selector(d, alg, now), st, now)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Activate looks up the records of the domain's pending keys and activates
+// each key whose record is published as it should be; the active key of
+// the same algorithm it replaces is retired. It returns the domain as it
+// then is.
+func (m *Manager) Activate(ctx context.Context, name string) (*domain.Domain, error) {
+	d, err := m.cfg.Store.GetDomain(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, k := range d.KeysIn(domain.Pending) {
+		txts, err := m.cfg.Resolver.LookupTXT(ctx, RecordName(k.Selector, d.Name))
+		if err != nil && !dns.IsNotFound(err) {
+			m.log.WarnContext(ctx, "dkim: key record lookup failed", "domain", d.Name, "selector", k.Selector, "err", err)
+		}
+		// RFC 6376 §3.6.2.2: more than one record at a selector is undefined;
+		// receivers may take any, so activate only on exactly ours.
+		if len(txts) == 1 && Matches(txts[0], k) {
+			seen[k.Selector] = true
+		}
+	}
+	if len(seen) == 0 {
+		return d, nil
+	}
+	return m.update(ctx, name, func(d *domain.Domain) error {
+		now := m.now()
+		for i := range d.Keys {
+			k := &d.Keys[i]
+			if k.State != domain.Pending || !seen[k.Selector] {
+				continue
+			}
+			for j := range d.Keys {
+				if o := &d.Keys[j]; o.State == domain.Active && o.Algorithm == k.Algorithm {
+					o.State, o.RetiredAt = domain.Retired, now
+					m.log.InfoContext(ctx, "dkim: key retired", "domain", d.Name, "selector", o.Selector,
+						"removable_at", now.Add(m.cfg.RetireAfter))
+				}
+			}
+			k.State, k.ActivatedAt = domain.Active, now
+			m.log.InfoContext(ctx, "dkim: key active", "domain", d.Name, "selector", k.Selector)
+		}
+		return nil
+	})
+}
+
+// ActivateAll runs Activate for every domain with a pending key.
+func (m *Manager) ActivateAll(ctx context.Context) error {
+	ds, err := m.cfg.Store.ListDomains(ctx, "")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range ds {
+		if len(d.KeysIn(domain.Pending)) == 0 {
+			continue
+		}
+		if _, err := m.Activate(ctx, d.Name); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("%s: %w", d.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run calls ActivateAll every interval until ctx ends. Every node may run
+// it: activations are idempotent and guarded by the domain's version.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.ActivateAll(ctx); err != nil && ctx.Err() == nil {
+				m.log.WarnContext(ctx, "dkim: activation check", "err", err)
+			}
+		}
+	}
+}
+
+// update reads the domain, applies fn and stores it, again from the read
+// if another node changed it meanwhile.
+func (m *Manager) update(ctx context.Context, name string, fn func(d *domain.Domain) error) (*domain.Domain, error) {
+	for try := 1; ; try++ {
+		d, err := m.cfg.Store.GetDomain(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(d); err != nil {
+			return nil, err
+		}
+		err = m.cfg.Store.UpdateDomain(ctx, d)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, domain.ErrConflict) || try == updateTries {
+			return nil, err
+		}
+	}
+}
+
+// Sign signs msg with the keys of the domain of its From field, or of the
+// nearest parent domain sendpool knows (relaxed alignment, RFC 7489 §3.1.1,
+// holds for a subdomain), if that domain belongs to account. Otherwise msg
+// is returned as it is.
+func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte, error) {
+	from := FromDomain(msg)
+	if from == "" {
+		return msg, nil
+	}
+	d, err := m.signingDomain(ctx, from)
+	if err != nil || d == nil {
+		return msg, err
+	}
+	if d.Account != account {
+		m.log.InfoContext(ctx, "dkim: not signed: domain of another account", "domain", d.Name,
+			"owner", d.Account, "account", account)
+		return msg, nil
+	}
+	var keys []SigningKey
+	for _, k := range d.Signing() {
+		s, err := m.signer(k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, SigningKey{Selector: k.Selector, Signer: s})
+	}
+	if len(keys) == 0 {
+		return msg, nil
+	}
+	return Sign(msg, d.Name, keys)
+}
+
+// signingDomain returns the known domain that is from or its nearest
+// parent, or nil.
+func (m *Manager) signingDomain(ctx context.Context, from string) (*domain.Domain, error) {
+	for name := from; strings.Contains(name, "."); {
+		d, err := m.cfg.Store.GetDomain(ctx, name)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, domain.ErrNotFound) {
+			return nil, err
+		}
+		_, name, _ = strings.Cut(name, ".")
+	}
+	return nil, nil
+}
+
+// signer returns k's parsed private key, parsing it once.
+func (m *Manager) signer(k domain.Key) (crypto.Signer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.signers[k.PublicKey]; ok {
+		return s, nil
+	}
+	s, err := ParsePrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.signers) >= maxSigners {
+		clear(m.signers)
+	}
+	m.signers[k.PublicKey] = s
+	return s, nil
+}

@@ -1,0 +1,113 @@
+// Package httpsend is the HTTP submission of SPEC §5, POST /api/v1/send:
+// the account's credentials in HTTP Basic, the envelope and the raw
+// message in JSON. It runs exactly the intake of SMTP submission (the same
+// Service.Authenticate and Service.Accept, so the same status, sender,
+// limit and scan checks) and maps intake's SMTP refusals to HTTP statuses,
+// with the SMTP code and text in the JSON error.
+package httpsend
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"sendpool/internal/api"
+	"sendpool/internal/intake"
+)
+
+// Config configures the SendFunc.
+type Config struct {
+	Intake         *intake.Service
+	Hostname       string // the Received header's "by"
+	MaxMessageSize int64  // submission.max_message_size
+	MaxRecipients  int    // submission.max_recipients
+}
+
+// New returns the api.SendFunc of POST /api/v1/send.
+func New(cfg Config) api.SendFunc {
+	return func(ctx context.Context, r *http.Request) (string, error) {
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return "", toHTTP(intake.AuthRequired("no HTTP Basic credentials"))
+		}
+		a, err := cfg.Intake.Authenticate(ctx, user, pass)
+		if err != nil {
+			return "", toHTTP(err)
+		}
+		// JSON escaping can make the message up to six times larger
+		// (\u00XX); twice the size plus room for the envelope covers any
+		// sane client, and the raw size is checked below.
+		req, err := api.ReadSendRequest(r, 2*cfg.MaxMessageSize+64<<10)
+		if err != nil {
+			return "", err
+		}
+		if len(req.To) > cfg.MaxRecipients {
+			return "", toHTTP(intake.TooManyRecipients("recipients", fmt.Sprintf("%d recipients, at most %d", len(req.To), cfg.MaxRecipients)))
+		}
+		if int64(len(req.Raw)) > cfg.MaxMessageSize {
+			return "", toHTTP(intake.TooBig(fmt.Sprintf("%d bytes, at most %d", len(req.Raw), cfg.MaxMessageSize)))
+		}
+		var client netip.Addr
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			client = ap.Addr().Unmap()
+		}
+		sv := cfg.Intake
+		id := sv.NewID()
+		body := append([]byte(received(client, cfg.Hostname, id, sv.Now())), req.Raw...)
+		sub := &intake.Submission{Account: a, From: req.From, To: req.To, Body: body,
+			ClientIP: client, Protocol: "HTTP", ID: id}
+		id, err = sv.Accept(ctx, sub)
+		if err != nil {
+			return "", toHTTP(err)
+		}
+		return id, nil
+	}
+}
+
+// received is the trace header of RFC 5321 §4.4, as SMTP submission adds
+// it; "with HTTP" names the protocol (there is no RFC 3848 keyword for it).
+func received(client netip.Addr, host, id string, now time.Time) string {
+	from := "unknown"
+	if client.IsValid() {
+		from = "[" + client.String() + "]"
+	}
+	return fmt.Sprintf("Received: from %s\r\n\tby %s with HTTP id %s;\r\n\t%s\r\n",
+		from, host, id, now.Format(time.RFC1123Z))
+}
+
+// toHTTP turns an intake refusal into an *api.StatusError: temporary ones
+// are 429 (a volume limit: retry later) or 503 (held account, scanner or
+// store down); permanent ones 401 (authentication), 403 (policy), 413
+// (size), 422 (content: spam or virus) or 400 (addresses). The message is
+// the SMTP reply, so that both protocols tell the same.
+func toHTTP(err error) error {
+	e := intake.AsError(err)
+	msg := fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Text)
+	return &api.StatusError{Code: Status(e), Msg: msg}
+}
+
+// Status is the HTTP status of an intake refusal.
+func Status(e *intake.Error) int {
+	switch {
+	case e.Code == intake.CodeAuthRequired || e.Code == intake.CodeAuthFailed:
+		return http.StatusUnauthorized
+	case e.Check == "limit" || e.Code == intake.CodeInsufficient && e.Check != "recipients":
+		return http.StatusTooManyRequests
+	case e.Code == intake.CodeInsufficient:
+		return http.StatusBadRequest
+	case e.Temporary():
+		return http.StatusServiceUnavailable
+	case e.Code == intake.CodeTooBig:
+		return http.StatusRequestEntityTooLarge
+	case e.Check == "scan":
+		return http.StatusUnprocessableEntity
+	case e.Code == intake.CodeMailboxSyntax && strings.HasPrefix(e.Enhanced, "5.1."):
+		return http.StatusBadRequest
+	case e.Code == intake.CodeTransaction && e.Enhanced == "5.5.1":
+		return http.StatusBadRequest
+	}
+	return http.StatusForbidden
+}

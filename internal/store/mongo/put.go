@@ -1,0 +1,125 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"sendpool/internal/queue"
+)
+
+// Put stores m: body chunks (if the body is large), then one delivery per
+// recipient, then the message document, which commits it. A Put that dies
+// half way leaves deliveries with no message; Lease never hands them out
+// and removes them later. Every write is filtered on _id alone, or is an
+// insert: FerretDB looks other filters up by scanning the collection. It returns once the server acknowledged the
+// message document (the URI's write concern; w=majority with j=true is the
+// durable choice on a replica set).
+func (s *Store) Put(ctx context.Context, m *queue.Message) error {
+	if len(m.Recipients) == 0 {
+		return errors.New("mongodb: put: no recipients")
+	}
+	now := s.now()
+	if m.ID == "" {
+		m.ID = queue.NewID(now)
+	}
+	if m.Created.IsZero() {
+		m.Created = now
+	}
+	status := queue.StatusQueued
+	if m.Held {
+		status = queue.StatusHeld
+	}
+	doc := messageDoc{
+		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
+		Created: ms(m.Created), Expires: ms(m.Expires), Bounce: m.Bounce,
+		Rcpts: len(m.Recipients), Status: status,
+	}
+	dels := make([]any, len(m.Recipients))
+	for i, r := range m.Recipients {
+		at := strings.LastIndexByte(r, '@')
+		if at < 0 {
+			return fmt.Errorf("mongodb: put: recipient %q has no domain", r)
+		}
+		dels[i] = deliveryDoc{
+			ID: m.ID + "/" + strconv.Itoa(i), MessageID: m.ID, Idx: i, Recipient: r,
+			Domain: strings.ToLower(r[at+1:]), Status: status, Next: ms(now), Tried: []string{},
+			Put: ms(now), From: doc.From, Account: doc.Account, Created: doc.Created,
+			Expires: doc.Expires, Bounce: doc.Bounce, Size: doc.Size, Rcpts: doc.Rcpts,
+		}
+	}
+	if len(m.Body) <= s.chunkSize {
+		doc.Body = m.Body
+		if doc.Body == nil {
+			doc.Body = []byte{}
+		}
+	} else {
+		var chunks []any
+		for n, off := 0, 0; off < len(m.Body); n, off = n+1, off+s.chunkSize {
+			end := min(off+s.chunkSize, len(m.Body))
+			chunks = append(chunks, chunkDoc{ID: m.ID + "#" + strconv.Itoa(n), MessageID: m.ID, N: n,
+				Data: m.Body[off:end]})
+		}
+		doc.Chunks = len(chunks)
+		if _, err := s.chunks.InsertMany(ctx, chunks); err != nil {
+			return fmt.Errorf("mongodb: put %s: body: %w", m.ID, err)
+		}
+	}
+	if _, err := s.deliveries.InsertMany(ctx, dels); err != nil {
+		return fmt.Errorf("mongodb: put %s: deliveries: %w", m.ID, err)
+	}
+	if _, err := s.messages.InsertOne(ctx, doc); err != nil {
+		return fmt.Errorf("mongodb: put %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Body returns a message's body; queue.ErrNotFound also once every
+// recipient has it and the body was dropped.
+func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
+	var doc messageDoc
+	err := s.messages.FindOne(ctx, bson.M{"_id": messageID},
+		options.FindOne().SetProjection(bson.M{"body": 1, "chunks": 1, "dropped": 1, "size": 1})).Decode(&doc)
+	if err != nil {
+		return nil, notFound(err, queue.ErrNotFound)
+	}
+	if doc.Dropped {
+		return nil, queue.ErrNotFound
+	}
+	if doc.Chunks == 0 {
+		if doc.Body == nil {
+			doc.Body = []byte{}
+		}
+		return doc.Body, nil
+	}
+	cur, err := s.chunks.Find(ctx, bson.M{"m": messageID}, options.Find().SetSort(bson.D{{Key: "n", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: body %s: %w", messageID, err)
+	}
+	var chunks []chunkDoc
+	if err := cur.All(ctx, &chunks); err != nil {
+		return nil, fmt.Errorf("mongodb: body %s: %w", messageID, err)
+	}
+	body := make([]byte, 0, doc.Size)
+	for i, c := range chunks {
+		if c.N != i {
+			return nil, fmt.Errorf("mongodb: body %s: chunk %d missing", messageID, i)
+		}
+		body = append(body, c.Data...)
+	}
+	if len(chunks) != doc.Chunks || int64(len(body)) != doc.Size {
+		// Dropped between the two reads, or damaged.
+		return nil, fmt.Errorf("mongodb: body %s: %d of %d chunks, %d of %d bytes: %w",
+			messageID, len(chunks), doc.Chunks, len(body), doc.Size, queue.ErrNotFound)
+	}
+	return body, nil
+}
+
+// isDup reports whether err is (only) a duplicate key error.
+func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }
