@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -53,13 +52,12 @@ func TestThroughput(t *testing.T) {
 			for w := range 8 {
 				e := nodes[w%len(nodes)]
 				wg.Go(func() {
+					var ids []int
 					for i := w; i < n; i += 8 {
-						id := fmt.Sprintf("t%05d", i)
-						to := fmt.Sprintf("r%d@%s", i, []string{"one.test", "two.test"}[i%2])
-						if err := submit(e.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{to}, message("s@shop1.test", to, id)); err != nil {
-							t.Errorf("submit %s: %v", id, err)
-							return
-						}
+						ids = append(ids, i)
+					}
+					if err := submitMany(e.smtp, "shop1", "pw-shop1", ids, "t%05d", []string{"one.test", "two.test"}); err != nil {
+						t.Errorf("submit: %v", err)
 					}
 				})
 			}

@@ -28,7 +28,6 @@ type domains struct {
 // check that activates rotated keys once their records are published.
 func startDomains(ctx context.Context, cfg *config.Config, st any, logger *slog.Logger) (*domains, error) {
 	ds, ok := st.(domain.Store)
-	ok = false // EXPERIMENT
 	if !ok {
 		logger.Warn("dkim: the store keeps no domains: mail is not signed and /api/v1/domains is off",
 			"store", cfg.Store.Backend)

@@ -224,3 +224,24 @@ func TestKeysAndRecords(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSign: both signatures of a small message (RSA-2048 dominates).
+func BenchmarkSign(b *testing.B) {
+	r := &txtMap{}
+	var keys []SigningKey
+	for _, alg := range []domain.Algorithm{domain.RSA, domain.Ed25519} {
+		k, err := Generate(alg, Selector(nil, alg, time.Now()), domain.Active, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.set(RecordName(k.Selector, "shop.test"), RecordValue(k))
+		s, _ := ParsePrivateKey(k)
+		keys = append(keys, SigningKey{Selector: k.Selector, Signer: s})
+	}
+	msg := []byte(testMessage)
+	for b.Loop() {
+		if _, err := Sign(msg, "shop.test", keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

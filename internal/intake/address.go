@@ -152,8 +152,12 @@ func isAtext(c byte) bool {
 
 // NormalizeLineEndings returns b with every bare LF, bare CR and CRLF as a
 // CRLF, ending with one (RFC 5321 §2.3.8). Accept applies it to every
-// submission.
+// submission. Mail already in that form, nearly all of it, is returned as
+// it is, not copied.
 func NormalizeLineEndings(b []byte) []byte {
+	if canonicalLineEndings(b) {
+		return b
+	}
 	out := make([]byte, 0, len(b)+len(b)/32+2)
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
@@ -172,4 +176,25 @@ func NormalizeLineEndings(b []byte) []byte {
 		out = append(out, '\r', '\n')
 	}
 	return out
+}
+
+// canonicalLineEndings reports whether every CR and LF in b pairs up as
+// CRLF and b is empty or ends with one. It looks at the line ends only
+// (bytes.IndexByte is vectorised), not at every byte.
+func canonicalLineEndings(b []byte) bool {
+	if len(b) > 0 && !bytes.HasSuffix(b, []byte("\r\n")) {
+		return false
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		if i+j == 0 || b[i+j-1] != '\r' {
+			return false
+		}
+		i += j + 1
+	}
+	// Every LF has its CR; a CR without its LF is left.
+	return bytes.Count(b, []byte("\r")) == bytes.Count(b, []byte("\n"))
 }
