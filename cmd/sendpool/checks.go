@@ -70,7 +70,8 @@ func (c *checks) guard(courier queue.Courier) queue.Courier {
 	return protect.NewGuard(courier, protect.GuardConfig{Accounts: c.accounts, Queue: c.queue, Logger: c.logger})
 }
 
-// onFinal chains the protector's bounce counting after hook (DSNs).
+// onFinal chains the protector's bounce counting after hook, if any (DSNs
+// no longer go here: they are the scheduler's OnBounce).
 func (c *checks) onFinal(hook func(context.Context, *queue.Lease, queue.Outcome, queue.Result)) func(context.Context, *queue.Lease, queue.Outcome, queue.Result) {
 	return func(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
 		if hook != nil {

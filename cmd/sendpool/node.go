@@ -116,7 +116,9 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		retry[i] = d.D()
 	}
 	// DSNs are queued like any message. The notifier closes after the
-	// scheduler stops (closers run in reverse), so what it gathers is queued.
+	// scheduler stops (closers run in reverse), so the delay notices it
+	// gathers are queued. Failure DSNs are stored before the bounce is
+	// recorded (OnBounce), so no crash loses one.
 	var sched *queue.Scheduler
 	notifier := bounce.New(bounce.Config{
 		Store:        st,
@@ -135,7 +137,8 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Retry:         retry,
 		PoolSize:      len(ips),
 		Logger:        logger,
-		OnFinal:       ic.onFinal(notifier.Failed),
+		OnBounce:      notifier.Bounce,
+		OnFinal:       ic.onFinal(nil),
 		DelayNotice:   cfg.Delivery.DelayNotice.D(),
 		OnDelay:       notifier.Delayed,
 	})

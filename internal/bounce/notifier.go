@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -26,9 +27,10 @@ type Config struct {
 	Hostname string // server.hostname: Reporting-MTA and MAILER-DAEMON@
 	// MaxQueueTime is how long the DSN itself is retried; 0: 72h.
 	MaxQueueTime time.Duration
-	// Gather is how long recipients of one message that fail together are
+	// Gather is how long delay notices of one message's recipients are
 	// collected into one DSN; 0: one second. A crash inside it loses the
-	// DSN (the recipients are already recorded as bounced).
+	// notice, which is tolerable: the mail is still retried, and a bounce
+	// or delivery follows. Failures are not gathered (see Bounce).
 	Gather   time.Duration
 	OnQueued func() // wakes the scheduler; may be nil
 	Now      func() time.Time
@@ -38,32 +40,36 @@ type Config struct {
 // maxHeaders caps the original header section attached to a DSN.
 const maxHeaders = 64 << 10
 
-// Notifier turns final bounces and delay notices of the scheduler into DSNs
-// queued to the original envelope sender. Its Failed and Delayed methods are
-// queue.SchedulerConfig's OnFinal and OnDelay.
+// Notifier turns bounces and delay notices of the scheduler into DSNs
+// queued to the original envelope sender. Its Bounce and Delayed methods are
+// queue.SchedulerConfig's OnBounce and OnDelay.
 type Notifier struct {
 	cfg Config
 	log *slog.Logger
 
 	mu      sync.Mutex
-	pending map[pendingKey]*pendingDSN
+	pending map[string]*pendingDSN // delay notices by message id
 	closed  bool
 	wg      sync.WaitGroup // flushes in flight
 }
 
-// pendingKey gathers the recipients of one message with one action.
-type pendingKey struct {
-	messageID string
-	action    Action
-}
-
-type pendingDSN struct {
+// dsn is one DSN to queue: recipients of one message with one action.
+type dsn struct {
 	lease queue.Lease // the first recipient's: the message fields
 	rcpts []Recipient
 	// lastFromStore marks recipients whose final round made no attempt:
 	// their last reply is looked up among the recorded attempts.
 	lastFromStore []bool
-	timer         *time.Timer
+}
+
+func (d *dsn) add(rc Recipient, r queue.Result) {
+	d.rcpts = append(d.rcpts, rc)
+	d.lastFromStore = append(d.lastFromStore, r.Attempt.Time.IsZero())
+}
+
+type pendingDSN struct {
+	dsn
+	timer *time.Timer
 }
 
 // New returns a Notifier.
@@ -80,57 +86,79 @@ func New(cfg Config) *Notifier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Notifier{cfg: cfg, log: cfg.Logger, pending: map[pendingKey]*pendingDSN{}}
+	return &Notifier{cfg: cfg, log: cfg.Logger, pending: map[string]*pendingDSN{}}
 }
 
-// Failed is called once a delivery is final (SchedulerConfig.OnFinal); a
-// bounced one gets a DSN with Action: failed.
-func (n *Notifier) Failed(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
-	if o.Status != queue.StatusBounced {
-		return
+// Bounce queues one DSN with Action: failed per original message for the
+// bounced deliveries among items (SchedulerConfig.OnBounce), and returns
+// once they are stored: the scheduler records the bounces only then, so
+// that no crash leaves a recipient bounced and its sender untold. It fails
+// only when a DSN could not be stored.
+func (n *Notifier) Bounce(ctx context.Context, items []queue.BounceItem) error {
+	byMessage := map[string]*dsn{}
+	var order []*dsn
+	for _, it := range items {
+		l := it.Lease
+		if it.Outcome.Status != queue.StatusBounced || !n.wanted(l, ActionFailed) {
+			continue
+		}
+		d, ok := byMessage[l.MessageID]
+		if !ok {
+			d = &dsn{lease: *l}
+			byMessage[l.MessageID] = d
+			order = append(order, d)
+		}
+		d.add(recipientFor(l, ActionFailed, it.Outcome, it.Result), it.Result)
 	}
-	n.add(l, ActionFailed, o, r)
+	for _, d := range order {
+		if err := n.send(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Delayed is called when a delivery, still deferred, has waited long enough
-// for a delay notice (SchedulerConfig.OnDelay).
+// for a delay notice (SchedulerConfig.OnDelay). Notices of one message are
+// gathered for Config.Gather, then queued.
 func (n *Notifier) Delayed(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
-	if o.Status != queue.StatusDeferred {
+	if o.Status != queue.StatusDeferred || !n.wanted(l, ActionDelayed) {
 		return
 	}
-	n.add(l, ActionDelayed, o, r)
-}
-
-func (n *Notifier) add(l *queue.Lease, action Action, o queue.Outcome, r queue.Result) {
-	// RFC 3464 §2 / RFC 5321 §4.5.5: nothing goes to a null sender, and a
-	// DSN of ours never causes another, whatever its sender says.
-	if l.Bounce {
-		n.log.Info("no DSN for a DSN", "message_id", l.MessageID, "delivery", l.ID, "action", action)
-		return
-	}
-	if l.From == "" {
-		n.log.Info("no DSN for a null sender", "message_id", l.MessageID, "delivery", l.ID, "action", action)
-		return
-	}
-	rc := recipientFor(l, action, o, r)
-	noAttempt := r.Attempt.Time.IsZero()
-	key := pendingKey{l.MessageID, action}
+	rc := recipientFor(l, ActionDelayed, o, r)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
 		// Past Close (a straggling report): send at once.
+		p := &pendingDSN{dsn: dsn{lease: *l}}
+		p.add(rc, r)
 		n.wg.Add(1)
-		go n.send(key, &pendingDSN{lease: *l, rcpts: []Recipient{rc}, lastFromStore: []bool{noAttempt}})
+		go n.sendPending(p)
 		return
 	}
-	if p, ok := n.pending[key]; ok {
-		p.rcpts = append(p.rcpts, rc)
-		p.lastFromStore = append(p.lastFromStore, noAttempt)
+	if p, ok := n.pending[l.MessageID]; ok {
+		p.add(rc, r)
 		return
 	}
-	p := &pendingDSN{lease: *l, rcpts: []Recipient{rc}, lastFromStore: []bool{noAttempt}}
-	n.pending[key] = p
-	p.timer = time.AfterFunc(n.cfg.Gather, func() { n.flush(key) })
+	p := &pendingDSN{dsn: dsn{lease: *l}}
+	p.add(rc, r)
+	n.pending[l.MessageID] = p
+	p.timer = time.AfterFunc(n.cfg.Gather, func() { n.flush(l.MessageID) })
+}
+
+// wanted reports whether l's sender is to get a DSN. RFC 3464 §2 / RFC 5321
+// §4.5.5: nothing goes to a null sender, and a DSN of ours never causes
+// another, whatever its sender says.
+func (n *Notifier) wanted(l *queue.Lease, action Action) bool {
+	if l.Bounce {
+		n.log.Info("no DSN for a DSN", "message_id", l.MessageID, "delivery", l.ID, "action", action)
+		return false
+	}
+	if l.From == "" {
+		n.log.Info("no DSN for a null sender", "message_id", l.MessageID, "delivery", l.ID, "action", action)
+		return false
+	}
+	return true
 }
 
 // recipientFor describes one recipient from its lease and outcome. For an
@@ -161,36 +189,36 @@ func recipientFor(l *queue.Lease, action Action, o queue.Outcome, r queue.Result
 	return rc
 }
 
-// flush sends the pending DSN of key, if still pending.
-func (n *Notifier) flush(key pendingKey) {
+// flush sends the pending delay notice of a message, if still pending.
+func (n *Notifier) flush(messageID string) {
 	n.mu.Lock()
-	p, ok := n.pending[key]
+	p, ok := n.pending[messageID]
 	if ok {
-		delete(n.pending, key)
+		delete(n.pending, messageID)
 		n.wg.Add(1)
 	}
 	n.mu.Unlock()
 	if ok {
-		n.send(key, p)
+		n.sendPending(p)
 	}
 }
 
-// Flush sends every pending DSN now.
+// Flush sends every pending delay notice now.
 func (n *Notifier) Flush() {
 	n.mu.Lock()
-	keys := make([]pendingKey, 0, len(n.pending))
-	for k, p := range n.pending {
+	ids := make([]string, 0, len(n.pending))
+	for id, p := range n.pending {
 		p.timer.Stop()
-		keys = append(keys, k)
+		ids = append(ids, id)
 	}
 	n.mu.Unlock()
-	for _, k := range keys {
-		n.flush(k)
+	for _, id := range ids {
+		n.flush(id)
 	}
 }
 
-// Close sends what is pending and waits for the DSNs being queued. Call it
-// after the scheduler stopped and before the store closes.
+// Close sends the delay notices pending and waits for those being queued.
+// Call it after the scheduler stopped and before the store closes.
 func (n *Notifier) Close() error {
 	n.mu.Lock()
 	n.closed = true
@@ -200,13 +228,23 @@ func (n *Notifier) Close() error {
 	return nil
 }
 
-// send builds and queues one DSN. It is not cancelled with the scheduler's
-// context: the bounce is already recorded and the DSN must follow it.
-func (n *Notifier) send(key pendingKey, p *pendingDSN) {
+// sendPending queues a gathered delay notice. It is not cancelled with the
+// scheduler's context: the deferral is already recorded.
+func (n *Notifier) sendPending(p *pendingDSN) {
 	defer n.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l := &p.lease
+	if err := n.send(ctx, &p.dsn); err != nil {
+		n.log.Error("delay notice lost", "message_id", p.lease.MessageID, "err", err)
+	}
+}
+
+// send builds and queues one DSN; it returns when the DSN is stored. Only a
+// failed Put is an error: a DSN that cannot be built never will be, so it
+// is logged and dropped rather than retried for ever.
+func (n *Notifier) send(ctx context.Context, d *dsn) error {
+	l := &d.lease
+	action := d.rcpts[0].Action
 	var headers []byte
 	body, err := n.cfg.Store.Body(ctx, l.MessageID)
 	switch {
@@ -217,7 +255,7 @@ func (n *Notifier) send(key pendingKey, p *pendingDSN) {
 	default:
 		n.log.Warn("DSN without headers: reading the original failed", "message_id", l.MessageID, "err", err)
 	}
-	n.lastReplies(ctx, p)
+	n.lastReplies(ctx, d)
 	now := n.cfg.Now()
 	b, err := Build(&Report{
 		ReportingMTA: n.cfg.Hostname,
@@ -225,12 +263,12 @@ func (n *Notifier) send(key pendingKey, p *pendingDSN) {
 		QueueID:      l.MessageID,
 		Arrival:      l.Created,
 		Headers:      headers,
-		Recipients:   p.rcpts,
+		Recipients:   d.rcpts,
 		Date:         now,
 	})
 	if err != nil {
 		n.log.Error("DSN not built", "message_id", l.MessageID, "err", err)
-		return
+		return nil
 	}
 	m := &queue.Message{
 		Account:    l.Account,
@@ -242,24 +280,25 @@ func (n *Notifier) send(key pendingKey, p *pendingDSN) {
 		Bounce:     true,
 	}
 	if err := n.cfg.Store.Put(ctx, m); err != nil {
-		n.log.Error("DSN not queued", "message_id", l.MessageID, "action", key.action, "err", err)
-		return
+		n.log.Error("DSN not queued", "message_id", l.MessageID, "action", action, "err", err)
+		return fmt.Errorf("bounce: queueing the DSN for %s: %w", l.MessageID, err)
 	}
-	rcpts := make([]string, len(p.rcpts))
-	for i, rc := range p.rcpts {
+	rcpts := make([]string, len(d.rcpts))
+	for i, rc := range d.rcpts {
 		rcpts[i] = rc.Address
 	}
-	n.log.Info("DSN queued", "message_id", l.MessageID, "dsn_id", m.ID, "action", key.action,
+	n.log.Info("DSN queued", "message_id", l.MessageID, "dsn_id", m.ID, "action", action,
 		"to", l.From, "recipients", rcpts)
 	if n.cfg.OnQueued != nil {
 		n.cfg.OnQueued()
 	}
+	return nil
 }
 
 // lastReplies fills in, for recipients whose final round made no attempt
 // (every IP suspended, say), the last attempt recorded for them that reached
 // out from a source IP: its reply, MX and time.
-func (n *Notifier) lastReplies(ctx context.Context, p *pendingDSN) {
+func (n *Notifier) lastReplies(ctx context.Context, p *dsn) {
 	if !slices.Contains(p.lastFromStore, true) {
 		return
 	}

@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,6 +78,12 @@ func (f *fixture) body(id string) []byte {
 	return b
 }
 
+// bounced is l rejected with a 550, as the scheduler gives it to Bounce.
+func bounced(l *queue.Lease) queue.BounceItem {
+	o, r := rejected(l.Recipient)
+	return queue.BounceItem{Lease: l, Outcome: o, Result: r}
+}
+
 func rejected(rcpt string) (queue.Outcome, queue.Result) {
 	a := queue.Attempt{Time: time.Now(), SourceIP: "127.0.0.2", MX: "mx.gmail.test", MXAddr: "127.0.0.11:25",
 		Response: "550 5.1.1 <" + rcpt + ">: Recipient address rejected: User unknown",
@@ -87,13 +94,15 @@ func rejected(rcpt string) (queue.Outcome, queue.Result) {
 
 // TestFailedQueuesDSN: a bounced recipient gets its sender a DSN, queued
 // from the null sender under the original's account, marked as a bounce,
-// with the original's headers but not its body.
+// with the original's headers but not its body. It is stored when Bounce
+// returns: no Flush or Close is needed.
 func TestFailedQueuesDSN(t *testing.T) {
 	f := newFixture(t, time.Hour, "sender@shop1.test", "user@gmail.test")
-	o, r := rejected("user@gmail.test")
-	f.n.Failed(t.Context(), &f.leases[0], o, r)
-	f.n.Flush()
-	f.n.Close()
+	it := bounced(&f.leases[0])
+	r := it.Result
+	if err := f.n.Bounce(t.Context(), []queue.BounceItem{it}); err != nil {
+		t.Fatal(err)
+	}
 
 	ds := f.dsns()
 	if len(ds) != 1 {
@@ -128,37 +137,77 @@ func TestFailedQueuesDSN(t *testing.T) {
 	}
 }
 
-// TestRecipientsGathered: recipients of one message failing together get
-// one DSN; a delivered one gets none.
-func TestRecipientsGathered(t *testing.T) {
+// TestOneDSNPerMessage: the bounced recipients of one message in a call
+// share one DSN, those of another message get their own, and a delivered
+// one is in none.
+func TestOneDSNPerMessage(t *testing.T) {
 	f := newFixture(t, time.Hour, "sender@shop1.test", "a@gmail.test", "b@gmail.test", "c@gmail.test")
-	for _, i := range []int{0, 2} {
-		o, r := rejected(f.leases[i].Recipient)
-		f.n.Failed(t.Context(), &f.leases[i], o, r)
+	now := time.Now()
+	other := &queue.Message{Account: "shop1", From: "other@shop1.test", Recipients: []string{"d@gmail.test"},
+		Body: []byte(origBody), Created: now, Expires: now.Add(time.Hour)}
+	if err := f.store.Put(t.Context(), other); err != nil {
+		t.Fatal(err)
 	}
-	f.n.Failed(t.Context(), &f.leases[1], queue.Outcome{Status: queue.StatusDelivered},
-		queue.Result{Verdict: queue.VerdictDelivered})
-	f.n.Close()
-	ds := f.dsns()
-	if len(ds) != 1 {
-		t.Fatalf("%d DSNs queued, want 1", len(ds))
+	ol, err := f.store.Lease(t.Context(), "test", time.Now().Add(time.Second), time.Minute, 10)
+	if err != nil || len(ol) != 1 {
+		t.Fatalf("lease: %d, %v", len(ol), err)
 	}
-	p := parseDSN(t, f.body(ds[0].MessageID))
-	var got []string
-	for _, r := range p.perRcpt {
-		got = append(got, r.Get("Final-Recipient"))
+	items := []queue.BounceItem{bounced(&f.leases[0]), bounced(&ol[0]), bounced(&f.leases[2]),
+		{Lease: &f.leases[1], Outcome: queue.Outcome{Status: queue.StatusDelivered},
+			Result: queue.Result{Verdict: queue.VerdictDelivered}}}
+	if err := f.n.Bounce(t.Context(), items); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Join(got, ",") != "rfc822; a@gmail.test,rfc822; c@gmail.test" {
-		t.Errorf("recipients reported: %q", got)
+	var ds []queue.Lease
+	for _, d := range f.dsns() {
+		if d.MessageID != other.ID {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) != 2 {
+		t.Fatalf("%d DSNs queued, want 2", len(ds))
+	}
+	got := map[string]string{}
+	for _, d := range ds {
+		var rcpts []string
+		for _, r := range parseDSN(t, f.body(d.MessageID)).perRcpt {
+			rcpts = append(rcpts, r.Get("Final-Recipient"))
+		}
+		got[d.Recipient] = strings.Join(rcpts, ",")
+	}
+	if got["sender@shop1.test"] != "rfc822; a@gmail.test,rfc822; c@gmail.test" ||
+		got["other@shop1.test"] != "rfc822; d@gmail.test" {
+		t.Errorf("recipients reported per sender: %q", got)
 	}
 }
 
-// TestGatherEnds: without Flush, the DSN is queued when the gathering time
-// has passed.
+// failingPut is a store whose Put fails, as when the disk is full.
+type failingPut struct{ *sqlite.Store }
+
+func (failingPut) Put(context.Context, *queue.Message) error { return errors.New("disk full") }
+
+// TestBounceFailsWithoutDSN: when the DSN cannot be stored Bounce says so,
+// so that the scheduler does not record the bounce.
+func TestBounceFailsWithoutDSN(t *testing.T) {
+	f := newFixture(t, time.Hour, "sender@shop1.test", "user@gmail.test")
+	n := New(Config{Store: failingPut{f.store}, Hostname: "relay.sendpool.test"})
+	if err := n.Bounce(t.Context(), []queue.BounceItem{bounced(&f.leases[0])}); err == nil {
+		t.Fatal("Bounce succeeded with no DSN stored")
+	}
+	// Nothing to bounce (a null sender's): nothing to fail.
+	g := newFixture(t, time.Hour, "", "user@gmail.test")
+	n = New(Config{Store: failingPut{g.store}, Hostname: "relay.sendpool.test"})
+	if err := n.Bounce(t.Context(), []queue.BounceItem{bounced(&g.leases[0])}); err != nil {
+		t.Errorf("Bounce with no DSN due: %v", err)
+	}
+}
+
+// TestGatherEnds: without Flush, a delay notice is queued when the
+// gathering time has passed.
 func TestGatherEnds(t *testing.T) {
 	f := newFixture(t, 10*time.Millisecond, "sender@shop1.test", "user@gmail.test")
-	o, r := rejected("user@gmail.test")
-	f.n.Failed(t.Context(), &f.leases[0], o, r)
+	_, r := rejected("user@gmail.test")
+	f.n.Delayed(t.Context(), &f.leases[0], queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, r)
 	deadline := time.Now().Add(10 * time.Second)
 	for f.woken.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -175,16 +224,22 @@ func TestGatherEnds(t *testing.T) {
 // is not null), none for a delivered recipient.
 func TestNoDSN(t *testing.T) {
 	f := newFixture(t, time.Hour, "", "user@gmail.test")
-	o, r := rejected("user@gmail.test")
-	f.n.Failed(t.Context(), &f.leases[0], o, r)
+	it := bounced(&f.leases[0])
+	r := it.Result
+	if err := f.n.Bounce(t.Context(), []queue.BounceItem{it}); err != nil {
+		t.Fatal(err)
+	}
 	f.n.Delayed(t.Context(), &f.leases[0], queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, r)
 
 	g := newFixture(t, time.Hour, "sender@shop1.test", "user@gmail.test")
 	l := g.leases[0]
 	l.Bounce = true
-	g.n.Failed(t.Context(), &l, o, r)
-	g.n.Failed(t.Context(), &g.leases[0], queue.Outcome{Status: queue.StatusDelivered},
-		queue.Result{Verdict: queue.VerdictDelivered})
+	items := []queue.BounceItem{bounced(&l), {Lease: &g.leases[0],
+		Outcome: queue.Outcome{Status: queue.StatusDelivered}, Result: queue.Result{Verdict: queue.VerdictDelivered}}}
+	if err := g.n.Bounce(t.Context(), items); err != nil {
+		t.Fatal(err)
+	}
+	g.n.Delayed(t.Context(), &l, queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, r)
 	f.n.Close()
 	g.n.Close()
 	if n := len(f.dsns()) + len(g.dsns()); n != 0 {
@@ -203,8 +258,11 @@ func TestExpiredAndDelayed(t *testing.T) {
 	none := queue.Attempt{Response: "no usable source IP for gmail.test", Category: "pool"}
 	exp := queue.Attempt{Time: time.Now(), Category: "expired",
 		Response: "message expired in queue; last reply: " + la.Response}
-	f.n.Failed(t.Context(), &la, queue.Outcome{Status: queue.StatusBounced, Attempt: exp},
-		queue.Result{Verdict: queue.VerdictDeferred, Attempt: none})
+	if err := f.n.Bounce(t.Context(), []queue.BounceItem{{Lease: &la,
+		Outcome: queue.Outcome{Status: queue.StatusBounced, Attempt: exp},
+		Result:  queue.Result{Verdict: queue.VerdictDeferred, Attempt: none}}}); err != nil {
+		t.Fatal(err)
+	}
 	// b: deferred long enough for a delay notice.
 	tmp := queue.Attempt{Time: time.Now(), MX: "mx.gmail.test", Response: "421 4.3.2 busy", Category: "other"}
 	f.n.Delayed(t.Context(), &f.leases[1], queue.Outcome{Status: queue.StatusDeferred, Attempt: tmp},
@@ -249,9 +307,9 @@ func TestOriginalGone(t *testing.T) {
 	if err := f.store.Delete(context.Background(), f.orig.ID); err != nil {
 		t.Fatal(err)
 	}
-	o, r := rejected("user@gmail.test")
-	f.n.Failed(t.Context(), &f.leases[0], o, r)
-	f.n.Close()
+	if err := f.n.Bounce(t.Context(), []queue.BounceItem{bounced(&f.leases[0])}); err != nil {
+		t.Fatal(err)
+	}
 	ds := f.dsns()
 	if len(ds) != 1 {
 		t.Fatalf("%d DSNs, want 1", len(ds))
@@ -283,9 +341,11 @@ func TestExpiredLastRecordedAttempt(t *testing.T) {
 		t.Fatalf("recorded response %q", l.Response)
 	}
 	exp := queue.Attempt{Time: time.Now(), Category: "expired", Response: "message expired in queue; last reply: " + l.Response}
-	f.n.Failed(ctx, l, queue.Outcome{Status: queue.StatusBounced, Attempt: exp},
-		queue.Result{Verdict: queue.VerdictDeferred, Attempt: none})
-	f.n.Close()
+	if err := f.n.Bounce(ctx, []queue.BounceItem{{Lease: l,
+		Outcome: queue.Outcome{Status: queue.StatusBounced, Attempt: exp},
+		Result:  queue.Result{Verdict: queue.VerdictDeferred, Attempt: none}}}); err != nil {
+		t.Fatal(err)
+	}
 	ds := f.dsns()
 	if len(ds) != 1 {
 		t.Fatalf("%d DSNs, want 1", len(ds))

@@ -33,14 +33,28 @@ type SchedulerConfig struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	// OnFinal, if set, is called once a delivery is delivered or bounced,
-	// after the store recorded it (bounces hook DSNs here).
+	// after the store recorded it.
 	OnFinal func(ctx context.Context, l *Lease, o Outcome, r Result)
+	// OnBounce, if set, is given a group's bounced deliveries BEFORE the
+	// store records them, and returns once their DSNs are durable: a crash
+	// in between leaves the deliveries leased, to be tried and bounced
+	// again, never bounced without a DSN. If it fails, they are recorded
+	// deferred until the first retry step instead (a DSN may go twice,
+	// never not at all).
+	OnBounce func(ctx context.Context, items []BounceItem) error
 	// DelayNotice is how long after its message was accepted a delivery
 	// still deferred gets one delay notice (delivery.delay_notice); 0: never.
 	DelayNotice time.Duration
 	// OnDelay, if set, is called once per delivery when its delay notice is
 	// due, after the store recorded the deferral with DelayNotified set.
 	OnDelay func(ctx context.Context, l *Lease, o Outcome, r Result)
+}
+
+// BounceItem is one bounced delivery given to SchedulerConfig.OnBounce.
+type BounceItem struct {
+	Lease   *Lease
+	Outcome Outcome
+	Result  Result
 }
 
 // Scheduler leases due deliveries, hands them to the courier in groups that
@@ -190,19 +204,24 @@ func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseFor*9/10)
 	results := s.courier.Deliver(dctx, group)
 	cancel()
+	rs := make([]Result, len(group))
+	outs := make([]Outcome, len(group))
 	for i, l := range group {
-		var r Result
 		if i < len(results) {
-			r = results[i]
+			rs[i] = results[i]
 		} else {
-			r = Result{Verdict: VerdictDeferred, Attempt: Attempt{Response: "no result from courier"}}
+			rs[i] = Result{Verdict: VerdictDeferred, Attempt: Attempt{Response: "no result from courier"}}
 		}
-		o := s.outcome(l, r)
-		if o.Status == StatusDeferred && r.Attempt.Time.IsZero() && ctx.Err() != nil {
+		outs[i] = s.outcome(l, rs[i])
+		if outs[i].Status == StatusDeferred && rs[i].Attempt.Time.IsZero() && ctx.Err() != nil {
 			// Shutdown came before any attempt: due at once for the next
 			// run, not a retry step later.
-			o.Next = s.cfg.Now()
+			outs[i].Next = s.cfg.Now()
 		}
+	}
+	s.bounce(ctx, group, outs, rs)
+	for i, l := range group {
+		o, r := outs[i], rs[i]
 		// Record even when ctx ended: the attempt happened.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := s.store.Report(rctx, l, o)
@@ -224,6 +243,43 @@ func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
 		if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
 			s.Wake()
 		}
+	}
+}
+
+// bounce hands the group's bounced deliveries to OnBounce before any is
+// recorded, so that "bounced" in the store always has its DSN queued. If
+// OnBounce fails they become deferrals until the first retry step: tried
+// again, they bounce again, with another go at the DSN.
+func (s *Scheduler) bounce(ctx context.Context, group []*Lease, outs []Outcome, rs []Result) {
+	if s.cfg.OnBounce == nil {
+		return
+	}
+	var items []BounceItem
+	for i, l := range group {
+		if outs[i].Status == StatusBounced {
+			items = append(items, BounceItem{Lease: l, Outcome: outs[i], Result: rs[i]})
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	// Not cancelled by shutdown either: the bounces are about to be recorded.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	err := s.cfg.OnBounce(bctx, items)
+	cancel()
+	if err == nil {
+		return
+	}
+	s.cfg.Logger.Error("DSNs not queued: bounces deferred", "deliveries", len(items), "err", err)
+	now := s.cfg.Now()
+	for i, l := range group {
+		if outs[i].Status != StatusBounced {
+			continue
+		}
+		// The courier's own attempt, not the expiry note: a later round
+		// quotes the recorded reply in its own note.
+		outs[i] = Outcome{Status: StatusDeferred, Attempt: rs[i].Attempt,
+			Next: now.Add(s.delay(0)), DelayNotified: l.DelayNotified}
 	}
 }
 
