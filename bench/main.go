@@ -61,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, `bench: -dkim: want "auto", "on" or "off"`)
 		return 2
 	}
+	if *queued > 0 && *only == "postfix" {
+		fmt.Fprintln(stderr, "bench: -queued measures sendpool only")
+		return 2
+	}
 	if *n <= 0 || *sessions <= 0 || *queued < 0 {
 		fmt.Fprintln(stderr, "bench: -n and -sessions must be positive, -queued not negative")
 		return 2
