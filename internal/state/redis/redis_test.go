@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -105,5 +106,74 @@ func TestClientKinds(t *testing.T) {
 	}
 	if _, err := NewClient("redis://127.0.0.1:6379/0?bogus=1", time.Second); err == nil {
 		t.Error("unknown parameter accepted")
+	}
+}
+
+// TestReconnects: calls fail while Redis is away and work again once it is
+// back, on the same State, with no reopen.
+func TestReconnects(t *testing.T) {
+	testenv.Redis(t) // the service script installs redis-server
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no",
+			"--dir", t.TempDir())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				c.Close()
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redis-server did not start: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	srv := start()
+	s, err := Open(context.Background(), fmt.Sprintf("redis://127.0.0.1:%d/0", port), Options{DialTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv.Process.Kill()
+	srv.Wait()
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = s.Set(cctx, "k", []byte("v"), time.Minute)
+	cancel()
+	if err == nil {
+		t.Fatal("Set succeeded with Redis down")
+	}
+	start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.Set(ctx, "k", []byte("again"), time.Minute)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Set still failing after Redis came back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v, ok, err := s.Get(ctx, "k"); err != nil || !ok || string(v) != "again" {
+		t.Fatalf("Get after reconnect = %q, %v, %v", v, ok, err)
 	}
 }
