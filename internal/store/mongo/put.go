@@ -2,10 +2,8 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -22,19 +20,10 @@ import (
 // message document (the URI's write concern; w=majority with j=true is the
 // durable choice on a replica set).
 func (s *Store) Put(ctx context.Context, m *queue.Message) error {
-	if len(m.Recipients) == 0 {
-		return errors.New("mongodb: put: no recipients")
-	}
 	now := s.now()
-	if m.ID == "" {
-		m.ID = queue.NewID(now)
-	}
-	if m.Created.IsZero() {
-		m.Created = now
-	}
-	status := queue.StatusQueued
-	if m.Held {
-		status = queue.StatusHeld
+	status, domains, err := queue.Prepare(m, now)
+	if err != nil {
+		return fmt.Errorf("mongodb: %w", err)
 	}
 	doc := messageDoc{
 		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
@@ -43,13 +32,9 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	}
 	dels := make([]any, len(m.Recipients))
 	for i, r := range m.Recipients {
-		at := strings.LastIndexByte(r, '@')
-		if at < 0 {
-			return fmt.Errorf("mongodb: put: recipient %q has no domain", r)
-		}
 		dels[i] = deliveryDoc{
 			ID: m.ID + "/" + strconv.Itoa(i), MessageID: m.ID, Idx: i, Recipient: r,
-			Domain: strings.ToLower(r[at+1:]), Status: status, Next: ms(now), Tried: []string{},
+			Domain: domains[i], Status: status, Next: ms(now), Tried: []string{},
 			Put: ms(now), From: doc.From, Account: doc.Account, Created: doc.Created,
 			Expires: doc.Expires, Bounce: doc.Bounce, Size: doc.Size, Rcpts: doc.Rcpts,
 		}

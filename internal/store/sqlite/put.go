@@ -2,10 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"sendpool/internal/queue"
 )
@@ -14,34 +12,17 @@ import (
 // now, or held. An empty m.ID or zero m.Created is filled in. It returns once
 // the transaction holding the message is committed and fsynced.
 func (s *Store) Put(ctx context.Context, m *queue.Message) error {
-	if len(m.Recipients) == 0 {
-		return errors.New("sqlite: put: no recipients")
-	}
 	now := s.now()
-	if m.ID == "" {
-		m.ID = queue.NewID(now)
-	}
-	if m.Created.IsZero() {
-		m.Created = now
-	}
-	status := queue.StatusQueued
-	if m.Held {
-		status = queue.StatusHeld
-	}
-	domains := make([]string, len(m.Recipients))
-	for i, r := range m.Recipients {
-		at := strings.LastIndexByte(r, '@')
-		if at < 0 {
-			return fmt.Errorf("sqlite: put: recipient %q has no domain", r)
-		}
-		domains[i] = strings.ToLower(r[at+1:])
+	status, domains, err := queue.Prepare(m, now)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	body := m.Body
 	if body == nil {
 		body = []byte{} // NULL means "dropped"
 	}
 	due := ms(now)
-	err := s.write(ctx, func(tx *writeTx) error {
+	err = s.write(ctx, func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO messages
 			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
