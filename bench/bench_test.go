@@ -26,28 +26,65 @@ func testPlan(t *testing.T, n int) *plan {
 }
 
 // The load generator drives the real binary through the sandbox: every
-// message accepted arrives at the sinks, and the figures come out.
+// message accepted arrives at the sinks, signed as the run says, and the
+// figures come out.
 func TestBenchSendpool(t *testing.T) {
 	p := testPlan(t, 50)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	f, _, err := p.runSendpool(ctx, true)
+	runs, err := dkimRuns("auto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Accepted != 50 || f.Failed != 0 || f.Delivered != 50 {
-		t.Fatalf("accepted %d, failed %d (%v), delivered %d; want 50, 0, 50", f.Accepted, f.Failed, f.FirstErr, f.Delivered)
+	want := map[string]string{"both": "rsa-sha256,ed25519-sha256", "rsa": "rsa-sha256", "ed25519": "ed25519-sha256", "off": ""}
+	for _, r := range runs {
+		t.Run(r.Key, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f, err := p.runSendpool(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Accepted != 50 || f.Failed != 0 || f.Delivered != 50 {
+				t.Fatalf("accepted %d, failed %d (%v), delivered %d; want 50, 0, 50", f.Accepted, f.Failed, f.FirstErr, f.Delivered)
+			}
+			if got := strings.Join(f.Signatures, ","); got != want[r.Key] {
+				t.Errorf("signatures on arrival %q, want %q", got, want[r.Key])
+			}
+			if f.AcceptRate <= 0 || f.E2ERate <= 0 || f.P50 <= 0 || f.P99 < f.P50 || f.PeakRSSKB <= 0 || f.CPUPer1000 <= 0 {
+				t.Errorf("figures missing: %+v", f)
+			}
+			if len(f.Notes) == 0 || !strings.Contains(f.Notes[0], "DKIM") {
+				t.Errorf("notes %q do not say whether DKIM was on", f.Notes)
+			}
+			var out bytes.Buffer
+			printTable(&out, []*Figures{f}, nil)
+			if !strings.Contains(out.String(), r.Name) || !strings.Contains(out.String(), "end-to-end msg/s") {
+				t.Errorf("table:\n%s", out.String())
+			}
+		})
 	}
-	if f.AcceptRate <= 0 || f.E2ERate <= 0 || f.P50 <= 0 || f.P99 < f.P50 || f.PeakRSSKB <= 0 || f.CPUPer1000 <= 0 {
-		t.Errorf("figures missing: %+v", f)
+}
+
+func TestDKIMRuns(t *testing.T) {
+	for spec, want := range map[string]string{
+		"auto": "both rsa ed25519 off", "on": "both rsa ed25519", "off": "off", "ed25519, rsa": "ed25519 rsa",
+	} {
+		runs, err := dkimRuns(spec)
+		if err != nil {
+			t.Fatalf("%q: %v", spec, err)
+		}
+		var keys []string
+		for _, r := range runs {
+			keys = append(keys, r.Key)
+		}
+		if got := strings.Join(keys, " "); got != want {
+			t.Errorf("dkimRuns(%q) = %s, want %s", spec, got, want)
+		}
 	}
-	if len(f.Notes) == 0 || !strings.Contains(f.Notes[0], "DKIM") {
-		t.Errorf("notes %q do not say whether DKIM was on", f.Notes)
+	if _, err := dkimRuns("rsa,dsa"); err == nil {
+		t.Error(`dkimRuns("rsa,dsa") accepted`)
 	}
-	var out bytes.Buffer
-	printTable(&out, []*Figures{f}, nil)
-	if !strings.Contains(out.String(), "sendpool") || !strings.Contains(out.String(), "end-to-end msg/s") {
-		t.Errorf("table:\n%s", out.String())
+	if got := (dkimRun{Algorithms: []string{"rsa-sha256", "ed25519-sha256"}}).config(); got != "[dkim]\nalgorithms = [\"rsa-sha256\", \"ed25519-sha256\"]\n" {
+		t.Errorf("config %q", got)
 	}
 }
 

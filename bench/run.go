@@ -26,7 +26,8 @@ type Figures struct {
 	E2ERate    float64 // delivered / (first submission → last arrival)
 	P50, P99   time.Duration
 	PeakRSSKB  int64
-	CPUPer1000 float64 // CPU seconds per 1,000 messages
+	CPUPer1000 float64  // CPU seconds per 1,000 messages
+	Signatures []string // a= of the signatures on the first arrival (sendpool)
 	// BenchCPUPer1000 is the bench's own (load generator and sinks).
 	BenchCPUPer1000 float64
 	E2E             time.Duration
@@ -138,69 +139,74 @@ func (p *plan) loadFor(addr, user, pass, runID string) LoadConfig {
 		N: p.N, Sessions: p.Sessions, Size: p.Size, RunID: runID}
 }
 
-// runSendpool measures the real binary, with DKIM on if dkim and the
-// build has it; signed says whether it was on.
-func (p *plan) runSendpool(ctx context.Context, dkim bool) (f *Figures, signed bool, err error) {
+// runSendpool measures the real binary, signing as run says.
+func (p *plan) runSendpool(ctx context.Context, run dkimRun) (*Figures, error) {
 	w, err := p.newWorld()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer w.Close()
 	dir, err := os.MkdirTemp(p.TmpDir, "sendpool-")
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	proc, err := startSendpool(ctx, sendpoolOptions{Bin: p.Bin, Dir: dir, World: w, Pprof: p.ProfileDir != ""})
+	proc, err := startSendpool(ctx, sendpoolOptions{Bin: p.Bin, Dir: dir, World: w, Pprof: p.ProfileDir != "", Extra: run.config()})
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer proc.stop()
 	if err := proc.setupAccount(ctx); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	name, note := "sendpool, no DKIM", "DKIM off"
-	if dkim {
+	note := "DKIM off"
+	if run.Algorithms != nil {
 		on, why, err := proc.enableDKIM(ctx, w)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		if on {
-			name, note, signed = "sendpool, DKIM", "DKIM on (POST /api/v1/domains made the keys)", true
-		} else {
-			note = "DKIM off: " + why
+		if !on {
+			return nil, fmt.Errorf("%s (run with -dkim off)", why)
 		}
+		note = "DKIM on, dkim.algorithms = " + strings.Join(run.Algorithms, ", ") + " (POST /api/v1/domains made an RSA-2048 and an Ed25519 key)"
 	}
 	if p.ProfileDir != "" {
-		stop := p.profile(ctx, proc, name)
+		stop := p.profile(ctx, proc, run.Name)
 		defer stop()
 	}
-	f, err = p.measure(ctx, name, p.loadFor(proc.smtpAddr, benchAccount, benchPassword, "sp"), w, func() (float64, error) {
+	f, err := p.measure(ctx, run.Name, p.loadFor(proc.smtpAddr, benchAccount, benchPassword, "sp"), w, func() (float64, error) {
 		s, _, err := cpuTimes(proc.pid())
 		return s, err
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if f.PeakRSSKB, err = statusKB(proc.pid(), "VmHWM"); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	f.Notes = append([]string{note + "; " + signaturesSeen(w)}, f.Notes...)
-	return f, signed, nil
+	f.Signatures = signaturesSeen(w)
+	f.Notes = append([]string{note + "; " + describeSignatures(f.Signatures)}, f.Notes...)
+	return f, nil
 }
 
-// signaturesSeen says which DKIM signatures the first message to arrive
-// carried, as the sinks saw them.
-func signaturesSeen(w *sandbox.World) string {
+// signaturesSeen lists the a= of the DKIM signatures the first message to
+// arrive carried, as the sinks saw them; nil if none arrived.
+func signaturesSeen(w *sandbox.World) []string {
 	for _, s := range w.Sinks() {
 		for _, m := range s.Messages() {
-			algs := dkimAlgorithms(m.Data)
-			if len(algs) == 0 {
-				return "messages arrived unsigned"
-			}
-			return fmt.Sprintf("messages arrived signed: %v", algs)
+			return append([]string{}, dkimAlgorithms(m.Data)...)
 		}
 	}
-	return "no message arrived"
+	return nil
+}
+
+func describeSignatures(algs []string) string {
+	switch {
+	case algs == nil:
+		return "no message arrived"
+	case len(algs) == 0:
+		return "messages arrived unsigned"
+	}
+	return fmt.Sprintf("messages arrived signed: %v", algs)
 }
 
 // runPostfix measures a private Postfix instance relaying to the sinks.

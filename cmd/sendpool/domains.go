@@ -39,10 +39,19 @@ func startDomains(ctx context.Context, cfg *config.Config, st any, logger *slog.
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
+	algs := []domain.Algorithm{} // not nil: none listed signs none
+	for _, name := range cfg.DKIM.Algorithms {
+		alg, err := dkim.ParseAlgorithmName(name)
+		if err != nil {
+			return nil, fmt.Errorf("dkim.algorithms: %w", err)
+		}
+		algs = append(algs, alg)
+	}
 	keys := dkim.New(dkim.Config{
 		Store:       ds,
 		Resolver:    fresh,
 		RetireAfter: cfg.DKIM.RetireAfter.D(),
+		Algorithms:  algs,
 		Logger:      logger,
 	})
 	var pool []dnsrec.PoolIP

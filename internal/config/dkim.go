@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,10 @@ type DKIM struct {
 	DMARCRUA string `toml:"dmarc_rua"`
 	// ReturnPathHost, when set, is where bounces.<domain> points (CNAME).
 	ReturnPathHost string `toml:"return_path_host"`
+	// Algorithms are the signatures each message gets: "rsa-sha256",
+	// "ed25519-sha256" (RFC 8463) or both. Keys of both types are made at
+	// `domain add` either way, so their records are ready.
+	Algorithms []string `toml:"algorithms"`
 }
 
 func defaultDKIM() DKIM {
@@ -39,6 +44,9 @@ func defaultDKIM() DKIM {
 		SPFMode:       "include",
 		DMARCPolicy:   "none",
 		DMARCRUA:      "mailto:dmarc@{domain}",
+		// Both: receivers that know Ed25519 are still few (RFC 8463 §1),
+		// so RSA must stay; both is what issue 5 asks.
+		Algorithms: []string{"rsa-sha256", "ed25519-sha256"},
 	}
 }
 
@@ -82,5 +90,16 @@ func (c *Config) validateDKIM(bad func(key, format string, args ...any)) {
 	}
 	if h := d.ReturnPathHost; h != "" && !account.ValidDomain(strings.ToLower(strings.TrimSuffix(h, "."))) {
 		bad("dkim.return_path_host", "%q is not a host name", h)
+	}
+	if len(d.Algorithms) == 0 {
+		bad("dkim.algorithms", `empty: want "rsa-sha256", "ed25519-sha256" or both`)
+	}
+	for i, a := range d.Algorithms {
+		switch {
+		case a != "rsa-sha256" && a != "ed25519-sha256":
+			bad("dkim.algorithms", `%q: want "rsa-sha256" or "ed25519-sha256"`, a)
+		case slices.Contains(d.Algorithms[:i], a):
+			bad("dkim.algorithms", "%q listed twice", a)
+		}
 	}
 }

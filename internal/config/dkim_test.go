@@ -47,3 +47,31 @@ return_path_host = "x"
 		}
 	}
 }
+
+func TestDKIMAlgorithms(t *testing.T) {
+	c, err := Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.DKIM.Algorithms, ",") != "rsa-sha256,ed25519-sha256" {
+		t.Fatalf("default dkim.algorithms %q, want both", c.DKIM.Algorithms)
+	}
+	c, err = Parse("[dkim]\nalgorithms = [\"ed25519-sha256\"]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.DKIM.Algorithms, ",") != "ed25519-sha256" {
+		t.Fatalf("dkim.algorithms %q, want ed25519-sha256 alone", c.DKIM.Algorithms)
+	}
+	for _, tc := range []struct{ toml, want string }{
+		{`algorithms = []`, "dkim.algorithms: empty"},
+		{`algorithms = ["rsa-sha1"]`, `dkim.algorithms: "rsa-sha1": want`},
+		{`algorithms = ["ed25519"]`, `dkim.algorithms: "ed25519": want`},
+		{`algorithms = ["rsa-sha256", "rsa-sha256"]`, `dkim.algorithms: "rsa-sha256" listed twice`},
+	} {
+		_, err := Parse("[dkim]\n" + tc.toml + "\n")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.toml, err, tc.want)
+		}
+	}
+}

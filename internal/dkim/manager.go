@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +33,12 @@ type Config struct {
 	// RetireAfter is how long a retired key's record must stay published
 	// (dkim.retire_after): longer than mail signed with it can be queued.
 	RetireAfter time.Duration
-	Now         func() time.Time // nil: time.Now
-	Logger      *slog.Logger     // nil: discard
+	// Algorithms are the key types that sign (dkim.algorithms); nil: all.
+	// Keys of every type are still made, so that their records are
+	// published and signing with them can be turned on later.
+	Algorithms []domain.Algorithm
+	Now        func() time.Time // nil: time.Now
+	Logger     *slog.Logger     // nil: discard
 }
 
 // DefaultRetireAfter is the default of Config.RetireAfter (7 days).
@@ -229,10 +234,12 @@ func (m *Manager) update(ctx context.Context, name string, fn func(d *domain.Dom
 
 // Sign signs msg with the keys of the domain of its From field, or of the
 // nearest parent domain sendpool knows (relaxed alignment, RFC 7489 §3.1.1,
-// holds for a subdomain), if that domain belongs to account. Otherwise msg
-// is returned as it is.
+// holds for a subdomain), if that domain belongs to account: with its
+// active key of each type in Config.Algorithms. Otherwise msg is returned
+// as it is.
 func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte, error) {
-	from := FromDomain(msg)
+	fields, body := splitHeader(msg)
+	from := fromDomain(fields)
 	if from == "" {
 		return msg, nil
 	}
@@ -247,6 +254,9 @@ func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte,
 	}
 	var keys []SigningKey
 	for _, k := range d.Signing() {
+		if m.cfg.Algorithms != nil && !slices.Contains(m.cfg.Algorithms, k.Algorithm) {
+			continue
+		}
 		s, err := m.signer(k)
 		if err != nil {
 			return nil, err
@@ -256,7 +266,7 @@ func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte,
 	if len(keys) == 0 {
 		return msg, nil
 	}
-	return Sign(msg, d.Name, keys)
+	return sign(msg, fields, body, d.Name, keys, m.cfg.Now())
 }
 
 // signingDomain returns the known domain that is from or its nearest

@@ -2,6 +2,7 @@ package dkim
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ type managerEnv struct {
 	clock *clock
 }
 
-func newManagerEnv(t *testing.T) *managerEnv {
+func newManagerEnv(t testing.TB) *managerEnv {
 	t.Helper()
 	srv, err := sandbox.NewDNSServer("127.0.0.1:0")
 	if err != nil {
@@ -207,5 +208,52 @@ func TestRunActivatesPeriodically(t *testing.T) {
 	}
 	if n := len(d.KeysIn(domain.Active)); n != 2 {
 		t.Fatalf("%d active keys, want 2", n)
+	}
+}
+
+// TestAlgorithmsChooseWhichKeysSign: with Algorithms set, Add still makes
+// a key of each type (their records are published), but only the chosen
+// types sign; each such signature verifies and is dated by the clock.
+func TestAlgorithmsChooseWhichKeysSign(t *testing.T) {
+	for _, tc := range []struct {
+		algs []domain.Algorithm
+		want string
+	}{
+		{[]domain.Algorithm{domain.Ed25519}, "ed25519-sha256=pass"},
+		{[]domain.Algorithm{domain.RSA}, "rsa-sha256=pass"},
+		{[]domain.Algorithm{domain.Ed25519, domain.RSA}, "rsa-sha256=pass ed25519-sha256=pass"},
+		{nil, "rsa-sha256=pass ed25519-sha256=pass"},
+	} {
+		e := newManagerEnv(t)
+		e.m.cfg.Algorithms = tc.algs
+		d, err := e.m.Add(t.Context(), "shop.test", "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Keys) != 2 || d.Keys[0].Algorithm != domain.RSA || d.Keys[1].Algorithm != domain.Ed25519 {
+			t.Fatalf("%v: keys after Add: %+v", tc.algs, d.Keys)
+		}
+		e.publish(d, domain.Active)
+		signed := e.sign(t, "shop", "a@shop.test")
+		if got := results(verifyAll(t, e.m.cfg.Resolver, signed)); got != tc.want {
+			t.Fatalf("%v: signatures %q, want %q", tc.algs, got, tc.want)
+		}
+		fields, _ := splitHeader(signed)
+		if ts := sigTags(fields[0].value)["t"]; ts != strconv.FormatInt(e.clock.Now().Unix(), 10) {
+			t.Fatalf("t=%s, want the clock's %d", ts, e.clock.Now().Unix())
+		}
+	}
+}
+
+func TestParseAlgorithmName(t *testing.T) {
+	for _, alg := range []domain.Algorithm{domain.RSA, domain.Ed25519} {
+		if got, err := ParseAlgorithmName(AlgorithmName(alg)); err != nil || got != alg {
+			t.Errorf("ParseAlgorithmName(%q) = %q, %v", AlgorithmName(alg), got, err)
+		}
+	}
+	for _, bad := range []string{"", "rsa", "rsa-sha1", "ED25519-SHA256"} {
+		if _, err := ParseAlgorithmName(bad); err == nil {
+			t.Errorf("ParseAlgorithmName(%q) accepted", bad)
+		}
 	}
 }

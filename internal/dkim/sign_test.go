@@ -39,7 +39,7 @@ func (t *txtMap) LookupTXT(_ context.Context, name string) ([]string, error) {
 
 // testKeys makes one key of each algorithm for d, publishes their records
 // in r and returns them as signing keys.
-func testKeys(t *testing.T, d string, r *txtMap) []SigningKey {
+func testKeys(t testing.TB, d string, r *txtMap) []SigningKey {
 	t.Helper()
 	var out []SigningKey
 	for _, alg := range []domain.Algorithm{domain.RSA, domain.Ed25519} {
@@ -221,27 +221,6 @@ func TestKeysAndRecords(t *testing.T) {
 	} {
 		if Matches(bad, d.Keys[0]) {
 			t.Errorf("Matches(%q) = true", bad)
-		}
-	}
-}
-
-// BenchmarkSign: both signatures of a small message (RSA-2048 dominates).
-func BenchmarkSign(b *testing.B) {
-	r := &txtMap{}
-	var keys []SigningKey
-	for _, alg := range []domain.Algorithm{domain.RSA, domain.Ed25519} {
-		k, err := Generate(alg, Selector(nil, alg, time.Now()), domain.Active, time.Now())
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.set(RecordName(k.Selector, "shop.test"), RecordValue(k))
-		s, _ := ParsePrivateKey(k)
-		keys = append(keys, SigningKey{Selector: k.Selector, Signer: s})
-	}
-	msg := []byte(testMessage)
-	for b.Loop() {
-		if _, err := Sign(msg, "shop.test", keys); err != nil {
-			b.Fatal(err)
 		}
 	}
 }
