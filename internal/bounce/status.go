@@ -1,8 +1,9 @@
 package bounce
 
 import (
-	"strconv"
 	"strings"
+
+	"sendpool/internal/smtpreply"
 )
 
 // Enhanced status codes (RFC 3463) given when a reply carries none.
@@ -22,45 +23,6 @@ const (
 	diagLocal = "X-Sendpool" // our own description (a connection or DNS error)
 )
 
-// parseReply splits an SMTP reply as the courier records it, "CODE ENH
-// text", into its code and enhanced status code (RFC 3463 §2). ok is false
-// when text does not start with a reply code: a connection or DNS error.
-func parseReply(text string) (code int, enhanced string, ok bool) {
-	if len(text) < 3 || (len(text) > 3 && text[3] != ' ' && text[3] != '-') {
-		return 0, "", false
-	}
-	code, err := strconv.Atoi(text[:3])
-	if err != nil || code < 200 || code > 599 {
-		return 0, "", false
-	}
-	rest := strings.TrimLeft(text[3:], " -")
-	first, _, _ := strings.Cut(rest, " ")
-	if isEnhanced(first) && first[0] == text[0] {
-		enhanced = first
-	}
-	return code, enhanced, true
-}
-
-// isEnhanced reports whether s is "class.subject.detail" with class 2, 4
-// or 5 and subject and detail of 1 to 3 digits (RFC 3463 §2).
-func isEnhanced(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if len(p) == 0 || len(p) > 3 {
-			return false
-		}
-		for _, c := range p {
-			if c < '0' || c > '9' {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // statusFor gives a recipient's Status (RFC 3464 §2.3.4): the enhanced code
 // of the receiver's reply when it has one, otherwise one derived from the
 // reply's class or, for our own errors, from the category the classifier
@@ -69,11 +31,13 @@ func statusFor(reply, category string, permanent bool) string {
 	if category == "expired" {
 		return statusExpired
 	}
-	if code, enh, ok := parseReply(reply); ok {
+	// The receiver's own status, unless its class contradicts the reply
+	// code's: then the reply code's class decides.
+	if r, ok := smtpreply.Parse(reply); ok && r.Valid() {
 		switch {
-		case enh != "":
-			return enh
-		case code/100 == 5:
+		case r.Status() != "":
+			return r.Status()
+		case r.Code/100 == 5:
 			return statusPermanent
 		default:
 			return statusTemporary
@@ -104,7 +68,7 @@ func diagnostic(reply string) string {
 	if reply == "" {
 		return ""
 	}
-	if _, _, ok := parseReply(reply); ok {
+	if r, ok := smtpreply.Parse(reply); ok && r.Valid() {
 		return diagSMTP + "; " + reply
 	}
 	return diagLocal + "; " + reply

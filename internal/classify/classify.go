@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"sendpool/internal/queue"
+	"sendpool/internal/smtpreply"
 )
 
 // The stages of an SMTP transaction a reply can come from. StageData is the
@@ -79,7 +80,7 @@ func New(extra []Rule) (*Classifier, error) {
 // A 2xx or 3xx is VerdictDelivered: the step succeeded. The scope of a
 // provider-wide block is c.Provider(mx), empty when mx is.
 func (c *Classifier) Classify(stage, mx, reply string) queue.Classification {
-	r := parseReply(reply)
+	r := newReply(reply)
 	if r.code >= 200 && r.code < 400 {
 		// 2yz completes the step; 3yz (354 to DATA) lets it go on.
 		return queue.Classification{Verdict: queue.VerdictDelivered, Rule: "success"}
@@ -180,40 +181,26 @@ func enhCategory(r reply) string {
 
 // reply is a parsed reply or error text.
 type reply struct {
-	code   int // 0: not an SMTP reply
-	enh    [3]int
+	code   int    // 0: not an SMTP reply
+	enh    [3]int // class, subject, detail, whatever the code's class
 	hasEnh bool
 	text   string // the whole reply, white space collapsed
 }
 
-func parseReply(s string) reply {
+// newReply parses s with its white space collapsed first, so that a reply
+// joined from several lines, or with tabs, reads like a one-line one.
+func newReply(s string) reply {
 	r := reply{text: strings.Join(strings.Fields(s), " ")}
-	t := r.text
-	if len(t) < 3 || !isDigits(t[:3]) || len(t) > 3 && t[3] != ' ' && t[3] != '-' {
+	p, ok := smtpreply.Parse(r.text)
+	if !ok {
 		return r
 	}
-	r.code, _ = strconv.Atoi(t[:3])
-	rest := strings.TrimLeft(t[3:], " -")
-	word, _, _ := strings.Cut(rest, " ")
-	parts := strings.Split(word, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
-		return r
-	}
-	for i, p := range parts {
-		if p == "" || len(p) > 3 || !isDigits(p) {
-			return r
+	r.code = p.Code
+	if p.Enhanced != "" {
+		for i, sub := range strings.Split(p.Enhanced, ".") {
+			r.enh[i], _ = strconv.Atoi(sub) // one to three digits: no error
 		}
-		r.enh[i], _ = strconv.Atoi(p)
+		r.hasEnh = true
 	}
-	r.hasEnh = true
 	return r
-}
-
-func isDigits(s string) bool {
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }

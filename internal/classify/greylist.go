@@ -25,6 +25,6 @@ func greylistText() *regexp.Regexp {
 // text is one of greylisting software's. Such a deferral clears only when the
 // same client IP comes back, so the next attempt must keep the source IP.
 func Greylisting(reply string) bool {
-	r := parseReply(reply)
+	r := newReply(reply)
 	return r.code >= 400 && r.code < 500 && greylistText().MatchString(r.text)
 }

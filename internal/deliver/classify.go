@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"sendpool/internal/queue"
+	"sendpool/internal/smtpreply"
 )
 
 // The stages a reply or an error is classified at.
@@ -29,30 +30,18 @@ type Classifier interface {
 type basicClassifier struct{}
 
 func (basicClassifier) Classify(stage, mx, reply string) queue.Classification {
-	code := ""
-	if len(reply) >= 3 && isDigits(reply[:3]) && (len(reply) == 3 || reply[3] == ' ' || reply[3] == '-') {
-		code = reply[:3]
-	}
+	r, ok := smtpreply.Parse(reply)
 	switch {
-	case code == "":
+	case !ok:
 		return queue.Classification{Verdict: queue.VerdictDeferred, Category: "network", Rule: "basic-error"}
-	case code[0] == '2':
+	case r.Code/100 == 2:
 		return queue.Classification{Verdict: queue.VerdictDelivered, Category: "delivered", Rule: "basic-2xx"}
-	case code[0] == '4':
+	case r.Code/100 == 4:
 		return queue.Classification{Verdict: queue.VerdictDeferred, Category: "temporary", Rule: "basic-4xx"}
-	case code[0] == '5':
+	case r.Code/100 == 5:
 		return queue.Classification{Verdict: queue.VerdictPermanent, Category: "permanent", Rule: "basic-5xx"}
 	}
 	return queue.Classification{Verdict: queue.VerdictDeferred, Category: "protocol", Rule: "basic-unexpected"}
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // classify asks the classifier about a failure. A failure is never

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sendpool/internal/smtpreply"
 )
 
 // Reply codes the client acts on (RFC 5321 §4.2.3).
@@ -44,7 +46,7 @@ func (r reply) String() string {
 	for i, l := range r.lines {
 		if i == 0 {
 			enh, _, _ = strings.Cut(l, " ")
-			if !isEnhanced(enh) {
+			if !smtpreply.IsEnhanced(enh) {
 				enh = ""
 			}
 		} else if enh != "" {
@@ -56,24 +58,6 @@ func (r reply) String() string {
 		}
 	}
 	return b.String()
-}
-
-// isEnhanced reports whether s looks like an enhanced status code
-// "class.subject.detail" (RFC 3463 §2).
-func isEnhanced(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if len(p) == 0 || len(p) > 3 {
-			return false
-		}
-		if _, err := strconv.Atoi(p); err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 var (

@@ -15,20 +15,10 @@ import (
 	"sendpool/internal/queue"
 )
 
-// Listing page sizes, as in the SQLite store.
-const (
-	defaultLimit = 100
-	maxLimit     = 1000
-)
-
 // ListMessages lists messages newest first. Ids sort by creation time
 // (queue.NewID), so Before pages on _id.
 func (s *Store) ListMessages(ctx context.Context, f queue.Filter) ([]queue.MessageSummary, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
+	limit := f.PageSize()
 	filter := bson.M{}
 	if f.Status != "" {
 		filter["status"] = f.Status

@@ -11,20 +11,10 @@ import (
 	"sendpool/internal/queue"
 )
 
-// Listing page sizes.
-const (
-	defaultLimit = 100
-	maxLimit     = 1000
-)
-
 // ListMessages lists messages newest first. Ids sort by creation time
 // (queue.NewID), so Before pages on the primary key.
 func (s *Store) ListMessages(ctx context.Context, f queue.Filter) ([]queue.MessageSummary, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
+	limit := f.PageSize()
 	var where []string
 	var args []any
 	if f.Status != "" {
