@@ -1,94 +1,15 @@
 package sqlite
 
 import (
-	"errors"
-	"net/netip"
-	"reflect"
 	"testing"
-	"time"
 
 	"sendpool/internal/account"
+	"sendpool/internal/account/accounttest"
 )
 
-func testAccount(name string) *account.Account {
-	return &account.Account{
-		Name:         name,
-		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-		Domains:      []string{"acme.test", "shop.acme.test"},
-		Networks:     []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::1/128")},
-		Limits:       account.Limits{PerMinute: 10, PerHour: 100, PerDay: 1000},
-		Status:       account.StatusActive,
-		Created:      time.UnixMilli(1_700_000_000_123),
-	}
-}
+func testAccount(name string) *account.Account { return accounttest.Account(name) }
 
+// TestAccounts runs the account.Store conformance suite.
 func TestAccounts(t *testing.T) {
-	ctx := t.Context()
-	s := openTest(t)
-
-	a := testAccount("acme")
-	if err := s.CreateAccount(ctx, a); err != nil {
-		t.Fatalf("CreateAccount: %v", err)
-	}
-	if err := s.CreateAccount(ctx, testAccount("acme")); !errors.Is(err, account.ErrExists) {
-		t.Fatalf("CreateAccount of a taken name: %v, want ErrExists", err)
-	}
-	got, err := s.GetAccount(ctx, "acme")
-	if err != nil {
-		t.Fatalf("GetAccount: %v", err)
-	}
-	if !reflect.DeepEqual(got, a) {
-		t.Fatalf("GetAccount = %+v, want %+v", got, a)
-	}
-
-	b := testAccount("beta")
-	b.Domains, b.Networks, b.Created = nil, nil, time.Time{}
-	if err := s.CreateAccount(ctx, b); err != nil {
-		t.Fatalf("CreateAccount with no domains: %v", err)
-	}
-	if b.Created.IsZero() {
-		t.Errorf("Created not filled in")
-	}
-	list, err := s.ListAccounts(ctx)
-	if err != nil || len(list) != 2 || list[0].Name != "acme" || list[1].Name != "beta" {
-		t.Fatalf("ListAccounts = %v, %v; want acme, beta", list, err)
-	}
-	if len(list[1].Domains) != 0 || len(list[1].Networks) != 0 {
-		t.Errorf("beta = %+v, want no domains or networks", list[1])
-	}
-
-	a.Status, a.Reason = account.StatusSuspended, "abuse report"
-	a.Domains = []string{"acme.test"}
-	a.Networks = nil
-	a.Limits.PerDay = 5
-	a.PasswordHash = "$argon2id$new"
-	if err := s.UpdateAccount(ctx, a); err != nil {
-		t.Fatalf("UpdateAccount: %v", err)
-	}
-	got, err = s.GetAccount(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != account.StatusSuspended || got.Reason != "abuse report" || len(got.Domains) != 1 ||
-		len(got.Networks) != 0 || got.Limits.PerDay != 5 || got.PasswordHash != "$argon2id$new" ||
-		!got.Created.Equal(a.Created) {
-		t.Fatalf("after update: %+v", got)
-	}
-
-	if err := s.UpdateAccount(ctx, testAccount("nobody")); !errors.Is(err, account.ErrNotFound) {
-		t.Fatalf("UpdateAccount of a missing account: %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteAccount(ctx, "acme"); err != nil {
-		t.Fatalf("DeleteAccount: %v", err)
-	}
-	if _, err := s.GetAccount(ctx, "acme"); !errors.Is(err, account.ErrNotFound) {
-		t.Fatalf("GetAccount after delete: %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteAccount(ctx, "acme"); !errors.Is(err, account.ErrNotFound) {
-		t.Fatalf("DeleteAccount twice: %v, want ErrNotFound", err)
-	}
-	list, err = s.ListAccounts(ctx)
-	if err != nil || len(list) != 1 || list[0].Name != "beta" {
-		t.Fatalf("ListAccounts after delete = %v, %v; want beta", list, err)
-	}
+	accounttest.Run(t, func(t *testing.T) account.Store { return openTest(t) })
 }
