@@ -26,6 +26,7 @@ import (
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/smtpd"
+	"sendpool/internal/web"
 )
 
 // node is one running sendpool: every part wired together.
@@ -205,10 +206,11 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	})
 
 	if cfg.HTTP.Listen != "" {
+		ips := ipadmin.New(n.pool, pp.tracker, nil)
 		h := api.New(api.Config{
 			Queue:    st,
 			Accounts: st,
-			IPs:      ipadmin.New(n.pool, pp.tracker, nil),
+			IPs:      ips,
 			Token:    cfg.HTTP.AdminToken,
 			Gatherer: reg,
 			Logger:   logger,
@@ -217,7 +219,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Send:     ic.send(cfg, n.intake),
 			Domains:  doms.routes(),
 		})
-		srv, addr, err := listenHTTP(cfg.HTTP.Listen, h, logger)
+		// The control panel (SPEC §6) at /, the API's routes beside it.
+		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(),
+			Token: cfg.HTTP.AdminToken, Logger: logger}, h)
+		if err != nil {
+			return nil, err
+		}
+		srv, addr, err := listenHTTP(cfg.HTTP.Listen, panel, logger)
 		if err != nil {
 			return nil, err
 		}
