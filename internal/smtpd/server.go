@@ -53,8 +53,10 @@ type Server struct {
 	ctx    context.Context // for intake calls; cancelled by Close
 	cancel context.CancelFunc
 
-	mu    sync.Mutex
-	conns map[*trackedConn]struct{} // open connections, to force them shut
+	mu        sync.Mutex
+	conns     map[*trackedConn]struct{} // open connections, to force them shut
+	listeners []net.Listener            // closed by Close and Shutdown
+	closed    bool                      // Close or Shutdown has begun
 }
 
 // New returns a Server; it listens once Serve or ListenAndServe is called.
@@ -104,9 +106,31 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on l until Close or Shutdown.
+// Serve accepts connections on l until Close or Shutdown. A Serve that
+// starts after Close closes l and returns at once: go-smtp would otherwise
+// accept on it forever, as its Close only closes listeners it already has.
 func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
 	return s.smtp.Serve(&trackedListener{Listener: l, srv: s})
+}
+
+// closeListeners marks the server closed and closes every listener it has.
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	s.closed = true
+	ls := s.listeners
+	s.listeners = nil
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 // ListenAndServe listens on every address, then serves them all. It fails
@@ -144,6 +168,7 @@ func (s *Server) ListenAndServe(addrs []string) error {
 
 // Close stops listening and closes every connection at once.
 func (s *Server) Close() error {
+	s.closeListeners()
 	err := s.smtp.Close()
 	if errors.Is(err, smtp.ErrServerClosed) {
 		err = nil // already shut down: force the remaining connections
@@ -157,6 +182,7 @@ func (s *Server) Close() error {
 // or time out). When ctx ends first it closes the remaining connections, a
 // transaction in progress then being lost to the client, which retries.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
 	err := s.smtp.Shutdown(ctx)
 	if ctx.Err() != nil {
 		s.closeConns()

@@ -454,3 +454,26 @@ func TestListenAndServeBadAddress(t *testing.T) {
 		t.Error("New without intake succeeded")
 	}
 }
+
+// TestCloseBeforeServe: a Serve that starts after Close must return, not
+// accept forever (go-smtp's Close only closes the listeners it has).
+func TestCloseBeforeServe(t *testing.T) {
+	e := newEnv(t, nil)
+	e.srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { e.srv.Serve(l); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		l.Close()
+		t.Fatal("Serve after Close still running after 5s")
+	}
+	if conn, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+		conn.Close()
+		t.Error("listener still open after Serve returned")
+	}
+}
