@@ -62,6 +62,13 @@ type State interface {
 	// Get and Set are a cache: a value is gone once its ttl has passed.
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Record adds values, oldest first, to the front of the list under key
+	// and keeps only its newest keep entries; the list is gone ttl after
+	// its last Record. It keeps recent history (replies per IP, intake
+	// events) that every node writes and every node shows.
+	Record(ctx context.Context, key string, keep int, ttl time.Duration, values ...[]byte) error
+	// Recent returns up to n entries of the list under key, newest first.
+	Recent(ctx context.Context, key string, n int) ([][]byte, error)
 
 	Close() error
 }

@@ -16,7 +16,14 @@ type State struct {
 	events map[string][]time.Time // key → event times, oldest first
 	susp   map[[2]string]state.Suspension
 	cache  map[string]entry
+	lists  map[string]list
 	now    func() time.Time // for cache expiry
+}
+
+// list is a Record list: newest first, gone at expires.
+type list struct {
+	items   [][]byte
+	expires time.Time
 }
 
 type entry struct {
@@ -33,6 +40,7 @@ func New(now func() time.Time) *State {
 		events: map[string][]time.Time{},
 		susp:   map[[2]string]state.Suspension{},
 		cache:  map[string]entry{},
+		lists:  map[string]list{},
 		now:    now,
 	}
 }
@@ -170,6 +178,48 @@ func (s *State) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	defer s.mu.Unlock()
 	s.cache[key] = entry{value: append([]byte(nil), value...), expires: s.now().Add(ttl)}
 	return nil
+}
+
+// Record implements state.State.
+func (s *State) Record(ctx context.Context, key string, keep int, ttl time.Duration, values ...[]byte) error {
+	if keep <= 0 || ttl <= 0 || len(values) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	l := s.lists[key]
+	if !now.Before(l.expires) {
+		l.items = nil
+	}
+	items := make([][]byte, 0, min(keep, len(values)+len(l.items)))
+	for i := len(values) - 1; i >= 0 && len(items) < keep; i-- {
+		items = append(items, append([]byte(nil), values[i]...))
+	}
+	for _, v := range l.items {
+		if len(items) == keep {
+			break
+		}
+		items = append(items, v)
+	}
+	s.lists[key] = list{items: items, expires: now.Add(ttl)}
+	return nil
+}
+
+// Recent implements state.State.
+func (s *State) Recent(ctx context.Context, key string, n int) ([][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.lists[key]
+	if !ok || !s.now().Before(l.expires) {
+		delete(s.lists, key)
+		return nil, nil
+	}
+	out := make([][]byte, 0, min(n, len(l.items)))
+	for _, v := range l.items[:min(n, len(l.items))] {
+		out = append(out, append([]byte(nil), v...))
+	}
+	return out, nil
 }
 
 // Close implements state.State.

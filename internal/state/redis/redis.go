@@ -148,6 +148,7 @@ func (s *State) Close() error {
 // live in one Cluster slot and change in one MULTI.
 func (s *State) rateKey(key string) string  { return s.prefix + "rate:" + key }
 func (s *State) cacheKey(key string) string { return s.prefix + "cache:" + key }
+func (s *State) listKey(key string) string  { return s.prefix + "list:" + key }
 func (s *State) suspKey() string            { return s.prefix + "{susp}" }
 func (s *State) suspTokenKey() string       { return s.prefix + "{susp}:token" }
 
@@ -375,6 +376,45 @@ func (s *State) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 		return fmt.Errorf("redis: set %s: %w", key, err)
 	}
 	return nil
+}
+
+// Record implements state.State: LPUSH, LTRIM and PEXPIRE in one
+// MULTI, so readers never see the list longer than keep.
+func (s *State) Record(ctx context.Context, key string, keep int, ttl time.Duration, values ...[]byte) error {
+	if keep <= 0 || ttl <= 0 || len(values) == 0 {
+		return nil
+	}
+	k := s.listKey(key)
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.LPush(ctx, k, args...)
+		p.LTrim(ctx, k, 0, int64(keep-1))
+		p.PExpire(ctx, k, max(ttl.Round(time.Millisecond), time.Millisecond))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: record %s: %w", key, err)
+	}
+	return nil
+}
+
+// Recent implements state.State.
+func (s *State) Recent(ctx context.Context, key string, n int) ([][]byte, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	vs, err := s.c.LRange(ctx, s.listKey(key), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: recent %s: %w", key, err)
+	}
+	out := make([][]byte, len(vs))
+	for i, v := range vs {
+		out[i] = []byte(v)
+	}
+	return out, nil
 }
 
 // token returns a random string, unique for every practical purpose.

@@ -38,6 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) state.State) {
 		{"ResumeByScope", testResumeScope},
 		{"CacheGetSet", testCache},
 		{"CacheTTL", testCacheTTL},
+		{"RecordKeepsNewest", testRecord},
+		{"RecordTTL", testRecordTTL},
+		{"ConcurrentRecordBounded", testConcurrentRecord},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,5 +359,79 @@ func testCacheTTL(t *testing.T, s state.State) {
 	}
 	if _, ok, _ := s.Get(ctx, "long"); !ok {
 		t.Fatal("value with an hour's ttl gone")
+	}
+}
+
+func recent(t *testing.T, s state.State, key string, n int) []string {
+	t.Helper()
+	vs, err := s.Recent(t.Context(), key, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func testRecord(t *testing.T, s state.State) {
+	ctx := t.Context()
+	if got := recent(t, s, "none", 10); len(got) != 0 {
+		t.Fatalf("Recent of a missing list = %q", got)
+	}
+	if err := s.Record(ctx, "l", 3, time.Minute, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	// A batch is oldest first: "d" is the newest of all.
+	if err := s.Record(ctx, "l", 3, time.Minute, []byte("b"), []byte("c"), []byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := recent(t, s, "l", 10), []string{"d", "c", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("Recent = %q, want %q (newest first, at most keep)", got, want)
+	}
+	if got, want := recent(t, s, "l", 2), []string{"d", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("Recent(2) = %q, want %q", got, want)
+	}
+	if err := s.Record(ctx, "other", 3, time.Minute, []byte{0, '\r', '\n', 255}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recent(t, s, "other", 10); len(got) != 1 || got[0] != "\x00\r\n\xff" {
+		t.Fatalf("Recent(other) = %q: lists mixed up or bytes changed", got)
+	}
+}
+
+func testRecordTTL(t *testing.T, s state.State) {
+	ctx := t.Context()
+	if err := s.Record(ctx, "short", 5, 50*time.Millisecond, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record(ctx, "long", 5, time.Hour, []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := recent(t, s, "short", 5); len(got) != 0 {
+		t.Fatalf("list still there after its ttl: %q", got)
+	}
+	if got := recent(t, s, "long", 5); len(got) != 1 {
+		t.Fatalf("list with an hour's ttl = %q", got)
+	}
+}
+
+func testConcurrentRecord(t *testing.T, s state.State) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				if err := s.Record(t.Context(), "c", 50, time.Minute, fmt.Appendf(nil, "%d-%d", g, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := recent(t, s, "c", 1000); len(got) != 50 {
+		t.Fatalf("%d entries after 160 concurrent records with keep 50", len(got))
 	}
 }
