@@ -31,6 +31,7 @@ const adminUsage = `usage:
   sendpool domain ls [-account NAME] | check DOMAIN | rm DOMAIN
   sendpool domain records|rotate-dkim DOMAIN [-zone]
   sendpool ip ls | resume ADDR
+  sendpool ip show ADDR [-limit N]      status and recent replies
   sendpool ip suspend ADDR [-for DURATION] [-reason TEXT]
   sendpool queue ls [-status S] [-account A] [-limit N] [-before ID]
   sendpool queue show|retry|hold|release|rm ID

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"sendpool/internal/api"
+	"sendpool/internal/history"
 )
 
 func (c *adminCmd) ip(ctx context.Context, sub string, args []string) error {
@@ -40,6 +42,13 @@ func (c *adminCmd) ip(ctx context.Context, sub string, args []string) error {
 			return err
 		}
 		return c.showIP(c.client().ResumeIP(ctx, pos[0]))
+	case "show":
+		limit := c.fs.Int("limit", 0, "how many recent replies (default: all kept, 50)")
+		pos, err := c.parse(args, 1)
+		if err != nil {
+			return err
+		}
+		return c.ipShow(ctx, pos[0], *limit)
 	}
 	return fmt.Errorf("%w: unknown command ip %q", errUsage, sub)
 }
@@ -64,6 +73,43 @@ func (c *adminCmd) ipTable(list ...api.IPStatus) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", ip.Address, orDash(ip.EHLO), ip.Weight,
 			ip.Status, orDash(ip.Scope), orDash(until), orDash(ip.Reason))
+	}
+	return tw.Flush()
+}
+
+// ipShow prints addr's status and its recent replies, newest first.
+func (c *adminCmd) ipShow(ctx context.Context, addr string, limit int) error {
+	ips, err := c.client().IPs(ctx)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(ips, func(ip api.IPStatus) bool { return ip.Address == addr })
+	if i < 0 {
+		return fmt.Errorf("no such IP in the pool: %s", addr)
+	}
+	replies, err := c.client().IPReplies(ctx, addr, limit)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(struct {
+			IP      api.IPStatus    `json:"ip"`
+			Replies []history.Reply `json:"replies"`
+		}{ips[i], replies})
+	}
+	if err := c.ipTable(ips[i]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "\nrecent replies (%d, newest first):\n", len(replies))
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tDOMAIN\tMX\tVERDICT\tCATEGORY\tRCPTS\tRESPONSE")
+	for _, r := range replies {
+		mx := r.MX
+		if r.MXAddr != "" {
+			mx += " (" + r.MXAddr + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Time.Local().Format(time.DateTime), orDash(r.Domain),
+			orDash(mx), orDash(r.Verdict), orDash(r.Category), r.Rcpts, r.Response)
 	}
 	return tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 	"sendpool/internal/api"
 	"sendpool/internal/config"
 	"sendpool/internal/events"
+	"sendpool/internal/history"
 	"sendpool/internal/httpsend"
 	"sendpool/internal/intake"
 	"sendpool/internal/limit"
@@ -36,8 +37,9 @@ type store interface {
 	queue.Store
 }
 
-func newChecks(cfg *config.Config, st store, shared state.State, logger *slog.Logger) *checks {
-	c := &checks{events: events.New(0), accounts: st, queue: st, logger: logger}
+// The events are every node's: they go to shared through rec.
+func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Recorder, logger *slog.Logger) *checks {
+	c := &checks{events: events.New(events.Config{State: shared, Recorder: rec}), accounts: st, queue: st, logger: logger}
 	scanners := []scan.Scanner{scan.Heuristics{}}
 	if cfg.Scan.Clamd != "" {
 		scanners = append(scanners, &scan.Clamd{Addr: cfg.Scan.Clamd})
@@ -82,7 +84,7 @@ func (c *checks) onFinal(hook func(context.Context, *queue.Lease, queue.Outcome,
 }
 
 // send is POST /api/v1/send: the same intake as SMTP submission.
-func (c *checks) send(cfg *config.Config, sv *intake.Service) api.SendFunc {
+func (c *checks) send(cfg *config.Config, sv *intake.Service, guard api.AuthGuard) api.SendFunc {
 	return httpsend.New(httpsend.Config{Intake: sv, Hostname: cfg.Server.Hostname,
-		MaxMessageSize: int64(cfg.Submission.MaxMessageSize), MaxRecipients: cfg.Submission.MaxRecipients})
+		MaxMessageSize: int64(cfg.Submission.MaxMessageSize), MaxRecipients: cfg.Submission.MaxRecipients, Guard: guard})
 }

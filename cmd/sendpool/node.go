@@ -20,6 +20,7 @@ import (
 	"sendpool/internal/config"
 	"sendpool/internal/deliver"
 	"sendpool/internal/dns"
+	"sendpool/internal/history"
 	"sendpool/internal/intake"
 	"sendpool/internal/ipadmin"
 	"sendpool/internal/metrics"
@@ -64,6 +65,12 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	n.add(shared.Close)
+	// Recent history every node shows (replies per IP, intake events),
+	// written in the background: closed after all that add to it (closers
+	// run in reverse), before the state.
+	rec := history.New(history.Config{State: shared, Logger: logger})
+	n.add(rec.Close)
+	replies := history.NewReplies(shared, rec)
 	resolver, err := dns.New(cfg.DNS.Servers, dnsOptions(cfg, shared))
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
@@ -80,6 +87,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	metrics.RegisterHistoryDropped(reg, rec.Dropped)
 	m.SetQueueCounts(func() map[queue.Status]int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -89,6 +97,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		}
 		return c
 	})
+	// Retention: finished messages go store.retention after they finished.
+	janitor := queue.NewJanitor(st, queue.JanitorConfig{Retention: cfg.Store.Retention.D(),
+		Logger: logger, OnPurged: m.Purged})
+	jctx, jcancel := context.WithCancel(ctx)
+	jdone := make(chan struct{})
+	go func() { defer close(jdone); janitor.Run(jctx) }()
+	n.add(func() error { jcancel(); <-jdone; return nil })
 
 	pp := newPool(cfg, shared, resolver, m, logger)
 	n.pool = pp.pool
@@ -104,6 +119,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Classifier:            classifier,
 		Provider:              classifier.Provider,
 		Suspender:             pp.tracker,
+		Replies:               replies,
 		MaxConnsPerMX:         cfg.Delivery.MaxConnectionsPerMX,
 		MaxConnsPerIPProvider: cfg.Delivery.MaxConnectionsPerIPProvider,
 		Port:                  cfg.Delivery.Port,
@@ -129,7 +145,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Logger:       logger,
 	})
 	n.add(notifier.Close)
-	ic := newChecks(cfg, st, shared, logger) // checks.go: scan, limits, protection
+	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
 	sched = queue.NewScheduler(st, observed{ic.guard(courier), m}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
 		LeaseFor:      cfg.Delivery.LeaseFor.D(),
@@ -175,8 +191,10 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	if err != nil {
 		return nil, err
 	}
+	guard := newAuthGuard(cfg, shared, st, m, logger) // authguard.go: [auth]
 	smtp, err := smtpd.New(smtpd.Config{
 		Intake:            n.intake,
+		Guard:             guard,
 		Hostname:          cfg.Server.Hostname,
 		TLS:               tlsConfig,
 		AllowInsecureAuth: cfg.Submission.AllowInsecureAuth,
@@ -216,12 +234,14 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Logger:   logger,
 			Pprof:    cfg.HTTP.Pprof,
 			Events:   ic.events,
-			Send:     ic.send(cfg, n.intake),
+			Send:     ic.send(cfg, n.intake, guard),
+			Guard:    guard,
 			Domains:  doms.routes(),
+			Replies:  replies,
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
-		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(),
-			Token: cfg.HTTP.AdminToken, Logger: logger}, h)
+		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(), Replies: replies,
+			Token: cfg.HTTP.AdminToken, Logger: logger, Guard: guard}, h)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 
 // EventLog is where the API reads recent events and records releases.
 type EventLog interface {
-	List(f events.Filter) []events.Event
+	List(ctx context.Context, f events.Filter) ([]events.Event, error)
 	Add(e events.Event)
 }
 
@@ -84,5 +84,10 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	writeJSON(w, http.StatusOK, s.cfg.Events.List(f))
+	list, err := s.cfg.Events.List(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
 }

@@ -63,6 +63,11 @@ type Config struct {
 	Pprof bool
 	// Domains serves /api/v1/domains (domains.go); nil: no such routes.
 	Domains *Domains
+	// Guard throttles admin-token guessing (throttle.go); nil: none.
+	Guard AuthGuard
+	// Replies serves GET /api/v1/ips/{address}/replies (replies.go); nil:
+	// every IP's list is empty.
+	Replies ReplySource
 }
 
 type server struct {
@@ -94,6 +99,7 @@ func New(cfg Config) http.Handler {
 	admin("GET /api/v1/ips", s.listIPs)
 	admin("POST /api/v1/ips/{address}/suspend", s.suspendIP)
 	admin("POST /api/v1/ips/{address}/resume", s.resumeIP)
+	admin("GET /api/v1/ips/{address}/replies", s.ipReplies) // replies.go
 
 	admin("POST /api/v1/accounts", s.createAccount)
 	admin("GET /api/v1/accounts", s.listAccounts)
@@ -137,12 +143,21 @@ func (s *server) adminOnly(h http.HandlerFunc) http.Handler {
 			h(w, r)
 			return
 		}
+		// A request that presents a credential is an attempt the guard
+		// counts (throttle.go); one without is merely refused.
+		presented := r.Header.Get("Authorization") != ""
+		if presented && s.throttled(w, r) {
+			return
+		}
 		// The scheme is case-insensitive (RFC 7235 §2.1, RFC 6750 §2.1).
 		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		// Comparing digests keeps the comparison constant-time in the
 		// token's length too.
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+			if presented {
+				s.tokenFailed(r)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sendpool"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong admin token")
 			return
@@ -201,6 +216,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, account.ErrExists):
 		writeError(w, http.StatusConflict, "account already exists")
 	case errors.As(err, &se):
+		SetRetryAfter(w, err) // throttle.go
 		writeError(w, se.StatusCode(), err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.

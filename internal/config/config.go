@@ -28,6 +28,7 @@ type Config struct {
 	Scan       Scan       `toml:"scan"`
 	Protect    Protect    `toml:"protect"` // protect.go
 	DKIM       DKIM       `toml:"dkim"`    // dkim.go
+	Auth       Auth       `toml:"auth"`    // auth.go
 }
 
 // Server is the node itself.
@@ -62,6 +63,10 @@ type HTTP struct {
 type Store struct {
 	Backend    string `toml:"backend"` // "sqlite" or "mongodb"
 	MongoDBURI string `toml:"mongodb_uri"`
+	// Retention is how long a finished message (every recipient delivered
+	// or bounced) is kept, with its trace, before it is deleted; 0 keeps
+	// every message for good.
+	Retention Duration `toml:"retention"`
 }
 
 // State is the shared state backend.
@@ -146,7 +151,7 @@ func Default() *Config {
 		},
 		HTTP:  HTTP{Listen: "127.0.0.1:8025"},
 		DNS:   DNS{CacheMaxTTL: Duration(5 * time.Minute)},
-		Store: Store{Backend: "sqlite", MongoDBURI: "mongodb://127.0.0.1:27017/sendpool"},
+		Store: Store{Backend: "sqlite", MongoDBURI: "mongodb://127.0.0.1:27017/sendpool", Retention: Duration(720 * time.Hour)},
 		State: State{Backend: "memory", RedisURL: "redis://127.0.0.1:6379/0"},
 		Delivery: Delivery{
 			Port: 25,
@@ -168,6 +173,7 @@ func Default() *Config {
 		Scan: Scan{SpamRejectScore: 6.0, Fail: "tempfail", Timeout: Duration(30 * time.Second)},
 
 		Protect: defaultProtect(),
+		Auth:    defaultAuth(),
 		DKIM:    defaultDKIM(),
 	}
 }
@@ -268,6 +274,9 @@ func (c *Config) Validate() Errors {
 	default:
 		bad("store.backend", "%q: want \"sqlite\" or \"mongodb\"", c.Store.Backend)
 	}
+	if c.Store.Retention < 0 {
+		bad("store.retention", "must not be negative (\"0\" keeps messages for good)")
+	}
 	switch c.State.Backend {
 	case "memory":
 	case "redis":
@@ -363,6 +372,7 @@ func (c *Config) Validate() Errors {
 	}
 	c.validateScanProtect(bad)
 	c.validateDKIM(bad)
+	c.validateAuth(bad)
 	return errs
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sendpool/internal/dns"
+	"sendpool/internal/history"
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	Provider func(mx string) string
 	// Suspender is told of blocked-ip verdicts; nil: nobody.
 	Suspender Suspender
+	// Replies is told of every reply to an attempt from a source IP, once
+	// per reply however many recipients share it; nil: nobody.
+	Replies ReplyLog
 	// MaxConnsPerMX caps concurrent connections to one MX host, and
 	// MaxConnsPerIPProvider those from one source IP to one provider; 0: 10.
 	MaxConnsPerMX         int
@@ -61,6 +65,12 @@ type Config struct {
 	MessagesPerConnection int              // 0: 100
 	Now                   func() time.Time // nil: time.Now
 	Logger                *slog.Logger     // nil: discard
+}
+
+// ReplyLog keeps the recent replies per source IP; *history.Replies
+// implements it. Add must not block: it is on the delivery path.
+type ReplyLog interface {
+	Add(history.Reply)
 }
 
 // Courier delivers groups of leases. It is safe for concurrent use.
@@ -131,6 +141,8 @@ type run struct {
 	res    []queue.Result
 	done   []bool
 	domain string
+	// replies go to Config.Replies when the group is done.
+	replies []history.Reply
 }
 
 // Deliver attempts every lease of group, which all go to one recipient
@@ -148,6 +160,9 @@ func (c *Courier) Deliver(ctx context.Context, group []*queue.Lease) []queue.Res
 			r.apply(outcome{reply: "not attempted: " + errText(context.Cause(ctx)), class: queue.Classification{
 				Verdict: queue.VerdictDeferred, Category: "timeout", Rule: "not-attempted"}}, i)
 		}
+	}
+	for _, x := range r.replies {
+		c.cfg.Replies.Add(x)
 	}
 	return r.res
 }
@@ -295,11 +310,13 @@ func (r *run) apply(o outcome, idx ...int) {
 	if !o.start.IsZero() {
 		dur = now.Sub(o.start)
 	}
+	rcpts := 0
 	for _, i := range idx {
 		if r.done[i] {
 			continue
 		}
 		r.done[i] = true
+		rcpts++
 		l := r.group[i]
 		r.res[i] = queue.Result{
 			Verdict: o.class.Verdict,
@@ -320,6 +337,26 @@ func (r *run) apply(o outcome, idx ...int) {
 			"source_ip", o.src, "mx", o.mx, "mx_addr", o.addr, "stage", o.stage, "reply", resp,
 			"verdict", o.class.Verdict, "category", o.class.Category, "rule", o.class.Rule, "duration", dur)
 	}
+	if o.src != "" && !o.start.IsZero() && rcpts > 0 {
+		r.reply(history.Reply{Time: o.start, SourceIP: o.src, MX: o.mx, MXAddr: o.addr, Domain: r.domain,
+			Response: resp, Verdict: string(o.class.Verdict), Category: o.class.Category, Rcpts: rcpts})
+	}
+}
+
+// reply gathers x for Config.Replies: the same reply given to several
+// leases of the group (a refused MAIL, a block that ends the connection)
+// is one entry with their count.
+func (r *run) reply(x history.Reply) {
+	if r.c.cfg.Replies == nil {
+		return
+	}
+	for i, y := range r.replies {
+		if y.Time.Equal(x.Time) && y.SourceIP == x.SourceIP && y.MXAddr == x.MXAddr && y.Response == x.Response && y.Verdict == x.Verdict {
+			r.replies[i].Rcpts += x.Rcpts
+			return
+		}
+	}
+	r.replies = append(r.replies, x)
 }
 
 func (r *run) undone() []int { return r.undoneOf(nil) }

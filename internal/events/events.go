@@ -1,17 +1,23 @@
 // Package events keeps the recent intake decisions (accepted and refused
 // messages, with the scan rules that fired) and account events (held
 // automatically, released), for the API (GET /api/v1/events) and the
-// control panel. It is a bounded ring in memory, per node: the log
-// (log/slog) is the permanent record.
+// control panel. They live in the shared state's bounded lists, so every
+// node lists every node's events: a global list, and one per account so
+// that an account's events stay cheap to find. Adding never waits on the
+// state (a history.Recorder writes in the background); the log (log/slog)
+// is the permanent record.
 package events
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"sync"
+	"slices"
 	"time"
 
+	"sendpool/internal/history"
 	"sendpool/internal/intake"
+	"sendpool/internal/state"
 )
 
 // Kinds of events.
@@ -48,52 +54,110 @@ type Filter struct {
 	Limit   int // 0: 100
 }
 
-// Log is a ring of the last events. Safe for concurrent use.
+// State list keys.
+const (
+	globalKey  = "events"
+	accountKey = "events:acct:"
+)
+
+// Config is what a Log needs. Zero values take the defaults noted.
+type Config struct {
+	State state.State
+	// Recorder writes the events to State; nil: the Log starts its own,
+	// which its Close stops.
+	Recorder *history.Recorder
+	// Keep is how many events the global list keeps (0: 5000), and
+	// KeepPerAccount each account's (0: 500).
+	Keep           int
+	KeepPerAccount int
+	// TTL is how long a list lives after its last event; 0: 7 days.
+	TTL time.Duration
+}
+
+// Log is the recent events of every node. Safe for concurrent use.
 type Log struct {
-	mu   sync.Mutex
-	ring []Event
-	next int
-	full bool
+	cfg Config
+	own bool // cfg.Recorder is ours to close
 }
 
-// New returns a Log that keeps the last size events (0: 10000).
-func New(size int) *Log {
-	if size <= 0 {
-		size = 10000
+// New returns a Log over cfg.State.
+func New(cfg Config) *Log {
+	l := &Log{cfg: cfg}
+	if l.cfg.Recorder == nil {
+		l.cfg.Recorder = history.New(history.Config{State: cfg.State})
+		l.own = true
 	}
-	return &Log{ring: make([]Event, size)}
+	if l.cfg.Keep <= 0 {
+		l.cfg.Keep = 5000
+	}
+	if l.cfg.KeepPerAccount <= 0 {
+		l.cfg.KeepPerAccount = 500
+	}
+	if l.cfg.TTL <= 0 {
+		l.cfg.TTL = 7 * 24 * time.Hour
+	}
+	return l
 }
 
-// Add records e.
+// Close stops the Log's own Recorder, writing what it holds; a Recorder
+// given in Config is the caller's to close.
+func (l *Log) Close() error {
+	if l.own {
+		return l.cfg.Recorder.Close()
+	}
+	return nil
+}
+
+// Add records e; it never waits (when the recorder's buffer is full, e is
+// dropped and counted there).
 func (l *Log) Add(e Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ring[l.next] = e
-	l.next = (l.next + 1) % len(l.ring)
-	if l.next == 0 {
-		l.full = true
+	b, err := json.Marshal(e)
+	if err != nil {
+		return // cannot happen: plain fields
 	}
+	to := []history.List{{Key: globalKey, Keep: l.cfg.Keep, TTL: l.cfg.TTL}}
+	if e.Account != "" {
+		to = append(to, history.List{Key: accountKey + e.Account, Keep: l.cfg.KeepPerAccount, TTL: l.cfg.TTL})
+	}
+	l.cfg.Recorder.Add(b, to...)
 }
 
-// List returns the events f selects, newest first.
-func (l *Log) List(f Filter) []Event {
+// List returns the events f selects, newest first, every node's included.
+// This node's events added before the call are in it. With an account it
+// reads that account's list; otherwise the global one, whole when a kind
+// or ID must be matched.
+func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := l.next
-	if l.full {
-		n = len(l.ring)
+	if err := l.cfg.Recorder.Sync(ctx); err != nil {
+		return nil, err
+	}
+	key, n := globalKey, l.cfg.Keep
+	if f.Account != "" {
+		key, n = accountKey+f.Account, l.cfg.KeepPerAccount
+	}
+	filtered := f.Kind != "" || f.ID != ""
+	if !filtered {
+		n = min(n, f.Limit)
+	}
+	raw, err := l.cfg.State.Recent(ctx, key, n)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
 	}
 	out := []Event{}
-	for i := 1; i <= n && len(out) < f.Limit; i++ {
-		e := l.ring[(l.next-i+len(l.ring))%len(l.ring)]
+	for _, b := range raw {
+		var e Event
+		if json.Unmarshal(b, &e) != nil {
+			continue
+		}
 		if (f.Account == "" || e.Account == f.Account) && (f.Kind == "" || e.Kind == f.Kind) && (f.ID == "" || e.ID == f.ID) {
 			out = append(out, e)
 		}
 	}
-	return out
+	// Each node's batches land whole: by time, the nodes' events interleave.
+	slices.SortStableFunc(out, func(a, b Event) int { return b.Time.Compare(a.Time) })
+	return out[:min(len(out), f.Limit)], nil
 }
 
 // Observe is an intake observer (intake.Config.Observers): it records each

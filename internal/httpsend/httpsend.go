@@ -18,12 +18,22 @@ import (
 	"sendpool/internal/intake"
 )
 
+// The SMTP reply of a client refused by the guard (RFC 4954 §6), which the
+// 429's text repeats.
+const (
+	codeThrottled     = 454
+	enhancedThrottled = "4.7.0"
+)
+
 // Config configures the SendFunc.
 type Config struct {
 	Intake         *intake.Service
 	Hostname       string // the Received header's "by"
 	MaxMessageSize int64  // submission.max_message_size
 	MaxRecipients  int    // submission.max_recipients
+	// Guard throttles password guessing (internal/authguard); nil: none.
+	// A client it refuses gets 429 with Retry-After, its password unchecked.
+	Guard api.AuthGuard
 }
 
 // New returns the api.SendFunc of POST /api/v1/send.
@@ -33,8 +43,18 @@ func New(cfg Config) api.SendFunc {
 		if !ok {
 			return "", toHTTP(intake.AuthRequired("no HTTP Basic credentials"))
 		}
+		client := api.ClientAddr(r)
+		if g := cfg.Guard; g != nil {
+			if err := g.Check(ctx, client, user); err != nil {
+				// The SMTP reply's words (RFC 4954 §6), as every refusal here.
+				return "", api.Throttled(fmt.Sprintf("%d %s %s", codeThrottled, enhancedThrottled, api.ThrottledText), err)
+			}
+		}
 		a, err := cfg.Intake.Authenticate(ctx, user, pass)
 		if err != nil {
+			if cfg.Guard != nil && intake.AsError(err).Code == intake.CodeAuthFailed {
+				cfg.Guard.Fail(ctx, client, user)
+			}
 			return "", toHTTP(err)
 		}
 		// JSON escaping can make the message up to six times larger
@@ -49,10 +69,6 @@ func New(cfg Config) api.SendFunc {
 		}
 		if int64(len(req.Raw)) > cfg.MaxMessageSize {
 			return "", toHTTP(intake.TooBig(fmt.Sprintf("%d bytes, at most %d", len(req.Raw), cfg.MaxMessageSize)))
-		}
-		var client netip.Addr
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			client = ap.Addr().Unmap()
 		}
 		sv := cfg.Intake
 		id := sv.NewID()

@@ -22,6 +22,8 @@ type Metrics struct {
 	duration  prometheus.Histogram
 	suspended *prometheus.GaugeVec
 	queue     *queueCollector
+	lockouts  *prometheus.CounterVec // auth.go
+	purged    prometheus.Counter     // purge.go
 }
 
 // New creates the metrics and registers them on reg (an explicit registry:
@@ -52,12 +54,17 @@ func New(reg *prometheus.Registry) *Metrics {
 			Name: "sendpool_ip_suspended",
 			Help: "1 while a sending IP is suspended for a scope (pool or a provider), else 0.",
 		}, []string{"ip", "scope"}),
+		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendpool_auth_lockouts_total",
+			Help: "Password-guessing lockouts begun, by scope (ip, account).",
+		}, []string{"scope"}),
 		queue: &queueCollector{desc: prometheus.NewDesc(
 			"sendpool_queue_deliveries",
 			"Deliveries (recipients) in the queue, by status.",
 			[]string{"status"}, nil)},
 	}
-	reg.MustRegister(m.accepted, m.rejected, m.attempts, m.duration, m.suspended, m.queue)
+	m.purged = newPurged()
+	reg.MustRegister(m.accepted, m.rejected, m.attempts, m.duration, m.suspended, m.queue, m.lockouts, m.purged)
 	return m
 }
 

@@ -48,8 +48,10 @@ func newFixture(t *testing.T, th Thresholds, names ...string) *fixture {
 		}
 	}
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	ev := events.New(100)
-	p := New(Config{Accounts: st, Queue: st, State: memory.New(c.now), Events: ev, Thresholds: th, Now: c.now})
+	ms := memory.New(c.now)
+	ev := events.New(events.Config{State: ms})
+	t.Cleanup(func() { ev.Close() })
+	p := New(Config{Accounts: st, Queue: st, State: ms, Events: ev, Thresholds: th, Now: c.now})
 	return &fixture{st: st, p: p, ev: ev, clock: c}
 }
 
@@ -102,7 +104,7 @@ func TestVirusThreshold(t *testing.T) {
 	if err != nil || d.Status != queue.StatusHeld {
 		t.Fatalf("queued message: %+v, %v", d, err)
 	}
-	if ev := f.ev.List(events.Filter{Kind: events.KindHeld}); len(ev) != 1 || ev[0].Account != "shop" || ev[0].Reason != reason {
+	if ev, err := f.ev.List(t.Context(), events.Filter{Kind: events.KindHeld}); err != nil || len(ev) != 1 || ev[0].Account != "shop" || ev[0].Reason != reason {
 		t.Fatalf("events: %+v", ev)
 	}
 

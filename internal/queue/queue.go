@@ -200,6 +200,13 @@ type Store interface {
 	HoldAccount(ctx context.Context, account string) (int, error)
 	ReleaseAccount(ctx context.Context, account string) (int, error)
 
+	// Purge deletes up to limit messages whose deliveries are all final
+	// and that became final before before, with everything of theirs, and
+	// returns how many (retention; janitor.go). A message with a delivery
+	// queued, deferred, held or leased is never touched. It is idempotent
+	// and safe to run on several nodes at once.
+	Purge(ctx context.Context, before time.Time, limit int) (int, error)
+
 	Close() error
 }
 

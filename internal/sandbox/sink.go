@@ -315,6 +315,7 @@ func (s *Sink) record(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.cfg.Discard || len(s.messages) == 0 {
+		m.Data = slices.Clone(m.Data) // the session reuses its buffer
 		s.messages = append(s.messages, m)
 	}
 	s.received++

@@ -72,7 +72,14 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 		if len(p.parts) >= maxParts || *budget <= 0 {
 			return io.EOF
 		}
-		body, rerr := io.ReadAll(io.LimitReader(ent.Body, int64(*budget)))
+		// A part that is the whole message decodes to at most its size
+		// (base64 and quoted-printable shrink): read it into one buffer
+		// rather than io.ReadAll's doublings.
+		var hint int
+		if ent == e {
+			hint = min(len(raw), *budget)
+		}
+		body, rerr := readAll(io.LimitReader(ent.Body, int64(*budget)), hint)
 		*budget -= len(body)
 		if rerr != nil {
 			p.broken = true
@@ -104,7 +111,9 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 
 // text returns the decoded text of the message's text/plain and text/html
 // parts, html ones separately, each cut at maxTextBytes.
-func (p *parsed) text() (plain, html []string) {
+// Plain parts stay bytes (they are only copied into the phrases' text);
+// html ones become strings for the tokenizer.
+func (p *parsed) text() (plain [][]byte, html []string) {
 	for _, pt := range p.parts {
 		b := pt.body
 		if len(b) > maxTextBytes {
@@ -113,7 +122,7 @@ func (p *parsed) text() (plain, html []string) {
 		switch pt.mediaType {
 		case "text/plain":
 			if pt.inline && pt.filename == "" {
-				plain = append(plain, string(b))
+				plain = append(plain, b)
 			}
 		case "text/html":
 			if pt.inline && pt.filename == "" {
@@ -122,4 +131,22 @@ func (p *parsed) text() (plain, html []string) {
 		}
 	}
 	return plain, html
+}
+
+// readAll is io.ReadAll into a buffer of hint bytes to start with.
+func readAll(r io.Reader, hint int) ([]byte, error) {
+	b := make([]byte, 0, hint+bytes.MinRead)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append grow it
+		}
+	}
 }

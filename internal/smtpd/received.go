@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// receivedRoom is the room Data keeps in front of the message for the
+// Received header: enough for a long EHLO name and recipient; a longer
+// header costs one copy of the body.
+const receivedRoom = 1024
+
 // receivedHeader returns the trace header of RFC 5321 §4.4 (syntax of
 // RFC 5322 §3.6.7) that we prepend to each message: who connected, what
 // they called themselves, how (RFC 3848 protocol names), the message id

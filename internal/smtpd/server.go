@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -42,6 +44,16 @@ type Config struct {
 	Logger            *slog.Logger
 	ReadTimeout       time.Duration // 0: 5 minutes
 	WriteTimeout      time.Duration // 0: 1 minute
+	// Guard throttles password guessing (internal/authguard); nil: none.
+	Guard AuthGuard
+}
+
+// AuthGuard is checked before each AUTH's password and told of each
+// failure: past its limits Check returns an error and the client gets 454
+// 4.7.0, then the connection is closed. It must not fail otherwise.
+type AuthGuard interface {
+	Check(ctx context.Context, client netip.Addr, user string) error
+	Fail(ctx context.Context, client netip.Addr, user string)
 }
 
 // Server is a submission SMTP server.
@@ -230,6 +242,18 @@ type trackedConn struct {
 	net.Conn
 	srv  *Server
 	once sync.Once
+	// closeAfterWrite closes the connection once the next reply is
+	// written: go-smtp has no way for a session to send a reply and then
+	// hang up, and each reply is one Write (textproto flushes per line).
+	closeAfterWrite atomic.Bool
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if c.closeAfterWrite.Load() {
+		c.Close()
+	}
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

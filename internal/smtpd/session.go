@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,10 @@ var (
 	// RFC 5322 §2.1.1 allows 998 octets a line; go-smtp allows twice that.
 	errLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0},
 		Message: "Line too long"}
+	// RFC 4954 §6: 454 4.7.0 is a temporary authentication failure; the
+	// guard refuses before the password is checked, then we hang up.
+	errAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Too many authentication failures, try again later"}
 )
 
 // Reply of an accepted message (SPEC §3).
@@ -130,30 +135,58 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
-			// No acting as another user: the authorization identity, if
-			// any, must be the user (RFC 4616 §2).
-			if identity != "" && identity != user {
-				return s.refuse("auth", nil, intake.AuthFailed(fmt.Sprintf("%q may not act as %q", user, identity)))
-			}
-			return s.authenticate(user, pass)
+			return s.authenticate(identity, user, pass)
 		}), nil
 	case sasl.Login:
-		return newLoginServer(s.authenticate), nil
+		return newLoginServer(func(user, pass string) error { return s.authenticate("", user, pass) }), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-func (s *session) authenticate(user, pass string) error {
+// authenticate checks the credentials, after asking the guard (if any)
+// whether this client may still try, and tells it of a failure.
+func (s *session) authenticate(identity, user, pass string) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	a, err := s.srv.cfg.Intake.Authenticate(ctx, user, pass)
+	g := s.srv.cfg.Guard
+	if g != nil {
+		if err := g.Check(ctx, s.remote, user); err != nil {
+			s.srv.log.Info("refused", "stage", "auth", "code", errAuthThrottled.Code, "check", "authguard",
+				"detail", err.Error(), "account", user, "client_ip", s.remote.String())
+			s.hangUpAfterReply()
+			return errAuthThrottled
+		}
+	}
+	var a *account.Account
+	var err error
+	// No acting as another user: the authorization identity, if any, must
+	// be the user (RFC 4616 §2).
+	if identity != "" && identity != user {
+		err = intake.AuthFailed(fmt.Sprintf("%q may not act as %q", user, identity))
+	} else {
+		a, err = s.srv.cfg.Intake.Authenticate(ctx, user, pass)
+	}
 	if err != nil {
+		if g != nil && intake.AsError(err).Code == intake.CodeAuthFailed {
+			g.Fail(ctx, s.remote, user)
+		}
 		return s.refuse("auth", nil, err)
 	}
 	s.mu.Lock()
 	s.account, s.authed = a, true
 	s.mu.Unlock()
 	return nil
+}
+
+// hangUpAfterReply closes the connection once the next reply is sent.
+func (s *session) hangUpAfterReply() {
+	c := s.conn.Conn()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*trackedConn); ok {
+		tc.closeAfterWrite.Store(true)
+	}
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
@@ -214,10 +247,16 @@ func (s *session) Data(r io.Reader) error {
 	a, authed, from, rcpts, size := s.account, s.authed, s.from, s.rcpts, s.size
 	s.mu.Unlock()
 
-	var buf bytes.Buffer
+	// The data goes behind room for the Received header, written in front
+	// once the id is known, so that the body is not copied again; and with
+	// SIZE the buffer is big enough for ReadFrom's last MinRead read, which
+	// would otherwise double it. At 100 KB both copies showed in the
+	// bench's profile.
+	want := receivedRoom + bytes.MinRead
 	if size > 0 && size <= s.srv.cfg.MaxMessageSize {
-		buf.Grow(int(size))
+		want += int(size)
 	}
+	buf := bytes.NewBuffer(make([]byte, receivedRoom, want))
 	_, err := buf.ReadFrom(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.srv.cfg.ReadTimeout})
 	switch {
 	case errors.Is(err, smtp.ErrDataTooLarge):
@@ -232,8 +271,14 @@ func (s *session) Data(r io.Reader) error {
 	id := sv.NewID()
 	proto := s.protocol(authed)
 	received := receivedHeader(s.helo, s.remote, s.srv.cfg.Hostname, proto, id, rcpts, sv.Now())
-	body := make([]byte, 0, len(received)+buf.Len())
-	body = append(append(body, received...), buf.Bytes()...)
+	data := buf.Bytes()
+	var body []byte
+	if len(received) <= receivedRoom {
+		body = data[receivedRoom-len(received):]
+		copy(body, received)
+	} else {
+		body = append(received, data[receivedRoom:]...)
+	}
 
 	ctx, cancel := s.ctx()
 	defer cancel()

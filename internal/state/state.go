@@ -47,7 +47,8 @@ type State interface {
 	// every window still holds at most its Max events in (now-Size, now];
 	// otherwise it records nothing and says which window refused. The
 	// windows are exact (a log of event times), not fixed buckets that let
-	// a burst through at a boundary.
+	// a burst through at a boundary. n may be 0: a check that records
+	// nothing (internal/authguard relies on it).
 	Take(ctx context.Context, key string, n int, now time.Time, windows []Window) (Decision, error)
 	// Count returns how many events key holds in (now-window, now].
 	Count(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)

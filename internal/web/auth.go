@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sendpool/internal/api"
 )
 
 // sessionCookie holds "EXPIRY.MAC": MAC is an HMAC, under the session key,
@@ -115,10 +117,23 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again", nil)
 		return
 	}
+	// Past the guard's limits the token is not even compared.
+	client := api.ClientAddr(r)
+	if s.cfg.Guard != nil {
+		if err := s.cfg.Guard.Check(r.Context(), client, ""); err != nil {
+			s.log.WarnContext(r.Context(), "web: login throttled", "remote", r.RemoteAddr, "err", err)
+			api.SetRetryAfter(w, err)
+			s.render(w, r, http.StatusTooManyRequests, "login", "Log in", api.ThrottledText)
+			return
+		}
+	}
 	// Comparing digests keeps the comparison constant-time in the token's
 	// length too.
 	sum := sha256.Sum256([]byte(strings.TrimSpace(r.PostForm.Get("token"))))
 	if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+		if s.cfg.Guard != nil {
+			s.cfg.Guard.Fail(r.Context(), client, "")
+		}
 		s.log.WarnContext(r.Context(), "web: login refused", "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusUnauthorized, "login", "Log in", "wrong admin token")
 		return

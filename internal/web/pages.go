@@ -18,6 +18,9 @@ const pageSize = 100
 type ipsData struct {
 	IPs      []api.IPStatus
 	CanAdmin bool
+	// Replies are each IP's last replies (replies.go).
+	Replies      []ipReplies
+	RepliesError string
 }
 
 func (s *server) ipsPage(w http.ResponseWriter, r *http.Request) {
@@ -26,6 +29,11 @@ func (s *server) ipsPage(w http.ResponseWriter, r *http.Request) {
 		data.IPs = s.cfg.IPs.IPs(r.Context())
 		_, data.CanAdmin = s.cfg.IPs.(api.IPAdmin)
 	}
+	addrs := make([]string, len(data.IPs))
+	for i, ip := range data.IPs {
+		addrs[i] = ip.Address
+	}
+	data.Replies, data.RepliesError = s.recentReplies(r, addrs, shownReplies)
 	s.render(w, r, http.StatusOK, "ips", "IP pool", data)
 }
 

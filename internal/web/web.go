@@ -33,6 +33,8 @@ type Config struct {
 	Accounts account.Store
 	IPs      api.IPSource // nil: no IPs listed; suspend/resume when it is an api.IPAdmin
 	Domains  *api.Domains // nil: the deliverability page says domains are off
+	// Replies are the IPs' recent replies; nil: the IP pool page shows none.
+	Replies api.ReplySource
 	// Token is the admin token; empty: the panel answers loopback only,
 	// without a login.
 	Token string
@@ -43,6 +45,9 @@ type Config struct {
 	SessionFor time.Duration
 	Logger     *slog.Logger     // nil: discard
 	Now        func() time.Time // nil: time.Now
+	// Guard throttles admin-token guessing at login (internal/authguard);
+	// nil: none.
+	Guard api.AuthGuard
 }
 
 type server struct {
@@ -84,6 +89,7 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	page("GET /{$}", s.deliverability)
 	page("GET /ips", s.ipsPage)
 	page("POST /ips/{address}/{action}", s.ipAction)
+	page("GET /ips/{address}/replies", s.ipRepliesPage)
 	page("GET /queue", s.queuePage)
 	page("GET /messages/{id}", s.messagePage)
 	page("POST /messages/{id}/{action}", s.messageAction)

@@ -20,6 +20,7 @@ import (
 	"sendpool/internal/dkim"
 	"sendpool/internal/dns"
 	"sendpool/internal/dnsrec"
+	"sendpool/internal/history"
 	"sendpool/internal/ipadmin"
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
@@ -40,6 +41,8 @@ type env struct {
 	ips   *ipadmin.Admin
 	recs  *dnsrec.Config
 	keys  *dkim.Manager
+	// replies are the IPs' recent replies (replies_test.go).
+	replies *history.Replies
 }
 
 func newEnv(t *testing.T, tok string) *env {
@@ -69,14 +72,18 @@ func newEnv(t *testing.T, tok string) *env {
 	keys := dkim.New(dkim.Config{Store: st, Resolver: r, RetireAfter: 168 * time.Hour})
 	doms := &api.Domains{Store: st, Keys: keys, Records: recs, Checker: &dnsrec.Checker{Resolver: r, Config: recs}}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	apiH := api.New(api.Config{Queue: st, Accounts: st, IPs: ips, Token: tok, Domains: doms, Logger: logger})
-	h, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms, Token: tok, Logger: logger}, apiH)
+	hs := memory.New(nil)
+	rec := history.New(history.Config{State: hs})
+	t.Cleanup(func() { rec.Close() })
+	replies := history.NewReplies(hs, rec)
+	apiH := api.New(api.Config{Queue: st, Accounts: st, IPs: ips, Token: tok, Domains: doms, Logger: logger, Replies: replies})
+	h, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms, Token: tok, Logger: logger, Replies: replies}, apiH)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h) // 127.0.0.1
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: st, dns: ds, ips: ips, recs: recs, keys: keys}
+	return &env{srv: srv, store: st, dns: ds, ips: ips, recs: recs, keys: keys, replies: replies}
 }
 
 // client keeps cookies and does not follow redirects, so tests see them.

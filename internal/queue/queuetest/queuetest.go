@@ -52,6 +52,10 @@ func Run(t *testing.T, open func(t *testing.T) queue.Store) {
 		{"ReleaseOwner", testReleaseOwner},
 		{"ConcurrentPutsAllStored", testConcurrentPuts},
 		{"ConcurrentLeasersNeverShareADelivery", testConcurrentLeasers},
+		{"BodyDroppedWhenFinal", testBodyDroppedWhenFinal},
+		{"PurgeFinishedBeforeCut", testPurge},
+		{"PurgeRespectsLimit", testPurgeLimit},
+		{"ConcurrentPurges", testPurgeConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

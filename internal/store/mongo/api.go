@@ -313,9 +313,9 @@ func deleteMany(ctx context.Context, c *mongo.Collection, filter bson.M) error {
 }
 
 // refresh recomputes a message's summary status from its deliveries, and
-// drops the body once every recipient has it (kept while any recipient
-// bounced: the DSN hooked on a bounce may quote it, as in the SQLite
-// store). Refreshes of one message run concurrently (one per recipient
+// drops the body once every delivery is final: a bounce's DSN was built from
+// it before the bounce was recorded (queue.SchedulerConfig.OnBounce), as in
+// the SQLite store. Refreshes of one message run concurrently (one per recipient
 // reported), each may have read the deliveries before another's change, so
 // each reads again after writing until what is stored agrees with what the
 // deliveries say: the last to write has then checked after its write.
@@ -339,7 +339,7 @@ func (s *Store) refresh(ctx context.Context, id string) error {
 			statuses[i] = d.Status
 		}
 		st := queue.Summarize(statuses)
-		drop := st == queue.StatusDelivered && !m.Dropped
+		drop := st.Final() && !m.Dropped
 		if st == m.Status && !drop {
 			return nil
 		}
@@ -350,13 +350,14 @@ func (s *Store) refresh(ctx context.Context, id string) error {
 	return errors.New("refresh status: the deliveries keep changing")
 }
 
-// setStatus writes a message's summary status, and drops its body once
-// delivered.
+// setStatus writes a message's summary status; once final, it drops the
+// body and notes when (finished, which Purge goes by).
 func (s *Store) setStatus(ctx context.Context, id string, st queue.Status, chunked bool) error {
 	update := bson.M{"$set": bson.M{"status": st}}
-	drop := st == queue.StatusDelivered
+	drop := st.Final()
 	if drop {
 		update["$set"].(bson.M)["dropped"] = true
+		update["$set"].(bson.M)["finished"] = ms(s.now())
 		update["$unset"] = bson.M{"body": ""}
 	}
 	if _, err := s.messages.UpdateOne(ctx, bson.M{"_id": id}, update); err != nil {

@@ -23,6 +23,9 @@ type messageDoc struct {
 	Body    []byte `bson:"body,omitempty"`
 	Chunks  int    `bson:"chunks"`
 	Dropped bool   `bson:"dropped"`
+	// Finished is when every delivery had become final (store clock);
+	// absent until then. Purge goes by it.
+	Finished time.Time `bson:"finished,omitempty"`
 }
 
 // deliveryDoc is one recipient. A leased delivery keeps its status (queued

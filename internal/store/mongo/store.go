@@ -168,6 +168,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.done, bson.D{{Key: "m", Value: 1}, {Key: "idx", Value: 1}}},
 		{s.messages, bson.D{{Key: "status", Value: 1}, {Key: "_id", Value: -1}}},
 		{s.messages, bson.D{{Key: "account", Value: 1}, {Key: "_id", Value: -1}}},
+		{s.messages, bson.D{{Key: "finished", Value: 1}}}, // Purge
 		{s.claims, bson.D{{Key: "d", Value: 1}, {Key: "g", Value: 1}}},
 		{s.claims, bson.D{{Key: "m", Value: 1}}},
 		{s.chunks, bson.D{{Key: "m", Value: 1}, {Key: "n", Value: 1}}},

@@ -212,7 +212,7 @@ func (s *Store) change(ctx context.Context, what, id string, fn func(tx *writeTx
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return refreshStatus(tx, id)
+		return refreshStatus(tx, id, s.now())
 	})
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		return fmt.Errorf("sqlite: %s %s: %w", what, id, err)

@@ -137,7 +137,7 @@ func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) err
 		if err != nil {
 			return err
 		}
-		return refreshStatus(tx, l.MessageID)
+		return refreshStatus(tx, l.MessageID, s.now())
 	})
 	if err != nil && !errors.Is(err, queue.ErrLeaseLost) {
 		return fmt.Errorf("sqlite: report %s: %w", l.ID, err)
@@ -167,10 +167,13 @@ func (s *Store) ReleaseOwner(ctx context.Context, owner string) (int, error) {
 }
 
 // refreshStatus recomputes a message's summary status from its deliveries.
-// Once every recipient has it, the body is dropped to save space; it is kept
-// while any recipient bounced, since the DSN hooked on a bounce
-// (SchedulerConfig.OnFinal) may quote it.
-func refreshStatus(tx *writeTx, messageID string) error {
+// Once every delivery is final (delivered or bounced) the body is dropped to
+// save space: a bounce's DSN was built from it before the bounce was
+// recorded (queue.SchedulerConfig.OnBounce), and a DSN we generated is
+// itself a message like any other. finished, kept in step, is when the
+// message became final (now, the store's clock), 0 while it is not: Purge
+// goes by it.
+func refreshStatus(tx *writeTx, messageID string, now time.Time) error {
 	rows, err := tx.Query(`SELECT status FROM deliveries WHERE message_id = ?`, messageID)
 	if err != nil {
 		return err
@@ -190,8 +193,9 @@ func refreshStatus(tx *writeTx, messageID string) error {
 	}
 	st := queue.Summarize(statuses)
 	_, err = tx.Exec(`UPDATE messages
-		SET status = ?, body = CASE WHEN ? THEN NULL ELSE body END
-		WHERE id = ?`, st, st == queue.StatusDelivered, messageID)
+		SET status = ?1, body = CASE WHEN ?2 THEN NULL ELSE body END,
+		    finished = CASE WHEN NOT ?2 THEN 0 WHEN finished > 0 THEN finished ELSE ?3 END
+		WHERE id = ?4`, st, st.Final(), ms(now), messageID)
 	return err
 }
 

@@ -93,6 +93,19 @@ ALTER TABLE deliveries ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
 	// Sending domains and their DKIM keys (domains.go). Idempotent, and run
 	// again at every open by ensureDomainsSchema, whatever the version.
 	domainsSchema,
+	// 6: retention (purge.go). finished is when the last delivery became
+	// final, 0 while any is not; messages already final get their last
+	// attempt's time (or their creation). Bodies of finished bounces go, as
+	// delivered ones' did: their DSNs were built before the bounce was
+	// recorded (queue.SchedulerConfig.OnBounce).
+	`
+ALTER TABLE messages ADD COLUMN finished INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET finished = max(created, coalesce((SELECT max(a.time)
+	FROM deliveries d JOIN attempts a ON a.delivery_id = d.id WHERE d.message_id = messages.id), 0), 1)
+WHERE status IN ('delivered','bounced');
+UPDATE messages SET body = NULL WHERE status = 'bounced' AND body IS NOT NULL;
+CREATE INDEX messages_finished ON messages(finished) WHERE finished > 0;
+`,
 }
 
 // migrate brings the schema up to date in one transaction.
