@@ -5,6 +5,7 @@
 package web
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
@@ -38,8 +39,10 @@ type Config struct {
 	// Token is the admin token; empty: the panel answers loopback only,
 	// without a login.
 	Token string
-	// SessionKey signs session and CSRF tokens; nil: random per process,
-	// so a restart logs everyone out.
+	// SessionKey signs session and CSRF tokens; nil: derived from Token, so
+	// that a login holds on every node behind one load balancer and across
+	// restarts (and changing the token ends every session); with no Token,
+	// random per process.
 	SessionKey []byte
 	// SessionFor is how long a login lasts; 0: 12 hours.
 	SessionFor time.Duration
@@ -68,6 +71,11 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	}
 	if cfg.SessionFor <= 0 {
 		cfg.SessionFor = 12 * time.Hour
+	}
+	if len(cfg.SessionKey) == 0 && cfg.Token != "" {
+		m := hmac.New(sha256.New, []byte(cfg.Token))
+		m.Write([]byte("sendpool panel session key v1"))
+		cfg.SessionKey = m.Sum(nil)
 	}
 	if len(cfg.SessionKey) == 0 {
 		cfg.SessionKey = make([]byte, 32)

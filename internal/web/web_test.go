@@ -439,3 +439,19 @@ func TestAccountsPage(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionHoldsOnEveryNode: the session key comes from the token, so a
+// login on one node (or before a restart) is valid on another with the
+// same token, and not on one with another token.
+func TestSessionHoldsOnEveryNode(t *testing.T) {
+	a, b := newEnv(t, token), newEnv(t, token)
+	other := newEnv(t, "another-token")
+	c := client(t) // cookies are per host, not per port: all three see them
+	a.login(t, c)
+	if code, _, h := get(t, c, b.srv.URL+"/queue"); code != http.StatusOK {
+		t.Fatalf("node b with the same token: %d to %q, want 200", code, h.Get("Location"))
+	}
+	if code, _, h := get(t, c, other.srv.URL+"/queue"); code != http.StatusSeeOther || h.Get("Location") != "/login" {
+		t.Fatalf("node with another token: %d to %q, want a redirect to /login", code, h.Get("Location"))
+	}
+}
