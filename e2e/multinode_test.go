@@ -56,7 +56,12 @@ func newCluster(t *testing.T, domains map[string]string, redisDB int, extra stri
 	})
 	// A few connections per node: FerretDB's SQLite serialises writers,
 	// and many concurrent ones wait on its busy handler for seconds.
-	shared := fmt.Sprintf("lease_for = \"5s\"\n%s\n[store]\nbackend = \"mongodb\"\nmongodb_uri = %q\n[state]\nbackend = \"redis\"\nredis_url = %q\n",
+	// Short leases unless extra sets its own: a killed node's work is
+	// taken over within seconds.
+	if !strings.Contains(extra, "lease_for") {
+		extra = "lease_for = \"5s\"\n" + extra
+	}
+	shared := fmt.Sprintf("%s\n[store]\nbackend = \"mongodb\"\nmongodb_uri = %q\n[state]\nbackend = \"redis\"\nredis_url = %q\n",
 		extra, strings.TrimSuffix(mongoURI, "/")+"/"+db+"?maxPoolSize=4", redisURL)
 	a = newEnv(t, domains, shared)
 	base := readFile(t, a.config)

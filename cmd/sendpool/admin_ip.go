@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -65,14 +66,14 @@ func (c *adminCmd) showIP(ip *api.IPStatus, err error) error {
 
 func (c *adminCmd) ipTable(list ...api.IPStatus) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tEHLO\tWEIGHT\tSTATUS\tSCOPE\tUNTIL\tREASON")
+	fmt.Fprintln(tw, "ADDRESS\tEHLO\tWEIGHT\tSTATUS\tSCOPE\tUNTIL\tWARMUP\tREASON")
 	for _, ip := range list {
 		until := ""
 		if ip.SuspendedUntil != nil {
 			until = ip.SuspendedUntil.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", ip.Address, orDash(ip.EHLO), ip.Weight,
-			ip.Status, orDash(ip.Scope), orDash(until), orDash(ip.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", ip.Address, orDash(ip.EHLO), ip.Weight,
+			ip.Status, orDash(ip.Scope), orDash(until), orDash(warmupCell(ip.Warmup)), orDash(ip.Reason))
 	}
 	return tw.Flush()
 }
@@ -112,4 +113,19 @@ func (c *adminCmd) ipShow(ctx context.Context, addr string, limit int) error {
 			orDash(mx), orDash(r.Verdict), orDash(r.Category), r.Rcpts, r.Response)
 	}
 	return tw.Flush()
+}
+
+// warmupCell is an IP's warm-up in one cell: "day 3/21 gmail 12/200
+// outlook 0/200 …", used/cap per provider over the last 24 hours; "" when
+// the IP is warm.
+func warmupCell(w *api.IPWarmup) string {
+	if w == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "day %d/%d", w.Day, w.Days)
+	for _, p := range w.Providers {
+		fmt.Fprintf(&b, " %s %d/%d", p.Provider, p.Used, p.Cap)
+	}
+	return b.String()
 }

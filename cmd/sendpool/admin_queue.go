@@ -110,6 +110,11 @@ func (c *adminCmd) showMessage(m *queue.MessageDetail, err error) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if m.Intake != nil {
+		if err := c.showIntake(m.Intake); err != nil {
+			return err
+		}
+	}
 	for _, r := range m.Recipients {
 		fmt.Fprintf(c.stdout, "\nrecipient %s: %s", r.Address, r.Status)
 		if !r.NextAttempt.IsZero() && !r.Status.Final() {

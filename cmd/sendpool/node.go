@@ -105,7 +105,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	go func() { defer close(jdone); janitor.Run(jctx) }()
 	n.add(func() error { jcancel(); <-jdone; return nil })
 
-	pp := newPool(cfg, shared, resolver, m, logger)
+	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), logger)
 	n.pool = pp.pool
 	ips := n.pool.IPs()
 	pctx, pcancel := context.WithCancel(ctx)
@@ -119,6 +119,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Classifier:            classifier,
 		Provider:              classifier.Provider,
 		Suspender:             pp.tracker,
+		Warmup:                pp.warmup,
 		Replies:               replies,
 		MaxConnsPerMX:         cfg.Delivery.MaxConnectionsPerMX,
 		MaxConnsPerIPProvider: cfg.Delivery.MaxConnectionsPerIPProvider,
@@ -224,7 +225,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	})
 
 	if cfg.HTTP.Listen != "" {
-		ips := ipadmin.New(n.pool, pp.tracker, nil)
+		ips := ipadmin.New(n.pool, pp.tracker, nil).WithWarmup(pp.warmup)
 		h := api.New(api.Config{
 			Queue:    st,
 			Accounts: st,

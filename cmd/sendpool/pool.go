@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -17,26 +18,36 @@ type poolParts struct {
 	pool    *pool.Pool
 	tracker *pool.Tracker
 	checker *pool.Checker // nil without pool.dnsbl
+	warmup  *pool.Warmup  // caps of the IPs in warm-up
 }
 
 // newPool builds the pool from the config, with suspensions tracked in st
 // and, when zones are configured, the DNSBL checker of its own IPs.
-func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metrics.Metrics, logger *slog.Logger) poolParts {
+func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metrics.Metrics, held pool.HeldCounter, logger *slog.Logger) poolParts {
 	var ips []pool.IP
+	var warming []pool.WarmIP
 	for _, ip := range cfg.PoolIPs() {
 		var addr netip.Addr
 		if ip.Address != "" {
 			addr = netip.MustParseAddr(ip.Address) // validated by config
 		}
 		ips = append(ips, pool.IP{Addr: addr, EHLO: ip.EHLO, Weight: ip.Weight})
+		if ip.WarmupStart != "" {
+			warming = append(warming, warmIP(cfg, addr, ip))
+		}
 	}
+	warmup := pool.NewWarmup(pool.WarmupConfig{State: st, IPs: warming, Held: held, Logger: logger.With("part", "warmup")})
 	tracker := pool.NewTracker(pool.TrackerConfig{
 		State:      st,
 		SuspendFor: cfg.Pool.SuspendFor.D(),
 		Gauge:      m,
 		Logger:     logger.With("part", "pool"),
 	})
-	p := poolParts{pool: pool.New(ips, tracker, nil), tracker: tracker}
+	var health pool.Health = tracker
+	if len(warming) > 0 {
+		health = pool.Join(tracker, warmup) // a warm pool asks the tracker alone, as before
+	}
+	p := poolParts{pool: pool.New(ips, health, nil), tracker: tracker, warmup: warmup}
 	if len(cfg.Pool.DNSBL) > 0 {
 		p.checker = pool.NewChecker(pool.CheckerConfig{
 			Resolver: resolver,
@@ -70,4 +81,17 @@ func (p poolParts) run(ctx context.Context, logger *slog.Logger) (wait func()) {
 			<-done
 		}
 	}
+}
+
+// warmIP is ip's warm-up as the pool takes it (config validated it).
+func warmIP(cfg *config.Config, addr netip.Addr, ip config.PoolIP) pool.WarmIP {
+	start, _ := config.WarmupStart(ip.WarmupStart)
+	name := cmp.Or(ip.Warmup, config.DefaultWarmup)
+	s, _ := cfg.Warmup(name)
+	caps := make(map[string]pool.Cap, len(s.Caps))
+	for p, c := range s.Caps {
+		caps[p] = pool.Cap{Start: c.Start, Max: c.Max}
+	}
+	return pool.WarmIP{Addr: addr, Start: start, Name: name,
+		Schedule: pool.Schedule{Days: s.Days, Growth: s.Growth, Caps: caps}}
 }

@@ -16,6 +16,8 @@ type IPStatus struct {
 	Scope          string     `json:"scope"`
 	SuspendedUntil *time.Time `json:"suspended_until"`
 	Reason         string     `json:"reason"`
+	// Warmup is set while the IP is in warm-up (warmup.go).
+	Warmup *IPWarmup `json:"warmup,omitempty"`
 }
 
 // IP statuses.

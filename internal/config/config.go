@@ -116,6 +116,8 @@ type Pool struct {
 	DNSBLInterval Duration `toml:"dnsbl_interval"`
 	DNSBLCooldown Duration `toml:"dnsbl_cooldown"`
 	IP            []PoolIP `toml:"ip"`
+	// Warmup are named warm-up schedules (warmup.go).
+	Warmup map[string]WarmupSchedule `toml:"warmup"`
 }
 
 // PoolIP is one sending address.
@@ -123,6 +125,10 @@ type PoolIP struct {
 	Address string `toml:"address"`
 	EHLO    string `toml:"ehlo"`
 	Weight  int    `toml:"weight"`
+	// WarmupStart is the first day ("2026-11-20") of the IP's warm-up,
+	// Warmup the schedule's name (default "default"); no date: it is warm.
+	WarmupStart string `toml:"warmup_start"`
+	Warmup      string `toml:"warmup"`
 }
 
 // Scan is the content check at intake.
@@ -373,6 +379,7 @@ func (c *Config) Validate() Errors {
 	c.validateScanProtect(bad)
 	c.validateDKIM(bad)
 	c.validateAuth(bad)
+	c.validateWarmup(bad)
 	return errs
 }
 

@@ -25,7 +25,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Errorf("max_message_size = %d", c.Submission.MaxMessageSize)
 	}
 	ips := c.PoolIPs()
-	if len(ips) != 2 || ips[1].Weight != 2 || ips[0].EHLO != "mta1.example.net" {
+	if len(ips) != 3 || ips[1].Weight != 2 || ips[0].EHLO != "mta1.example.net" || ips[2].WarmupStart != "2026-11-20" {
 		t.Errorf("pool = %+v", ips)
 	}
 }

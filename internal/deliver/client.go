@@ -2,7 +2,6 @@ package deliver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -172,23 +171,9 @@ func (c *client) cmd(timeout time.Duration, format string, args ...any) (reply, 
 	return c.readReply()
 }
 
-// writeBody sends the message and the terminating <CRLF>.<CRLF>: every
-// line ends in CRLF (a bare LF is made one, RFC 5321 §2.3.8) and a line
-// starting with a dot gets another (dot-stuffing, RFC 5321 §4.5.2).
-func (c *client) writeBody(body []byte) error {
-	for len(body) > 0 {
-		line, rest, _ := bytes.Cut(body, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) > 0 && line[0] == '.' {
-			c.w.WriteByte('.')
-		}
-		c.w.Write(line)
-		c.w.WriteString("\r\n")
-		body = rest
-	}
-	c.w.WriteString(".\r\n")
-	return c.w.Flush()
-}
+// writeBody sends the message as DATA content and the end-of-data line
+// (writeData).
+func (c *client) writeBody(parts ...[]byte) error { return writeData(c.w, parts...) }
 
 // extensions parses an EHLO reply's keywords (RFC 5321 §4.1.1.1), upper
 // case, each with its parameters.

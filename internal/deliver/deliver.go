@@ -46,6 +46,9 @@ type Config struct {
 	Provider func(mx string) string
 	// Suspender is told of blocked-ip verdicts; nil: nobody.
 	Suspender Suspender
+	// Warmup counts each message against its source IP's warm-up caps;
+	// nil: every IP is warm.
+	Warmup Admitter
 	// Replies is told of every reply to an attempt from a source IP, once
 	// per reply however many recipients share it; nil: nobody.
 	Replies ReplyLog
@@ -258,6 +261,12 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 			// Suspended meanwhile (another connection's block, a DNSBL, an
 			// admin): the rest goes over a new connection from another IP.
 			r.c.log.Info("source IP suspended, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
+			return chunk[k:], false
+		}
+		if !r.c.admit(ctx, s, len(idx)) {
+			// The IP's warm-up cap for this provider is reached: the rest
+			// goes from another IP, or waits until the cap frees.
+			r.c.log.Info("source IP at its warm-up cap, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
 			return chunk[k:], false
 		}
 		body, err := r.c.cfg.Store.Body(ctx, b.id)

@@ -74,7 +74,7 @@ func New(cfg Config) api.SendFunc {
 		id := sv.NewID()
 		body := append([]byte(received(client, cfg.Hostname, id, sv.Now())), req.Raw...)
 		sub := &intake.Submission{Account: a, From: req.From, To: req.To, Body: body,
-			ClientIP: client, Protocol: "HTTP", ID: id}
+			ClientIP: client, Protocol: "HTTP", ID: id, TLS: r.TLS != nil}
 		id, err = sv.Accept(ctx, sub)
 		if err != nil {
 			return "", toHTTP(err)

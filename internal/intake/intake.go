@@ -44,6 +44,11 @@ type Submission struct {
 	// Findings are what the checks found (scan rules that fired), whether
 	// or not they refused the message; Accept's observers see them.
 	Findings []Finding
+	// TLS: the client's connection was encrypted (STARTTLS, HTTPS).
+	TLS bool
+	// Scans are each scanner's answer (scan.Check sets them); with
+	// Findings they go on the message's queue.Intake record.
+	Scans []queue.ScanVerdict
 }
 
 // Size is the size of the body in bytes.
@@ -183,11 +188,13 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 			return "", e
 		}
 	}
+	rec := record(sub)
 	if s.cfg.Sign != nil {
 		signed, err := s.cfg.Sign(ctx, sub)
 		if err != nil {
 			return "", LocalError("sign", err.Error())
 		}
+		rec.DKIM = addedSignatures(signed, sub.Body)
 		sub.Body = signed
 	}
 
@@ -203,6 +210,7 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 		Body:       sub.Body,
 		Created:    now,
 		Expires:    now.Add(s.cfg.MaxQueueTime),
+		Intake:     rec,
 	}
 	if err := s.cfg.Queue.Put(ctx, m); err != nil {
 		s.log.ErrorContext(ctx, "queue put failed", "id", m.ID, "account", a.Name, "err", err)

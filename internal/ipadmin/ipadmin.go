@@ -18,6 +18,7 @@ import (
 type Admin struct {
 	pool    *pool.Pool
 	tracker *pool.Tracker
+	warmup  *pool.Warmup // nil: every IP is warm
 	now     func() time.Time
 }
 
@@ -34,6 +35,12 @@ func New(p *pool.Pool, t *pool.Tracker, now func() time.Time) *Admin {
 	return &Admin{pool: p, tracker: t, now: now}
 }
 
+// WithWarmup shows the warm-up of the IPs in w with their status.
+func (a *Admin) WithWarmup(w *pool.Warmup) *Admin {
+	a.warmup = w
+	return a
+}
+
 // IPs lists the pool's IPs with their suspensions. An IP out of the whole
 // pool shows scope "pool"; one out for some providers only shows them,
 // comma-separated, with the latest end and its reason.
@@ -47,6 +54,7 @@ func (a *Admin) IPs(ctx context.Context) []api.IPStatus {
 			until := main.Until
 			st.Status, st.Scope, st.SuspendedUntil, st.Reason = api.IPSuspended, scopes, &until, main.Reason
 		}
+		st.Warmup = a.warming(ctx, ip)
 		out = append(out, st)
 	}
 	return out
@@ -90,4 +98,22 @@ func (a *Admin) Suspend(ctx context.Context, addr string, d time.Duration, reaso
 func (a *Admin) Resume(ctx context.Context, addr string) error {
 	_, err := a.tracker.Resume(ctx, addr, "", "")
 	return err
+}
+
+// warming returns ip's warm-up, or nil when it is warm. When the state
+// cannot be read, the providers counted before the failure are shown.
+func (a *Admin) warming(ctx context.Context, ip pool.IP) *api.IPWarmup {
+	if a.warmup == nil || !ip.Addr.IsValid() {
+		return nil
+	}
+	st, ok, _ := a.warmup.Status(ctx, ip.Addr)
+	if !ok {
+		return nil
+	}
+	w := &api.IPWarmup{Schedule: st.Schedule, Start: st.Start.Format(time.DateOnly), Day: st.Day, Days: st.Days,
+		Providers: []api.WarmupUsage{}}
+	for _, p := range st.Providers {
+		w.Providers = append(w.Providers, api.WarmupUsage{Provider: p.Provider, Used: p.Used, Cap: p.Cap})
+	}
+	return w
 }

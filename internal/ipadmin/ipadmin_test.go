@@ -49,3 +49,28 @@ func TestIPsShowScopeUntilReason(t *testing.T) {
 		t.Errorf("after resume: %+v", g)
 	}
 }
+
+// An IP in warm-up shows its day and its use of each provider's cap; a
+// warm one shows no warm-up.
+func TestIPsShowWarmup(t *testing.T) {
+	st := memory.New(nil)
+	tr := pool.NewTracker(pool.TrackerConfig{State: st})
+	ips := []pool.IP{{Addr: netip.MustParseAddr("127.0.0.2")}, {Addr: netip.MustParseAddr("127.0.0.3")}}
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour) // day 2
+	w := pool.NewWarmup(pool.WarmupConfig{State: st, IPs: []pool.WarmIP{{Addr: ips[1].Addr, Start: start, Name: "default",
+		Schedule: pool.Schedule{Days: 21, Growth: 2, Caps: map[string]pool.Cap{"gmail": {Start: 50, Max: 20000}, pool.OtherProvider: {Start: 80, Max: 20000}}}}}})
+	a := New(pool.New(ips, pool.Join(tr, w), nil), tr, nil).WithWarmup(w)
+	ctx := context.Background()
+	w.Admit(ctx, ips[1].Addr, "gmail", 7)
+	w.Admit(ctx, ips[1].Addr, "example.org", 2)
+	got := a.IPs(ctx)
+	if got[0].Warmup != nil {
+		t.Errorf("warm IP shows a warm-up: %+v", got[0].Warmup)
+	}
+	wu := got[1].Warmup
+	if wu == nil || wu.Day != 2 || wu.Days != 21 || wu.Schedule != "default" || wu.Start != start.Format(time.DateOnly) ||
+		len(wu.Providers) != 2 || wu.Providers[0] != (api.WarmupUsage{Provider: "gmail", Used: 7, Cap: 100}) ||
+		wu.Providers[1] != (api.WarmupUsage{Provider: "other", Used: 2, Cap: 160}) {
+		t.Errorf("warm-up shown: %+v", wu)
+	}
+}

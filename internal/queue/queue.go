@@ -60,6 +60,8 @@ type Message struct {
 	Held bool
 	// Bounce marks a DSN we generated, so that it never causes another.
 	Bounce bool
+	// Intake is intake's verdict (intake.go); nil for a DSN we generated.
+	Intake *Intake
 }
 
 // Delivery is one recipient of one message.
@@ -159,6 +161,7 @@ type MessageDetail struct {
 	MessageSummary
 	Expires    time.Time         `json:"expires"`
 	Recipients []RecipientDetail `json:"recipients"`
+	Intake     *Intake           `json:"intake,omitempty"`
 }
 
 // Store is the durable queue. Every method is safe for concurrent use.

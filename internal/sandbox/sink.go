@@ -43,6 +43,11 @@ type Conn struct {
 	EHLO     string // the last EHLO/HELO name given
 	TLS      bool   // STARTTLS completed
 	At       time.Time
+	// Groups are the command verbs received, upper case, grouped by
+	// arrival: a group is the commands read without waiting for more
+	// input, as an RFC 2920 pipelining client sends them in one write. A
+	// lock-step client's groups have one command each.
+	Groups [][]string
 }
 
 // Message is one message a sink accepted (250 after the data).
@@ -227,6 +232,10 @@ func (s *Sink) Conns() []Conn {
 	out := make([]Conn, len(s.conns))
 	for i, c := range s.conns {
 		out[i] = *c
+		out[i].Groups = slices.Clone(c.Groups)
+		for j, g := range out[i].Groups {
+			out[i].Groups[j] = slices.Clone(g)
+		}
 	}
 	return out
 }
@@ -322,6 +331,21 @@ func (s *Sink) record(m Message) {
 	s.last = m.At
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// command records verb on rec, in a new group when it had to wait for
+// input (Conn.Groups).
+func (s *Sink) command(rec *Conn, verb string, waited bool) {
+	if s.cfg.Discard {
+		return // connections are not kept
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if waited || len(rec.Groups) == 0 {
+		rec.Groups = append(rec.Groups, nil)
+	}
+	g := &rec.Groups[len(rec.Groups)-1]
+	*g = append(*g, verb)
 }
 
 func (s *Sink) setConn(rec *Conn, ehlo string, tls bool) {

@@ -87,6 +87,11 @@ func (ss *sinkSession) reply(text string) error {
 		}
 		fmt.Fprintf(ss.w, "%s%s%s\r\n", code, sep, l)
 	}
+	// RFC 2920 §3.2: replies to a group go out together, when no more
+	// input waits (serve flushes on the way out, too).
+	if ss.r.Buffered() > 0 {
+		return nil
+	}
 	return ss.w.Flush()
 }
 
@@ -112,6 +117,7 @@ func (ss *sinkSession) answer(r *Reply, def string) (sent string, goOn bool) {
 func sinkPositive(reply string) bool { return len(reply) > 0 && (reply[0] == '2' || reply[0] == '3') }
 
 func (ss *sinkSession) serve() {
+	defer func() { ss.w.Flush() }() // replies held for a group, then a drop
 	banner := sinkReplyReady + " " + ss.s.cfg.Hostname + " ESMTP sendpool sandbox"
 	sent, ok := ss.answer(ss.s.decide(ss.event(StageGreeting), nil), banner)
 	if !ok {
@@ -122,6 +128,7 @@ func (ss *sinkSession) serve() {
 		return
 	}
 	for {
+		waited := ss.r.Buffered() == 0 // this command starts a new group
 		line, err := ss.readLine()
 		if errors.Is(err, errSinkLineTooLong) {
 			if ss.reply(sinkReplyLineTooLong) != nil {
@@ -133,7 +140,9 @@ func (ss *sinkSession) serve() {
 			return
 		}
 		verb, arg, _ := strings.Cut(line, " ")
-		if !ss.command(strings.ToUpper(verb), strings.TrimSpace(arg)) {
+		verb = strings.ToUpper(verb)
+		ss.s.command(ss.rec, verb, waited)
+		if !ss.command(verb, strings.TrimSpace(arg)) {
 			return
 		}
 	}

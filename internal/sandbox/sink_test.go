@@ -145,6 +145,7 @@ func TestSinkReceives(t *testing.T) {
 
 func TestSinkSequenceAndPipelining(t *testing.T) {
 	s := newTestSink(t, SinkConfig{})
+	s.SetRules(Rule{Stage: StageRcpt, Rcpt: "y@sink.test", Delay: 100 * time.Millisecond})
 	c := sinkDial(t, s, "127.0.0.2")
 	c.expect("", "220 ")
 	c.expect("MAIL FROM:<a@sender.test>", "503 ")
@@ -154,6 +155,13 @@ func TestSinkSequenceAndPipelining(t *testing.T) {
 	// RFC 2920: several commands in one write, replies in order.
 	c.write("MAIL FROM:<>\r\nRCPT TO:<x@sink.test>\r\nRCPT TO:<y@sink.test>\r\nDATA\r\n")
 	c.expect("", "250 ")
+	// RFC 2920 §3.2: the group's replies came in one write, so the read
+	// that brought the first brought the others, the reply to y slow as it
+	// was (a sink that wrote each reply at once would have sent the first
+	// two before waiting).
+	if rest, _ := c.r.Peek(c.r.Buffered()); strings.Count(string(rest), "\r\n") != 3 {
+		t.Errorf("after the first reply of the group, %q was buffered, want the other 3", rest)
+	}
 	c.expect("", "250 ")
 	c.expect("", "250 ")
 	c.expect("", "354 ")
@@ -166,6 +174,15 @@ func TestSinkSequenceAndPipelining(t *testing.T) {
 	c.expect("QUIT", "221 ")
 	if m := s.Messages(); len(m) != 1 || m[0].From != "" || len(m[0].To) != 2 {
 		t.Errorf("messages %+v", m)
+	}
+	// Commands grouped by arrival; the data lines are none.
+	want := "MAIL|EHLO|RCPT|MAIL|MAIL RCPT RCPT DATA|NOOP|RSET|DATA|BOGUS|QUIT"
+	var got []string
+	for _, g := range s.Conns()[0].Groups {
+		got = append(got, strings.Join(g, " "))
+	}
+	if strings.Join(got, "|") != want {
+		t.Errorf("groups %q, want %s", got, want)
 	}
 }
 

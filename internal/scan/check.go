@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sendpool/internal/intake"
+	"sendpool/internal/queue"
 )
 
 // Fail policies of a scanner that cannot answer (scan.fail).
@@ -59,7 +60,9 @@ func (c *Check) Check(ctx context.Context, sub *intake.Submission) error {
 	if a := sub.Account; a != nil {
 		in.Account, in.Domains = a.Name, a.Domains
 	}
-	res, failed := c.Scan(ctx, in)
+	each, errs := c.scanEach(ctx, in)
+	res, failed := c.combine(each, errs)
+	sub.Scans = verdicts(c.cfg.Scanners, each, errs)
 	for _, h := range res.Rules {
 		sub.Findings = append(sub.Findings, intake.Finding{Check: h.Scanner, Rule: h.Name, Score: h.Score, Detail: h.Detail})
 	}
@@ -90,6 +93,12 @@ func (c *Check) Check(ctx context.Context, sub *intake.Submission) error {
 // the verdicts of those that answered; failed maps the others to their
 // error.
 func (c *Check) Scan(ctx context.Context, in *Input) (res Result, failed map[string]error) {
+	return c.combine(c.scanEach(ctx, in))
+}
+
+// scanEach runs every scanner at once, each within the timeout, and
+// returns each one's result or error, in the order of the scanners.
+func (c *Check) scanEach(ctx context.Context, in *Input) ([]Result, []error) {
 	results := make([]Result, len(c.cfg.Scanners))
 	errs := make([]error, len(c.cfg.Scanners))
 	var wg sync.WaitGroup
@@ -103,6 +112,12 @@ func (c *Check) Scan(ctx context.Context, in *Input) (res Result, failed map[str
 		}()
 	}
 	wg.Wait()
+	return results, errs
+}
+
+// combine adds up the results of the scanners that answered; failed maps
+// the others to their error.
+func (c *Check) combine(results []Result, errs []error) (res Result, failed map[string]error) {
 	var ok []Result
 	for i, s := range c.cfg.Scanners {
 		if errs[i] != nil {
@@ -118,3 +133,22 @@ func (c *Check) Scan(ctx context.Context, in *Input) (res Result, failed map[str
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+// verdicts is each scanner's answer, for the message's intake record.
+func verdicts(scanners []Scanner, results []Result, errs []error) []queue.ScanVerdict {
+	out := make([]queue.ScanVerdict, len(scanners))
+	for i, s := range scanners {
+		r := results[i]
+		v := queue.ScanVerdict{Scanner: s.Name(), Result: queue.ScanClean, Score: r.Score}
+		switch {
+		case errs[i] != nil:
+			v.Result, v.Detail = queue.ScanUnavailable, errs[i].Error()
+		case r.Virus != "":
+			v.Result, v.Detail = queue.ScanVirus, r.Virus
+		case r.Spam:
+			v.Result = queue.ScanSpam
+		}
+		out[i] = v
+	}
+	return out
+}

@@ -283,7 +283,7 @@ func (s *session) Data(r io.Reader) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	sub := &intake.Submission{Account: a, From: from, To: rcpts, Body: body,
-		ClientIP: s.remote, Protocol: proto, ID: id}
+		ClientIP: s.remote, Protocol: proto, ID: id, TLS: s.tls}
 	id, err = sv.Accept(ctx, sub)
 	if err != nil {
 		return s.refuse("data", a, err)

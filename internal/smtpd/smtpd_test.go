@@ -326,6 +326,11 @@ func TestSTARTTLS(t *testing.T) {
 		if !strings.Contains(body, " with ESMTPSA id "+id) {
 			t.Errorf("Received should say ESMTPSA:\n%s", body)
 		}
+		// The message's intake record says TLS too.
+		m, err := e.store.GetMessage(context.Background(), id)
+		if err != nil || m.Intake == nil || !m.Intake.TLS || m.Intake.With != "ESMTPSA" || m.Intake.Account != "acme" {
+			t.Errorf("intake record: %+v, %v", m, err)
+		}
 	}
 }
 

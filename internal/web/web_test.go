@@ -62,10 +62,11 @@ func newEnv(t *testing.T, tok string) *env {
 		t.Fatal(err)
 	}
 	tr := pool.NewTracker(pool.TrackerConfig{State: memory.New(nil), SuspendFor: time.Hour})
+	warm := newWarmup() // warmup_test.go: 127.0.0.3 is in warm-up
 	ips := ipadmin.New(pool.New([]pool.IP{
 		{Addr: netip.MustParseAddr("127.0.0.2"), EHLO: "mta1.sendpool.test"},
 		{Addr: netip.MustParseAddr("127.0.0.3"), EHLO: "mta2.sendpool.test"},
-	}, tr, nil), tr, nil)
+	}, pool.Join(tr, warm), nil), tr, nil).WithWarmup(warm)
 	ds.SetA("mta1.sendpool.test", "127.0.0.2")
 	recs := &dnsrec.Config{SPFHost: "_spf.relay.sendpool.test", RetireAfter: 168 * time.Hour,
 		Pool: []dnsrec.PoolIP{{Addr: netip.MustParseAddr("127.0.0.2"), EHLO: "mta1.sendpool.test"}}}

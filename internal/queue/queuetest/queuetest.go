@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Store) {
 		fn   func(t *testing.T, s queue.Store)
 	}{
 		{"PutThenGet", testPutThenGet},
+		{"IntakeRecordRoundTrip", testIntakeRoundTrip},
 		{"MissingIsNotFound", testMissingIsNotFound},
 		{"BodyStoredOnceForAllRecipients", testBodyStoredOnce},
 		{"ListNewestFirstWithPaging", testListPaging},

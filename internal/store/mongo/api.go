@@ -30,7 +30,7 @@ func (s *Store) ListMessages(ctx context.Context, f queue.Filter) ([]queue.Messa
 		filter["_id"] = bson.M{"$lt": f.Before}
 	}
 	cur, err := s.messages.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)).SetProjection(bson.M{"body": 0}))
+		SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)).SetProjection(bson.M{"body": 0, "intake": 0}))
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: list messages: %w", err)
 	}
@@ -65,7 +65,7 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*queue.MessageDetail
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: get message %s: %w", id, err)
 	}
-	out := &queue.MessageDetail{MessageSummary: summary(&m), Expires: local(m.Expires)}
+	out := &queue.MessageDetail{MessageSummary: summary(&m), Expires: local(m.Expires), Intake: m.Intake.intake()}
 	for _, d := range ds {
 		r := queue.RecipientDetail{Address: d.Recipient, Status: d.Status, Response: d.Response,
 			Attempts: make([]queue.Attempt, len(d.Log))}

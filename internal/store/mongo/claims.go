@@ -44,6 +44,15 @@ const maxTries = 8
 // parallel bounds the point reads run at once.
 const parallel = 16
 
+// maxUpdates bounds the updates sent in one command. FerretDB (v1.24, SQLite
+// backend) keeps the read cursor of each update in a command open until the
+// whole command ends, one pooled SQLite connection each, and has 100 of
+// them: a bulk write of 150 updates waits for ever on itself (measured: it
+// hangs; 99 take 70 ms), and with two nodes leasing large batches the
+// server stopped for every client. Real MongoDB has no such limit; chunks
+// of this size cost it little.
+const maxUpdates = 16
+
 // step is one delivery to move to its next generation.
 type step struct {
 	d      *deliveryDoc // as read; ID, MessageID and Gen needed
@@ -107,12 +116,12 @@ func (s *Store) advance(ctx context.Context, owner string, now, until time.Time,
 	if len(models) == 0 {
 		return applied, nil
 	}
-	res, err := s.deliveries.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	matched, err := bulkUpdate(ctx, s.deliveries, models)
 	if err != nil {
 		// Unknown which applied. The claims stay; they expire at until.
 		return nil, fmt.Errorf("update claimed deliveries: %w", err)
 	}
-	if int(res.MatchedCount) == len(models) {
+	if matched == len(models) {
 		for _, i := range idx {
 			applied[i] = true
 		}
@@ -141,7 +150,10 @@ func (s *Store) advance(ctx context.Context, owner string, now, until time.Time,
 // takeExpired claims d's next generation over expired claims of it, if the
 // latest one has expired and d is still at the generation read.
 func (s *Store) takeExpired(ctx context.Context, d *deliveryDoc, owner string, now, until time.Time) (claimDoc, bool, error) {
-	// The latest claim of the generation: claim ids are numbered from 0.
+	// The latest claim of the generation: claim ids are numbered from 0,
+	// and a later one is made only once the one before expired. A live one
+	// ends the walk: the usual case, a claim another node just made, costs
+	// one read. (Stopping short of a later claim only ever gives up.)
 	var last claimDoc
 	for k := 0; ; k++ {
 		var c claimDoc
@@ -153,6 +165,9 @@ func (s *Store) takeExpired(ctx context.Context, d *deliveryDoc, owner string, n
 			return claimDoc{}, false, fmt.Errorf("read claim: %w", err)
 		}
 		last = c
+		if now.Before(c.Until) {
+			return claimDoc{}, false, nil
+		}
 	}
 	for range maxTries {
 		if last.ID == "" || now.Before(last.Until) {
@@ -215,6 +230,22 @@ func insertClaims(ctx context.Context, c *mongo.Collection, docs []any) ([]bool,
 		}
 	}
 	return dup, nil
+}
+
+// bulkUpdate sends models (updates filtered on _id) unordered, at most
+// maxUpdates to a command, and returns how many matched.
+func bulkUpdate(ctx context.Context, c *mongo.Collection, models []mongo.WriteModel) (int, error) {
+	matched := 0
+	for len(models) > 0 {
+		n := min(maxUpdates, len(models))
+		res, err := c.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			return matched, err
+		}
+		matched += int(res.MatchedCount)
+		models = models[n:]
+	}
+	return matched, nil
 }
 
 // each runs fn(0) … fn(n-1), at most parallel at once, and returns the

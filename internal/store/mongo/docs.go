@@ -26,6 +26,8 @@ type messageDoc struct {
 	// Finished is when every delivery had become final (store clock);
 	// absent until then. Purge goes by it.
 	Finished time.Time `bson:"finished,omitempty"`
+	// Intake is intake's verdict (queue.Intake); absent for DSNs.
+	Intake *intakeDoc `bson:"intake,omitempty"`
 }
 
 // deliveryDoc is one recipient. A leased delivery keeps its status (queued

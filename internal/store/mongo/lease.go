@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -51,6 +52,11 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 		if len(cands) == 0 {
 			break
 		}
+		// Nodes leasing at once read the same window of due work; each
+		// taking it in its own random order makes their claims collide
+		// less (a lost claim costs a read and a round). The window is
+		// small, so the oldest work still goes first.
+		rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 		committed, err := s.committed(ctx, cands)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb: lease: %w", err)

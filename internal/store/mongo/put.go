@@ -28,7 +28,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	doc := messageDoc{
 		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
 		Created: ms(m.Created), Expires: ms(m.Expires), Bounce: m.Bounce,
-		Rcpts: len(m.Recipients), Status: status,
+		Rcpts: len(m.Recipients), Status: status, Intake: newIntakeDoc(m.Intake),
 	}
 	dels := make([]any, len(m.Recipients))
 	for i, r := range m.Recipients {

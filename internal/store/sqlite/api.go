@@ -66,13 +66,17 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*queue.MessageDetail
 	defer tx.Rollback()
 	d := &queue.MessageDetail{}
 	var created, expires int64
-	err = tx.QueryRowContext(ctx, `SELECT id, account, mail_from, size, created, expires, status, rcpts
+	var intake sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT id, account, mail_from, size, created, expires, status, rcpts, intake
 		FROM messages WHERE id = ?`, id).
-		Scan(&d.ID, &d.Account, &d.From, &d.Size, &created, &expires, &d.Status, &d.MessageSummary.Recipients)
+		Scan(&d.ID, &d.Account, &d.From, &d.Size, &created, &expires, &d.Status, &d.MessageSummary.Recipients, &intake)
 	if err != nil {
 		return nil, errNoRows(err, queue.ErrNotFound)
 	}
 	d.Created, d.Expires = fromMS(created), fromMS(expires)
+	if d.Intake, err = decodeIntake(intake); err != nil {
+		return nil, fmt.Errorf("sqlite: get message %s: %w", id, err)
+	}
 
 	rows, err := tx.QueryContext(ctx, `SELECT id, recipient, status, next_attempt, response
 		FROM deliveries WHERE message_id = ? ORDER BY idx`, id)

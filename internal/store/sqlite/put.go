@@ -21,13 +21,19 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	if body == nil {
 		body = []byte{} // NULL means "dropped"
 	}
+	// Encoded here, outside the writer, so the group commit holds no
+	// longer for it.
+	intake, err := encodeIntake(m.Intake)
+	if err != nil {
+		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
+	}
 	due := ms(now)
 	err = s.write(ctx, func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO messages
-			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.ID, m.Account, m.From, body, len(m.Body), ms(m.Created), ms(m.Expires),
-			m.Bounce, len(m.Recipients), status)
+			m.Bounce, len(m.Recipients), status, intake)
 		if err != nil {
 			return err
 		}

@@ -106,6 +106,11 @@ WHERE status IN ('delivered','bounced');
 UPDATE messages SET body = NULL WHERE status = 'bounced' AND body IS NOT NULL;
 CREATE INDEX messages_finished ON messages(finished) WHERE finished > 0;
 `,
+	// 7: intake's verdict on the message (queue.Intake) as JSON; NULL for
+	// DSNs and messages stored before.
+	`
+ALTER TABLE messages ADD COLUMN intake TEXT;
+`,
 }
 
 // migrate brings the schema up to date in one transaction.

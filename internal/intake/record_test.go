@@ -1,0 +1,85 @@
+package intake
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"sendpool/internal/dkim"
+	"sendpool/internal/queue"
+)
+
+// TestAcceptKeepsIntakeRecord: the message Put gets intake's verdict: how
+// it came, the account, the rules with their total, each scanner's answer
+// and the DKIM signatures the Sign hook added (real, folded ones).
+func TestAcceptKeepsIntakeRecord(t *testing.T) {
+	scan := checkFunc{"scan", func(s *Submission) error {
+		s.Findings = append(s.Findings, Finding{Check: "heuristics", Rule: "SHOUTING_SUBJECT", Score: 1.5},
+			Finding{Check: "rspamd", Rule: "MISSING_MID", Score: 2.5, Detail: "no Message-ID"})
+		s.Scans = []queue.ScanVerdict{{Scanner: "heuristics", Result: queue.ScanClean, Score: 1.5},
+			{Scanner: "clamd", Result: queue.ScanClean}}
+		return nil
+	}}
+	f := newFixture(t, scan)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	f.svc.cfg.Sign = func(_ context.Context, s *Submission) ([]byte, error) {
+		return dkim.Sign(s.Body, "acme.test", []dkim.SigningKey{{Selector: "sp1r", Signer: rsaKey}, {Selector: "sp1e", Signer: edKey}})
+	}
+	sub := submission(f)
+	sub.TLS, sub.Protocol = true, "ESMTPSA"
+	if _, err := f.svc.Accept(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+	want := &queue.Intake{Protocol: "smtp", With: "ESMTPSA", ClientIP: "127.0.0.1", Account: "acme",
+		Auth: "password", TLS: true, Score: 4,
+		Rules: []queue.IntakeRule{{Scanner: "heuristics", Rule: "SHOUTING_SUBJECT", Score: 1.5},
+			{Scanner: "rspamd", Rule: "MISSING_MID", Score: 2.5, Detail: "no Message-ID"}},
+		Scanners: []queue.ScanVerdict{{Scanner: "heuristics", Result: "clean", Score: 1.5}, {Scanner: "clamd", Result: "clean"}},
+		DKIM: []queue.DKIMSignature{{Domain: "acme.test", Selector: "sp1r", Algorithm: "rsa-sha256"},
+			{Domain: "acme.test", Selector: "sp1e", Algorithm: "ed25519-sha256"}},
+	}
+	if got := f.queue.messages()[0].Intake; !reflect.DeepEqual(got, want) {
+		t.Fatalf("intake record:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestIntakeRecordHowItCame: a trusted network's client (no "A" in the RFC
+// 3848 keyword) is account by network; HTTP is http by password; an
+// IPv4-mapped client address is shown as IPv4; no Sign, no signatures.
+func TestIntakeRecordHowItCame(t *testing.T) {
+	for _, tc := range []struct {
+		proto, wantProto, wantAuth string
+	}{
+		{"ESMTP", "smtp", "network"},
+		{"ESMTPS", "smtp", "network"},
+		{"ESMTPA", "smtp", "password"},
+		{"HTTP", "http", "password"},
+	} {
+		f := newFixture(t)
+		sub := submission(f)
+		sub.Protocol, sub.ClientIP = tc.proto, netip.MustParseAddr("::ffff:192.0.2.9")
+		if _, err := f.svc.Accept(context.Background(), sub); err != nil {
+			t.Fatal(err)
+		}
+		in := f.queue.messages()[0].Intake
+		if in.Protocol != tc.wantProto || in.Auth != tc.wantAuth || in.With != tc.proto ||
+			in.ClientIP != "192.0.2.9" || in.DKIM != nil || in.Rules != nil || in.Score != 0 {
+			t.Errorf("%s: %+v", tc.proto, in)
+		}
+	}
+	// Signatures are only what signing put in front.
+	if got := addedSignatures([]byte("X: y\r\n"+body), []byte("other")); got != nil {
+		t.Errorf("not a prefix: %+v", got)
+	}
+	if got := addedSignatures([]byte("Received: x\r\n"+body), []byte(body)); got != nil {
+		t.Errorf("no DKIM-Signature added: %+v", got)
+	}
+}

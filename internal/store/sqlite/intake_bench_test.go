@@ -1,0 +1,66 @@
+package sqlite
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sendpool/internal/queue"
+)
+
+// benchIntake is a typical intake record: three rules, two scanners, two
+// signatures.
+func benchIntake() *queue.Intake {
+	return &queue.Intake{Protocol: queue.ProtocolSMTP, With: "ESMTPSA", ClientIP: "192.0.2.7", Account: "acme",
+		Auth: queue.AuthPassword, TLS: true, Score: 3.5,
+		Rules: []queue.IntakeRule{{Scanner: "heuristics", Rule: "SHOUTING_SUBJECT", Score: 1.5, Detail: "YOUR ORDER HAS SHIPPED"},
+			{Scanner: "heuristics", Rule: "MISSING_DATE", Score: 1}, {Scanner: "rspamd", Rule: "MISSING_MID", Score: 1}},
+		Scanners: []queue.ScanVerdict{{Scanner: "heuristics", Result: queue.ScanClean, Score: 2.5},
+			{Scanner: "clamd", Result: queue.ScanClean}},
+		DKIM: []queue.DKIMSignature{{Domain: "acme.test", Selector: "sp202611r", Algorithm: "rsa-sha256"},
+			{Domain: "acme.test", Selector: "sp202611e", Algorithm: "ed25519-sha256"}},
+	}
+}
+
+// BenchmarkPut20Intake is BenchmarkPut20 with benchIntake on every
+// message: what keeping intake's verdict costs the hot path.
+func BenchmarkPut20Intake(b *testing.B) {
+	in := benchIntake()
+	s := openTest(b)
+	body := make([]byte, 4096)
+	for i := range body {
+		body[i] = "abcdefghijklmnopqrstuvwxyz\r\n"[i%28]
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range 20 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				m := &queue.Message{Account: "acme", From: "a@acme.test", Body: body, Intake: in,
+					Recipients: []string{"r@one.test"}, Expires: time.Now().Add(72 * time.Hour)}
+				if err := s.Put(b.Context(), m); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+}
+
+// BenchmarkEncodeIntake: the JSON encoding Put adds, outside the writer.
+func BenchmarkEncodeIntake(b *testing.B) {
+	in := benchIntake()
+	var size int
+	for b.Loop() {
+		v, err := encodeIntake(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(v.(string))
+	}
+	b.ReportMetric(float64(size), "bytes")
+}
