@@ -11,8 +11,9 @@ import (
 	"sendpool/internal/sandbox"
 )
 
-// benchDelivery is every configuration's [delivery]: FerretDB's SQLite
-// stalls writers for tens of seconds under two nodes' default concurrency.
+// benchDelivery is every configuration's [delivery]: fewer workers than
+// the default, as a test machine has few cores for the nodes, FerretDB and
+// the sinks together.
 const benchDelivery = "workers = 16"
 
 // benchLease is the clusters' lease: the default's order (minutes), not
@@ -26,6 +27,8 @@ const benchLease = "lease_for = \"2m\""
 // the nodes), timed from the first submission to the last arrival at the
 // sinks. It is a measurement, not a check: it runs only when
 // SENDPOOL_THROUGHPUT=N is set (e.g. 500), and reports with t.Logf.
+// SENDPOOL_THROUGHPUT_LOGS=DIR keeps each node's log there, rewritten every
+// 2 s, so a run that stalls and is killed still leaves them.
 func TestThroughput(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("SENDPOOL_THROUGHPUT"))
 	if n <= 0 {
@@ -52,18 +55,7 @@ func TestThroughput(t *testing.T) {
 			for k, e := range nodes {
 				p := e.serve()
 				if dir := os.Getenv("SENDPOOL_THROUGHPUT_LOGS"); dir != "" {
-					stop := make(chan struct{})
-					t.Cleanup(func() { close(stop) })
-					go func() {
-						for {
-							os.WriteFile(fmt.Sprintf("%s/node%d-%d.log", dir, i, k), []byte(p.out.String()), 0o644)
-							select {
-							case <-stop:
-								return
-							case <-time.After(2 * time.Second):
-							}
-						}
-					}()
+					keepLog(t, p, fmt.Sprintf("%s/node%d-%d.log", dir, i, k))
 				}
 			}
 			nodes[0].addAccount("shop1", "pw-shop1", "shop1.test")
@@ -120,4 +112,20 @@ func TestThroughput(t *testing.T) {
 				took.Round(time.Millisecond), float64(n)/took.Seconds(), dups)
 		})
 	}
+}
+
+// keepLog writes p's output to path every 2 s until the test ends.
+func keepLog(t *testing.T, p *proc, path string) {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			os.WriteFile(path, []byte(p.out.String()), 0o644)
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
 }

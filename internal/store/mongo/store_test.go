@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"testing"
 	"time"
 
@@ -181,4 +182,58 @@ func TestClaimOfDeadWriterExpires(t *testing.T) {
 
 func TestDomainConformance(t *testing.T) {
 	domaintest.Run(t, func(t *testing.T) domain.Store { return openTest(t, Options{}) })
+}
+
+// TestClaimWalkStopsAtLiveClaim: over claims of dead writers, a writer
+// takes the generation only once the latest claim has expired; a live
+// later claim (another node stepped over the dead one first) holds it.
+func TestClaimWalkStopsAtLiveClaim(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, Options{})
+	m := &queue.Message{From: "a@acme.test", Body: []byte("hi"), Recipients: []string{"a@one.test"}}
+	if err := s.Put(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	d := &deliveryDoc{ID: m.ID + "/0", MessageID: m.ID, Gen: 0}
+	for k, until := range []time.Time{now.Add(-time.Second), now.Add(time.Minute)} {
+		if _, err := s.claims.InsertOne(ctx, newClaim(d, "node-"+string(rune('x'+k)), until, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ls, err := s.Lease(ctx, "b", now, time.Minute, 10); err != nil || len(ls) != 0 {
+		t.Fatalf("Lease under an expired claim and a live later one = %d, %v; want nothing", len(ls), err)
+	}
+	ls, err := s.Lease(ctx, "b", now.Add(61*time.Second), time.Minute, 10)
+	if err != nil || len(ls) != 1 || ls[0].Generation != 1 {
+		t.Fatalf("Lease once both expired = %v, %v; want the delivery at generation 1", ls, err)
+	}
+	var c claimDoc
+	if err := s.claims.FindOne(ctx, bson.M{"_id": claimID(d.ID, 1, 2)}).Decode(&c); err != nil || c.Owner != "b" {
+		t.Fatalf("claim #1.2 = %+v, %v; want b's", c, err)
+	}
+}
+
+// TestLeaseOfALargeBatch: one Lease of more deliveries than FerretDB has
+// SQLite connections (100), and ReleaseOwner of them all. Sent as one bulk
+// write, the updates held one connection each until the command ended and
+// the server waited on itself for ever (claims.go, maxUpdates).
+func TestLeaseOfALargeBatch(t *testing.T) {
+	const n = 150
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	s := openTest(t, Options{})
+	for i := range n {
+		m := &queue.Message{From: "a@acme.test", Body: []byte("hi"), Recipients: []string{"r" + strconv.Itoa(i) + "@one.test"}}
+		if err := s.Put(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := s.Lease(ctx, "a", time.Now(), time.Minute, 2*n)
+	if err != nil || len(ls) != n {
+		t.Fatalf("Lease = %d, %v; want %d", len(ls), err, n)
+	}
+	if got, err := s.ReleaseOwner(ctx, "a"); err != nil || got != n {
+		t.Fatalf("ReleaseOwner = %d, %v; want %d", got, err, n)
+	}
 }
