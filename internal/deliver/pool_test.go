@@ -351,12 +351,15 @@ func TestDeliverSlotWaitRespectsContext(t *testing.T) {
 		return nil
 	})
 	c, _ := w.withTracker(t, func(c *Config) { c.MaxConnsPerMX = 1 })
+	// Both bodies stored before the courier runs: the world's maps are
+	// not for concurrent writes.
+	first, second := w.message("m1", "1\r\n", "a@gmail.test"), w.message("m2", "2\r\n", "b@gmail.test")
 	done := make(chan []queue.Result)
-	go func() { done <- deliver(t, c, w.message("m1", "1\r\n", "a@gmail.test")) }()
+	go func() { done <- deliver(t, c, first) }()
 	<-entered // the first group holds the only slot
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	res := c.Deliver(ctx, w.message("m2", "2\r\n", "b@gmail.test"))
+	res := c.Deliver(ctx, second)
 	close(release)
 	wantVerdict(t, res, queue.VerdictDeferred)
 	if !res[0].Attempt.Time.IsZero() || !strings.Contains(res[0].Attempt.Response, "not attempted") {
