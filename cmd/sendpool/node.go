@@ -57,8 +57,9 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	if err != nil {
 		return nil, err
 	}
-	n.store = st
 	n.add(st.Close)
+	st = withLookupCache(st, cfg.Server.LookupCacheTTL.D()) // lookup.go: accounts, domains
+	n.store = st
 
 	shared, err := openState(ctx, cfg)
 	if err != nil {
@@ -133,15 +134,16 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	for i, d := range cfg.Delivery.Retry {
 		retry[i] = d.D()
 	}
-	// DSNs are queued like any message. The notifier closes after the
-	// scheduler stops (closers run in reverse), so the delay notices it
-	// gathers are queued. Failure DSNs are stored before the bounce is
-	// recorded (OnBounce), so no crash loses one.
+	// DSNs are queued like any message. Failure DSNs are stored before the
+	// bounce is recorded (OnBounce), delay notices before the delivery is
+	// marked notified (OnDelay), so no crash loses one. The notifier closes
+	// after the scheduler stops (closers run in reverse).
 	var sched *queue.Scheduler
 	notifier := bounce.New(bounce.Config{
 		Store:        st,
 		Hostname:     cfg.Server.Hostname,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
+		Gather:       cfg.Delivery.DelayNoticeGather.D(),
 		OnQueued:     func() { sched.Wake() },
 		Logger:       logger,
 	})

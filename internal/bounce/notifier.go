@@ -28,9 +28,10 @@ type Config struct {
 	// MaxQueueTime is how long the DSN itself is retried; 0: 72h.
 	MaxQueueTime time.Duration
 	// Gather is how long delay notices of one message's recipients are
-	// collected into one DSN; 0: one second. A crash inside it loses the
-	// notice, which is tolerable: the mail is still retried, and a bounce
-	// or delivery follows. Failures are not gathered (see Bounce).
+	// collected into one DSN; 0: one second. Delayed waits for it, so the
+	// deliveries are marked notified only once their DSN is stored: a crash
+	// inside it loses nothing, the notices are gathered again on the next
+	// round. Failures are not gathered (see Bounce).
 	Gather   time.Duration
 	OnQueued func() // wakes the scheduler; may be nil
 	Now      func() time.Time
@@ -48,7 +49,7 @@ type Notifier struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]*pendingDSN // delay notices by message id
+	pending map[string]*pendingDSN // delay notices being gathered, by message id
 	closed  bool
 	wg      sync.WaitGroup // flushes in flight
 }
@@ -67,9 +68,18 @@ func (d *dsn) add(rc Recipient, r queue.Result) {
 	d.lastFromStore = append(d.lastFromStore, r.Attempt.Time.IsZero())
 }
 
+// pendingDSN is a delay notice being gathered. Those waiting for it (the
+// Delayed calls that joined it) wait for done, then read err.
 type pendingDSN struct {
 	dsn
-	timer *time.Timer
+	timer      *time.Timer
+	deliveries map[string]bool // the delivery ids in it
+	done       chan struct{}
+	err        error
+}
+
+func newPending(l *queue.Lease) *pendingDSN {
+	return &pendingDSN{dsn: dsn{lease: *l}, deliveries: map[string]bool{}, done: make(chan struct{})}
 }
 
 // New returns a Notifier.
@@ -118,32 +128,71 @@ func (n *Notifier) Bounce(ctx context.Context, items []queue.BounceItem) error {
 	return nil
 }
 
-// Delayed is called when a delivery, still deferred, has waited long enough
-// for a delay notice (SchedulerConfig.OnDelay). Notices of one message are
-// gathered for Config.Gather, then queued.
-func (n *Notifier) Delayed(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
-	if o.Status != queue.StatusDeferred || !n.wanted(l, ActionDelayed) {
-		return
-	}
-	rc := recipientFor(l, ActionDelayed, o, r)
+// Delayed queues one DSN with Action: delayed per original message for the
+// deferred deliveries among items (SchedulerConfig.OnDelay), gathering the
+// notices of one message's recipients, from this and concurrent calls, for
+// Config.Gather; ctx ending cuts the gathering short. It returns once the
+// DSNs are stored: the scheduler marks the deliveries notified only then,
+// so that no crash leaves a recipient marked and its sender untold. It
+// fails only when a DSN could not be stored.
+func (n *Notifier) Delayed(ctx context.Context, items []queue.DelayItem) error {
+	var waits []*pendingDSN
+	loose := map[string]*pendingDSN{} // past Close: sent at once, not gathered
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	for _, it := range items {
+		l := it.Lease
+		if it.Outcome.Status != queue.StatusDeferred || !n.wanted(l, ActionDelayed) {
+			continue
+		}
+		p := n.join(l, loose)
+		if !slices.Contains(waits, p) {
+			waits = append(waits, p)
+		}
+		if !p.deliveries[l.ID] {
+			p.deliveries[l.ID] = true
+			p.add(recipientFor(l, ActionDelayed, it.Outcome, it.Result), it.Result)
+		}
+	}
+	n.mu.Unlock()
+	var errs []error
+	for _, p := range waits {
+		if p.timer == nil {
+			// Past Close (a straggling round): its caller waits, not Close.
+			p.err = n.send(context.WithoutCancel(ctx), &p.dsn)
+		} else {
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+				n.flush(p.lease.MessageID)
+				<-p.done
+			}
+		}
+		if p.err != nil {
+			errs = append(errs, p.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// join returns the delay notice being gathered for l's message, started if
+// there is none. Past Close it is one of loose, with no timer. Called with
+// n.mu held.
+func (n *Notifier) join(l *queue.Lease, loose map[string]*pendingDSN) *pendingDSN {
+	id := l.MessageID
 	if n.closed {
-		// Past Close (a straggling report): send at once.
-		p := &pendingDSN{dsn: dsn{lease: *l}}
-		p.add(rc, r)
-		n.wg.Add(1)
-		go n.sendPending(p)
-		return
+		if loose[id] == nil {
+			loose[id] = newPending(l)
+		}
+		return loose[id]
 	}
-	if p, ok := n.pending[l.MessageID]; ok {
-		p.add(rc, r)
-		return
+	if p, ok := n.pending[id]; ok {
+		return p
 	}
-	p := &pendingDSN{dsn: dsn{lease: *l}}
-	p.add(rc, r)
-	n.pending[l.MessageID] = p
-	p.timer = time.AfterFunc(n.cfg.Gather, func() { n.flush(l.MessageID) })
+	p := newPending(l)
+	n.pending[id] = p
+	p.timer = time.AfterFunc(n.cfg.Gather, func() { n.flush(id) })
+	n.log.Info("delay notice gathering", "message_id", id, "for", n.cfg.Gather)
+	return p
 }
 
 // wanted reports whether l's sender is to get a DSN. RFC 3464 §2 / RFC 5321
@@ -189,12 +238,14 @@ func recipientFor(l *queue.Lease, action Action, o queue.Outcome, r queue.Result
 	return rc
 }
 
-// flush sends the pending delay notice of a message, if still pending.
+// flush sends the pending delay notice of a message, if still pending (not
+// already being sent by another flush).
 func (n *Notifier) flush(messageID string) {
 	n.mu.Lock()
 	p, ok := n.pending[messageID]
 	if ok {
 		delete(n.pending, messageID)
+		p.timer.Stop()
 		n.wg.Add(1)
 	}
 	n.mu.Unlock()
@@ -207,8 +258,7 @@ func (n *Notifier) flush(messageID string) {
 func (n *Notifier) Flush() {
 	n.mu.Lock()
 	ids := make([]string, 0, len(n.pending))
-	for id, p := range n.pending {
-		p.timer.Stop()
+	for id := range n.pending {
 		ids = append(ids, id)
 	}
 	n.mu.Unlock()
@@ -228,15 +278,15 @@ func (n *Notifier) Close() error {
 	return nil
 }
 
-// sendPending queues a gathered delay notice. It is not cancelled with the
-// scheduler's context: the deferral is already recorded.
+// sendPending queues a gathered delay notice and tells those waiting for it.
+// It is not cancelled with the scheduler's context: shutdown cuts the
+// gathering short, not the storing.
 func (n *Notifier) sendPending(p *pendingDSN) {
 	defer n.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := n.send(ctx, &p.dsn); err != nil {
-		n.log.Error("delay notice lost", "message_id", p.lease.MessageID, "err", err)
-	}
+	p.err = n.send(ctx, &p.dsn)
+	close(p.done)
 }
 
 // send builds and queues one DSN; it returns when the DSN is stored. Only a

@@ -203,20 +203,14 @@ func TestBounceFailsWithoutDSN(t *testing.T) {
 }
 
 // TestGatherEnds: without Flush, a delay notice is queued when the
-// gathering time has passed.
+// gathering time has passed, and Delayed returns once it is stored.
 func TestGatherEnds(t *testing.T) {
 	f := newFixture(t, 10*time.Millisecond, "sender@shop1.test", "user@gmail.test")
-	_, r := rejected("user@gmail.test")
-	f.n.Delayed(t.Context(), &f.leases[0], queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, r)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.woken.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no DSN queued after the gathering time")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := f.n.Delayed(t.Context(), []queue.DelayItem{delayed(&f.leases[0])}); err != nil {
+		t.Fatal(err)
 	}
-	if n := len(f.dsns()); n != 1 {
-		t.Fatalf("%d DSNs, want 1", n)
+	if n := len(f.dsns()); n != 1 || f.woken.Load() != 1 {
+		t.Fatalf("%d DSNs stored, scheduler woken %d times when Delayed returned; want 1, 1", n, f.woken.Load())
 	}
 }
 
@@ -229,7 +223,10 @@ func TestNoDSN(t *testing.T) {
 	if err := f.n.Bounce(t.Context(), []queue.BounceItem{it}); err != nil {
 		t.Fatal(err)
 	}
-	f.n.Delayed(t.Context(), &f.leases[0], queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, r)
+	if err := f.n.Delayed(t.Context(), []queue.DelayItem{{Lease: &f.leases[0],
+		Outcome: queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, Result: r}}); err != nil {
+		t.Fatal(err)
+	}
 
 	g := newFixture(t, time.Hour, "sender@shop1.test", "user@gmail.test")
 	l := g.leases[0]
@@ -239,7 +236,10 @@ func TestNoDSN(t *testing.T) {
 	if err := g.n.Bounce(t.Context(), items); err != nil {
 		t.Fatal(err)
 	}
-	g.n.Delayed(t.Context(), &l, queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, r)
+	if err := g.n.Delayed(t.Context(), []queue.DelayItem{{Lease: &l,
+		Outcome: queue.Outcome{Status: queue.StatusDeferred, Attempt: r.Attempt}, Result: r}}); err != nil {
+		t.Fatal(err)
+	}
 	f.n.Close()
 	g.n.Close()
 	if n := len(f.dsns()) + len(g.dsns()); n != 0 {
@@ -265,9 +265,18 @@ func TestExpiredAndDelayed(t *testing.T) {
 	}
 	// b: deferred long enough for a delay notice.
 	tmp := queue.Attempt{Time: time.Now(), MX: "mx.gmail.test", Response: "421 4.3.2 busy", Category: "other"}
-	f.n.Delayed(t.Context(), &f.leases[1], queue.Outcome{Status: queue.StatusDeferred, Attempt: tmp},
-		queue.Result{Verdict: queue.VerdictDeferred, Attempt: tmp})
+	// Gathering for an hour: Close sends it at once.
+	errc := make(chan error, 1)
+	go func() {
+		errc <- f.n.Delayed(t.Context(), []queue.DelayItem{{Lease: &f.leases[1],
+			Outcome: queue.Outcome{Status: queue.StatusDeferred, Attempt: tmp},
+			Result:  queue.Result{Verdict: queue.VerdictDeferred, Attempt: tmp}}})
+	}()
+	waitGathering(t, f.n, 1, 1)
 	f.n.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 
 	ds := f.dsns()
 	if len(ds) != 2 {

@@ -38,6 +38,10 @@ type Server struct {
 	// NodeID names this node's leases; default hostname:data_dir. A node
 	// restarting under the same id takes its own leases back at once.
 	NodeID string `toml:"node_id"`
+	// LookupCacheTTL is how long a node keeps an account or domain it read
+	// for intake and DKIM signing; a change made through another node's API
+	// takes effect here within it. 0: no cache.
+	LookupCacheTTL Duration `toml:"lookup_cache_ttl"`
 }
 
 // Submission is the SMTP listener hosting servers relay to.
@@ -91,8 +95,12 @@ type Delivery struct {
 	MaxQueueTime    Duration   `toml:"max_queue_time"`
 	// DelayNotice is when a recipient still deferred gets the sender one
 	// delay notice (a DSN with Action: delayed); 0 disables it.
-	DelayNotice    Duration `toml:"delay_notice"`
-	ConnectTimeout Duration `toml:"connect_timeout"`
+	DelayNotice Duration `toml:"delay_notice"`
+	// DelayNoticeGather is how long the delay notices of one message's
+	// recipients are collected into one DSN; the deliveries wait for it
+	// under their lease, so it must stay well under LeaseFor.
+	DelayNoticeGather Duration `toml:"delay_notice_gather"`
+	ConnectTimeout    Duration `toml:"connect_timeout"`
 	// LeaseFor is how long a node holds the deliveries it takes; a node
 	// that dies loses them to the others when it runs out.
 	LeaseFor Duration `toml:"lease_for"`
@@ -149,7 +157,7 @@ func Default() *Config {
 		host = "localhost"
 	}
 	return &Config{
-		Server: Server{Hostname: host, DataDir: "./sendpool-data"},
+		Server: Server{Hostname: host, DataDir: "./sendpool-data", LookupCacheTTL: Duration(5 * time.Second)},
 		Submission: Submission{
 			Listen:         []string{"127.0.0.1:2525"},
 			MaxMessageSize: 25 << 20,
@@ -167,6 +175,7 @@ func Default() *Config {
 			},
 			MaxQueueTime:          Duration(72 * time.Hour),
 			DelayNotice:           Duration(4 * time.Hour),
+			DelayNoticeGather:     Duration(time.Second),
 			ConnectTimeout:        Duration(30 * time.Second),
 			LeaseFor:              Duration(10 * time.Minute),
 			Workers:               64,
@@ -251,6 +260,9 @@ func (c *Config) Validate() Errors {
 	if c.Server.DataDir == "" {
 		bad("server.data_dir", "must not be empty")
 	}
+	if c.Server.LookupCacheTTL < 0 {
+		bad("server.lookup_cache_ttl", "must not be negative (\"0s\" turns the cache off)")
+	}
 	if len(c.Submission.Listen) == 0 {
 		bad("submission.listen", "needs at least one address")
 	}
@@ -318,6 +330,12 @@ func (c *Config) Validate() Errors {
 	}
 	if c.Delivery.DelayNotice < 0 {
 		bad("delivery.delay_notice", "must not be negative (\"0\" disables it)")
+	}
+	// The deliveries wait for the gathering under their lease: one that ran
+	// out would be taken again and its notice sent twice.
+	if g := c.Delivery.DelayNoticeGather; g <= 0 || g >= c.Delivery.LeaseFor/2 {
+		bad("delivery.delay_notice_gather", "must be positive and under half of delivery.lease_for (%v)",
+			c.Delivery.LeaseFor.D()/2)
 	}
 	if c.Delivery.ConnectTimeout <= 0 {
 		bad("delivery.connect_timeout", "must be positive")

@@ -45,9 +45,14 @@ type SchedulerConfig struct {
 	// DelayNotice is how long after its message was accepted a delivery
 	// still deferred gets one delay notice (delivery.delay_notice); 0: never.
 	DelayNotice time.Duration
-	// OnDelay, if set, is called once per delivery when its delay notice is
-	// due, after the store recorded the deferral with DelayNotified set.
-	OnDelay func(ctx context.Context, l *Lease, o Outcome, r Result)
+	// OnDelay, if set, is given a group's deferred deliveries whose delay
+	// notice is due BEFORE the store marks them notified, and returns once
+	// the notices are durable (it may gather them a while first; ctx ending
+	// asks it to cut that short, not to give up). A crash in between leaves
+	// them unmarked, so a later round gives the notice again: it may go
+	// twice, never not at all. If it fails they are recorded unmarked, and
+	// the notice is due again at the next deferral (notice.go).
+	OnDelay func(ctx context.Context, items []DelayItem) error
 }
 
 // BounceItem is one bounced delivery given to SchedulerConfig.OnBounce.
@@ -220,29 +225,37 @@ func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
 		}
 	}
 	s.bounce(ctx, group, outs, rs)
+	// Deliveries with a delay notice due are recorded once it is stored
+	// (notice.go); the others first, so that gathering holds back nothing
+	// else.
+	due := s.noticesDue(group, outs)
 	for i, l := range group {
-		o, r := outs[i], rs[i]
-		// Record even when ctx ended: the attempt happened.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := s.store.Report(rctx, l, o)
-		rcancel()
-		if errors.Is(err, ErrLeaseLost) {
-			s.cfg.Logger.Warn("lease lost before report", "delivery", l.ID)
-			continue
+		if !due[i] {
+			s.report(ctx, l, outs[i], rs[i])
 		}
-		if err != nil {
-			s.cfg.Logger.Error("report", "delivery", l.ID, "err", err)
-			continue
-		}
-		if o.Status.Final() && s.cfg.OnFinal != nil {
-			s.cfg.OnFinal(ctx, l, o, r)
-		}
-		if o.DelayNotified && !l.DelayNotified && s.cfg.OnDelay != nil {
-			s.cfg.OnDelay(ctx, l, o, r)
-		}
-		if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
-			s.Wake()
-		}
+	}
+	s.notify(ctx, group, outs, rs, due)
+}
+
+// report records one delivery's outcome, even when ctx ended: the attempt
+// happened.
+func (s *Scheduler) report(ctx context.Context, l *Lease, o Outcome, r Result) {
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	err := s.store.Report(rctx, l, o)
+	rcancel()
+	if errors.Is(err, ErrLeaseLost) {
+		s.cfg.Logger.Warn("lease lost before report", "delivery", l.ID)
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("report", "delivery", l.ID, "err", err)
+		return
+	}
+	if o.Status.Final() && s.cfg.OnFinal != nil {
+		s.cfg.OnFinal(ctx, l, o, r)
+	}
+	if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
+		s.Wake()
 	}
 }
 

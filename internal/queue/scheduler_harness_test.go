@@ -129,6 +129,9 @@ type harness struct {
 	courier *courier
 	logs    *logs
 
+	// wrap, if set, wraps the store the schedulers see.
+	wrap func(queue.Store) queue.Store
+
 	mu      sync.Mutex
 	finals  []final
 	delayed []string
@@ -172,15 +175,24 @@ func (h *harness) start(owner string, c queue.Courier, cfg queue.SchedulerConfig
 		h.finals = append(h.finals, final{l.Recipient, o.Status, stored, o})
 		h.mu.Unlock()
 	}
-	cfg.OnDelay = func(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
-		h.mu.Lock()
-		h.delayed = append(h.delayed, l.Recipient)
-		h.mu.Unlock()
+	if cfg.OnDelay == nil {
+		cfg.OnDelay = func(ctx context.Context, items []queue.DelayItem) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, it := range items {
+				h.delayed = append(h.delayed, it.Lease.Recipient)
+			}
+			return nil
+		}
 	}
 	if c == nil {
 		c = h.courier
 	}
-	s := queue.NewScheduler(h.store, c, cfg)
+	var st queue.Store = h.store
+	if h.wrap != nil {
+		st = h.wrap(st)
+	}
+	s := queue.NewScheduler(st, c, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

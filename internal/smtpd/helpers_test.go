@@ -29,7 +29,7 @@ import (
 
 // env is a submission server on a loopback port over a real SQLite store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store *sqlite.Store
 	srv   *Server
 	addr  string
@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 
 // newEnv starts a server with account "acme" (password "secret", domain
 // acme.test) plus the given accounts; mod adjusts the config.
-func newEnv(t *testing.T, mod func(*Config), extra ...*account.Account) *env {
+func newEnv(t testing.TB, mod func(*Config), extra ...*account.Account) *env {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "q.db"), sqlite.Options{})
 	if err != nil {

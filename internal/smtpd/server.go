@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -246,10 +247,23 @@ type trackedConn struct {
 	// written: go-smtp has no way for a session to send a reply and then
 	// hang up, and each reply is one Write (textproto flushes per line).
 	closeAfterWrite atomic.Bool
+	// readEOF: the client closed its side. go-smtp copies a BDAT chunk
+	// with io.Copy, which takes EOF for the end of the chunk: a chunk cut
+	// short by the end of the connection would otherwise end the message
+	// (session.Data checks this).
+	readEOF atomic.Bool
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.readEOF.Store(true)
+	}
+	return n, err
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	n, err := c.Conn.Write(cleanReply(p)) // as long as p
 	if c.closeAfterWrite.Load() {
 		c.Close()
 	}

@@ -34,6 +34,10 @@ var (
 	// guard refuses before the password is checked, then we hang up.
 	errAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Too many authentication failures, try again later"}
+	// RFC 3030 §2: a BDAT chunk is exactly its size. One cut short by the
+	// end of the connection is no message; RFC 3463 X.4.2: bad connection.
+	errConnectionEnded = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Connection closed before the end of the message"}
 )
 
 // Reply of an accepted message (SPEC §3).
@@ -180,13 +184,27 @@ func (s *session) authenticate(identity, user, pass string) error {
 
 // hangUpAfterReply closes the connection once the next reply is sent.
 func (s *session) hangUpAfterReply() {
+	if tc := s.tracked(); tc != nil {
+		tc.closeAfterWrite.Store(true)
+	}
+}
+
+// clientClosed reports whether the client has closed its side of the
+// connection.
+func (s *session) clientClosed() bool {
+	tc := s.tracked()
+	return tc != nil && tc.readEOF.Load()
+}
+
+// tracked is the session's connection under TLS, if any; nil if the
+// connection did not come from Serve's listener.
+func (s *session) tracked() *trackedConn {
 	c := s.conn.Conn()
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	if tc, ok := c.(*trackedConn); ok {
-		tc.closeAfterWrite.Store(true)
-	}
+	tc, _ := c.(*trackedConn)
+	return tc
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
@@ -265,6 +283,15 @@ func (s *session) Data(r io.Reader) error {
 		return errLineTooLong
 	case err != nil:
 		return err // the connection broke; nobody reads a reply
+	case s.clientClosed():
+		// Under BDAT the end of the data may be the end of the connection
+		// (trackedConn.readEOF): the client never gets a 250 for it and
+		// sends the message again, so storing it would deliver it twice,
+		// the first time truncated. A complete message is read before any
+		// EOF: go-smtp reads no further than the chunk's size.
+		s.srv.log.Info("refused", "stage", "data", "code", errConnectionEnded.Code,
+			"detail", "connection closed mid-message", "client_ip", s.remote.String())
+		return errConnectionEnded
 	}
 
 	sv := s.srv.cfg.Intake

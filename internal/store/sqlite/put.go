@@ -57,7 +57,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 // Body returns a message's body; ErrNotFound also once every delivery is
 // final and the body was dropped.
 func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
-	var body []byte
+	var body ownedBytes
 	var dropped bool
 	err := s.queryRow(ctx, `SELECT body, body IS NULL FROM messages WHERE id = ?`, messageID).
 		Scan(&body, &dropped)
@@ -68,7 +68,7 @@ func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
 		return nil, queue.ErrNotFound
 	}
 	if body == nil {
-		body = []byte{}
+		body = ownedBytes{}
 	}
 	return body, nil
 }
