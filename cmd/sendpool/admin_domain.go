@@ -180,6 +180,9 @@ func printReport(w io.Writer, r *dnsrec.Report) error {
 		line("dkim", r.DKIM.Result)
 	}
 	line("dmarc", r.DMARC)
+	if r.ReturnPath != nil {
+		line("return-path", *r.ReturnPath)
+	}
 	for _, ip := range r.Pool {
 		line("pool "+ip.Address+" "+ip.EHLO+" A", ip.Forward)
 		line("pool "+ip.Address+" PTR", ip.PTR)

@@ -122,13 +122,11 @@ func New(cfg Config) http.Handler {
 	}
 
 	// The account authenticates itself here (HTTP Basic), not the admin.
-	mux.HandleFunc("POST /api/v1/send", s.send)
+	mux.HandleFunc(sendPattern, s.send)
 
 	// Anything else under /api/ gets a JSON error rather than the mux's
-	// text one. (A known path with the wrong method lands here too: 404.)
-	mux.Handle("/api/", s.adminOnly(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
-	}))
+	// text one: 405 with Allow for a known path, else 404 (methods.go).
+	mux.Handle(catchAllPattern, s.noRoute(mux))
 	return mux
 }
 

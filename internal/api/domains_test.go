@@ -37,7 +37,8 @@ func (e *domainEnv) advance(d time.Duration) {
 	e.mu.Unlock()
 }
 
-func newDomainEnv(t *testing.T) *domainEnv {
+// newDomainEnv builds the env; opts change the records' config first.
+func newDomainEnv(t *testing.T, opts ...func(*dnsrec.Config)) *domainEnv {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "sendpool.db"), sqlite.Options{})
 	if err != nil {
@@ -58,6 +59,9 @@ func newDomainEnv(t *testing.T) *domainEnv {
 	srv.SetA("mta1.sendpool.test", "127.0.0.2")
 	rec := &dnsrec.Config{SPFHost: "_spf.relay.sendpool.test", Pool: pool, DMARCRUA: "mailto:dmarc@{domain}",
 		RetireAfter: 168 * time.Hour}
+	for _, o := range opts {
+		o(rec)
+	}
 	h := api.New(api.Config{
 		Queue: st, Accounts: st, Now: e.clock,
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),

@@ -102,13 +102,27 @@ func TestMalformedCalls(t *testing.T) {
 		{"bad status filter", "GET", "/api/v1/messages?status=lost", "", admin, 400},
 		{"bad limit", "GET", "/api/v1/messages?limit=-1", "", admin, 400},
 		{"bad limit type", "GET", "/api/v1/messages?limit=1e9", "", admin, 400},
-		// Wrong methods.
-		{"PUT accounts", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, admin, 404},
-		{"DELETE messages", "DELETE", "/api/v1/messages", "", admin, 404},
-		{"PATCH ips", "PATCH", "/api/v1/ips", "{}", admin, 404},
-		{"GET retry", "GET", "/api/v1/messages/x/retry", "", admin, 404},
-		{"GET send", "GET", "/api/v1/send", "", acme, 401},
-		{"PUT send with token", "PUT", "/api/v1/send", ok, admin, 404},
+		// Wrong methods: a known path answers 405 with Allow (RFC 9110
+		// §15.5.6; methods_test.go checks the header), an unknown one 404.
+		// On admin paths the token is checked first: without a valid one
+		// the answer is the 401 every admin route gives.
+		{"PUT accounts", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, admin, 405},
+		{"PUT accounts, no token", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, "", 401},
+		{"PUT accounts, wrong token", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, "Bearer nope", 401},
+		{"POST account", "POST", "/api/v1/accounts/acme", `{"status":"suspended"}`, admin, 405},
+		{"DELETE messages", "DELETE", "/api/v1/messages", "", admin, 405},
+		{"PATCH ips", "PATCH", "/api/v1/ips", "{}", admin, 405},
+		{"PATCH ips, no token", "PATCH", "/api/v1/ips", "{}", "", 401},
+		{"GET retry", "GET", "/api/v1/messages/x/retry", "", admin, 405},
+		{"PUT queue stats", "PUT", "/api/v1/queue/stats", "{}", admin, 405},
+		{"OPTIONS events", "OPTIONS", "/api/v1/events", "", admin, 405},
+		{"unknown route", "GET", "/api/v1/nothing", "", admin, 404},
+		{"unknown route, POST", "POST", "/api/v1/nothing", "{}", admin, 404},
+		{"unknown version", "GET", "/api/v2/accounts", "", admin, 404},
+		// /api/v1/send needs no admin token, so its 405 needs none either.
+		{"GET send", "GET", "/api/v1/send", "", acme, 405},
+		{"GET send, no credentials", "GET", "/api/v1/send", "", "", 405},
+		{"PUT send with token", "PUT", "/api/v1/send", ok, admin, 405},
 		// /api/v1/send: credentials.
 		{"send no credentials", "POST", "/api/v1/send", ok, "", 401},
 		{"send wrong password", "POST", "/api/v1/send", ok, basic("acme", "wrong"), 401},

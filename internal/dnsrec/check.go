@@ -63,13 +63,22 @@ type IPResult struct {
 
 // Report is a domain's check.
 type Report struct {
-	Domain  string     `json:"domain"`
-	Checked time.Time  `json:"checked"`
-	OK      bool       `json:"ok"` // spf, dkim and dmarc all ok
-	SPF     Result     `json:"spf"`
-	DKIM    DKIMResult `json:"dkim"`
-	DMARC   Result     `json:"dmarc"`
-	Pool    []IPResult `json:"pool"`
+	Domain  string    `json:"domain"`
+	Checked time.Time `json:"checked"`
+	// OK: spf, dkim and dmarc all ok, and the return path not wrong. A
+	// missing return-path CNAME does not count: sendpool does not rewrite
+	// the envelope sender to bounces.<domain> yet, so the CNAME changes
+	// neither delivery nor SPF alignment today. A wrong one does: it is a
+	// mistake in the zone, and would send bounces elsewhere once rewriting
+	// starts. `sendpool domain check` exits 1 when OK is false.
+	OK    bool       `json:"ok"`
+	SPF   Result     `json:"spf"`
+	DKIM  DKIMResult `json:"dkim"`
+	DMARC Result     `json:"dmarc"`
+	// ReturnPath is the bounces.<domain> CNAME, checked only when
+	// Config.ReturnPathHost is set (nil, and absent from JSON, otherwise).
+	ReturnPath *Result    `json:"return_path,omitempty"`
+	Pool       []IPResult `json:"pool"`
 }
 
 // Checker looks a domain's records up and compares them with Config's.
@@ -86,8 +95,13 @@ func (c *Checker) Check(ctx context.Context, d *domain.Domain, now time.Time) *R
 	r.SPF = c.checkSPF(ctx, d.Name)
 	r.DKIM = c.checkDKIM(ctx, d)
 	r.DMARC = c.checkDMARC(ctx, d.Name)
+	if c.Config.ReturnPathHost != "" {
+		rp := c.checkReturnPath(ctx, d.Name)
+		r.ReturnPath = &rp
+	}
 	r.Pool = c.CheckPool(ctx)
-	r.OK = r.SPF.Status == OK && r.DKIM.Status == OK && r.DMARC.Status == OK
+	r.OK = r.SPF.Status == OK && r.DKIM.Status == OK && r.DMARC.Status == OK &&
+		(r.ReturnPath == nil || r.ReturnPath.Status != Wrong)
 	return r
 }
 
@@ -202,7 +216,8 @@ func (c *Checker) checkDKIM(ctx context.Context, d *domain.Domain) DKIMResult {
 }
 
 // checkDMARC: one DMARC record at _dmarc.<domain> that parses
-// (RFC 7489 §6.6.3: several records is as good as none).
+// (RFC 7489 §6.6.3: several records is as good as none) and applies at
+// least the configured policy to all failing mail (dmarcShortfall).
 func (c *Checker) checkDMARC(ctx context.Context, name string) Result {
 	at := "_dmarc." + name
 	expected := []string{c.Config.DMARCValue(name)}
@@ -222,8 +237,13 @@ func (c *Checker) checkDMARC(ctx context.Context, name string) Result {
 	case 0:
 		res.Status, res.Found, res.Detail = Missing, []string{}, "no v=DMARC1 record at "+at
 	case 1:
-		if _, err := dmarc.Parse(found[0]); err != nil {
+		rec, err := dmarc.Parse(found[0])
+		if err != nil {
 			res.Status, res.Detail = Wrong, err.Error()
+		} else if why := dmarcShortfall(rec, dmarc.Policy(c.Config.dmarcPolicy())); why != "" {
+			res.Status, res.Detail = Wrong, why
+		} else {
+			res.Detail = subdomainNote(rec, name)
 		}
 	default:
 		res.Status, res.Detail = Wrong, fmt.Sprintf("%d DMARC records: receivers ignore them all", len(found))

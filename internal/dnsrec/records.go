@@ -185,13 +185,17 @@ func (c *Config) spfMode() string {
 
 // DMARCValue is the suggested DMARC record (RFC 7489 §6.3).
 func (c *Config) DMARCValue(name string) string {
-	p := c.DMARCPolicy
-	if p == "" {
-		p = "none"
-	}
-	v := "v=DMARC1; p=" + p
+	v := "v=DMARC1; p=" + c.dmarcPolicy()
 	if c.DMARCRUA != "" {
 		v += "; rua=" + strings.ReplaceAll(c.DMARCRUA, "{domain}", name)
 	}
 	return v
+}
+
+// dmarcPolicy is the p= suggested and expected, "none" unless configured.
+func (c *Config) dmarcPolicy() string {
+	if c.DMARCPolicy == "" {
+		return "none"
+	}
+	return c.DMARCPolicy
 }

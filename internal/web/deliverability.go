@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -20,7 +22,8 @@ const checkParallel = 8
 type recordRow struct {
 	dnsrec.Record
 	// Status is "ok", "missing", "wrong", or "" for records the checker
-	// does not look at (sendpool's own SPF, retired keys, the return path).
+	// does not look at (sendpool's own SPF, retired keys, the return path when
+	// no return_path_host is set).
 	Status string
 	Found  []string
 	Detail string
@@ -31,17 +34,20 @@ type domainRow struct {
 	Account string
 	OK      bool
 	Records []recordRow
+	Checked time.Time
+	Age     int // seconds since Checked
 }
 
 type deliverabilityData struct {
 	Off     bool
 	Domains []domainRow
 	Pool    []dnsrec.IPResult
-	Checked time.Time
+	CacheS  int // how long a check is kept, in seconds
 }
 
 // deliverability is the Email Deliverability page: every domain, the
-// records it must publish and what DNS holds now.
+// records it must publish and what DNS held at its last check (kept for
+// checkFor, see checkcache.go).
 func (s *server) deliverability(w http.ResponseWriter, r *http.Request) {
 	d := s.cfg.Domains
 	if d == nil {
@@ -57,26 +63,90 @@ func (s *server) deliverability(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 	defer cancel()
 	reports := make([]*dnsrec.Report, len(ds))
+	checked := make([]time.Time, len(ds))
+	recs := make([][]dnsrec.Record, len(ds))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, checkParallel)
 	for i, dom := range ds {
+		recs[i] = d.Records.Records(dom, now)
+		want := fingerprint(recs[i])
+		if rep, at, ok := s.checks.get(dom.Name, want, now); ok {
+			reports[i], checked[i] = rep, at
+			continue
+		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			reports[i] = d.Checker.Check(ctx, dom, now)
+			reports[i], checked[i] = s.check(ctx, dom, want, now), now
 		})
 	}
 	wg.Wait()
-	out := deliverabilityData{Checked: now, Domains: []domainRow{}}
+	out := deliverabilityData{Domains: []domainRow{}, CacheS: int(checkFor / time.Second)}
 	for i, dom := range ds {
-		out.Domains = append(out.Domains, rows(dom, d.Records.Records(dom, now), reports[i]))
+		row := rows(dom, recs[i], reports[i])
+		row.Checked, row.Age = checked[i], int(now.Sub(checked[i])/time.Second)
+		out.Domains = append(out.Domains, row)
 	}
 	if len(reports) > 0 {
 		out.Pool = reports[0].Pool // the same for every domain
 	} else {
-		out.Pool = d.Checker.CheckPool(ctx)
+		out.Pool = s.checkPool(ctx, now)
 	}
 	s.render(w, r, http.StatusOK, "deliverability", "Email Deliverability", out)
+}
+
+// check runs the DNS check of dom and keeps it, unless ctx ended first
+// (a check cut short says "missing" where DNS was not asked).
+func (s *server) check(ctx context.Context, dom *domain.Domain, want [sha256.Size]byte, now time.Time) *dnsrec.Report {
+	rep := s.cfg.Domains.Checker.Check(ctx, dom, now)
+	if ctx.Err() == nil {
+		s.checks.put(dom.Name, want, rep, now)
+	}
+	return rep
+}
+
+// checkPool checks the pool alone, for a page without domains; it is kept
+// under "", which no domain is named.
+func (s *server) checkPool(ctx context.Context, now time.Time) []dnsrec.IPResult {
+	var none [sha256.Size]byte
+	if rep, _, ok := s.checks.get("", none, now); ok {
+		return rep.Pool
+	}
+	pool := s.cfg.Domains.Checker.CheckPool(ctx)
+	if ctx.Err() == nil {
+		s.checks.put("", none, &dnsrec.Report{Pool: pool}, now)
+	}
+	return pool
+}
+
+// checkNow serves a domain's "check now" button: it checks the domain at
+// once, whatever the cache holds, and goes back to the page.
+func (s *server) checkNow(w http.ResponseWriter, r *http.Request) {
+	d := s.cfg.Domains
+	if d == nil {
+		s.fail(w, r, http.StatusNotFound, "the store keeps no domains", nil)
+		return
+	}
+	name, err := domain.Normalize(r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, http.StatusNotFound, "no such domain", nil)
+		return
+	}
+	dom, err := d.Store.GetDomain(r.Context(), name)
+	if errors.Is(err, domain.ErrNotFound) {
+		s.fail(w, r, http.StatusNotFound, "no such domain: "+name, nil)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "could not read the domain", err)
+		return
+	}
+	now := s.cfg.Now()
+	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+	defer cancel()
+	s.check(ctx, dom, fingerprint(d.Records.Records(dom, now)), now)
+	s.log.InfoContext(r.Context(), "web: domain checked", "domain", name)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // rows pairs each record with the check's result for it.
@@ -96,6 +166,8 @@ func rows(d *domain.Domain, recs []dnsrec.Record, rep *dnsrec.Report) domainRow 
 					res = &rep.DKIM.Selectors[i].Result
 				}
 			}
+		case dnsrec.PurposeReturnPath:
+			res = rep.ReturnPath // nil when not checked
 		}
 		if res != nil {
 			rr.Status, rr.Found, rr.Detail = string(res.Status), res.Found, res.Detail

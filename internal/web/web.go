@@ -58,6 +58,8 @@ type server struct {
 	log   *slog.Logger
 	token [sha256.Size]byte
 	pages map[string]*template.Template
+	// checks keeps the deliverability page's DNS checks (checkcache.go).
+	checks *checkCache
 }
 
 // Mount returns a handler serving the panel's routes and passing every
@@ -81,7 +83,8 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 		cfg.SessionKey = make([]byte, 32)
 		rand.Read(cfg.SessionKey) // never fails (crypto/rand)
 	}
-	s := &server{cfg: cfg, log: cfg.Logger, token: sha256.Sum256([]byte(cfg.Token))}
+	s := &server{cfg: cfg, log: cfg.Logger, token: sha256.Sum256([]byte(cfg.Token)),
+		checks: newCheckCache(checkCacheMax, checkFor)}
 	if err := s.parse(); err != nil {
 		return nil, err
 	}
@@ -95,6 +98,7 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authed(h)) }
 	page("POST /logout", s.logout)
 	page("GET /{$}", s.deliverability)
+	page("POST /domains/{name}/check", s.checkNow)
 	page("GET /ips", s.ipsPage)
 	page("POST /ips/{address}/{action}", s.ipAction)
 	page("GET /ips/{address}/replies", s.ipRepliesPage)

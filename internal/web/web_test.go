@@ -47,6 +47,12 @@ type env struct {
 
 func newEnv(t *testing.T, tok string) *env {
 	t.Helper()
+	return newEnvAt(t, tok, nil)
+}
+
+// newEnvAt is newEnv with the panel's clock; nil: time.Now.
+func newEnvAt(t *testing.T, tok string, now func() time.Time) *env {
+	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "sendpool.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +84,8 @@ func newEnv(t *testing.T, tok string) *env {
 	t.Cleanup(func() { rec.Close() })
 	replies := history.NewReplies(hs, rec)
 	apiH := api.New(api.Config{Queue: st, Accounts: st, IPs: ips, Token: tok, Domains: doms, Logger: logger, Replies: replies})
-	h, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms, Token: tok, Logger: logger, Replies: replies}, apiH)
+	h, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms, Token: tok, Logger: logger, Replies: replies,
+		Now: now}, apiH)
 	if err != nil {
 		t.Fatal(err)
 	}
