@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,8 +39,10 @@ func buildSendpool(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "sendpool")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sendpool")
+	// The release build (README): static, no cgo.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/sendpool")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/sendpool: %v\n%s", err, out)
 	}
@@ -236,12 +240,19 @@ func (p *sendpoolProc) enableDKIM(ctx context.Context, world *sandbox.World) (bo
 	return true, "", nil
 }
 
-// freeAddr is a loopback address with a port free at the time of asking.
+// freeAddr is a loopback address with a port free at the time of asking,
+// for the binary to listen on. The port is drawn below Linux's ephemeral
+// range (32768 and up), from which any outgoing connection may take it
+// meanwhile as its source port.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+mrand.IntN(12000)))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return addr, nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("no free port in 20000-31999 on 127.0.0.1")
 }

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,7 +33,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "sendpool")
-	out, err := exec.Command("go", "build", "-o", binary, "../cmd/sendpool").CombinedOutput()
+	// The release build (README): static, no cgo, no local paths.
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, "../cmd/sendpool")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
@@ -41,15 +46,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port free at the time of asking.
+// freePort returns a loopback port free at the time of asking, for a
+// process the test starts to listen on. It is drawn at random below
+// Linux's ephemeral range (32768 and up): a port from that range may be
+// taken meanwhile as the source port of any outgoing connection (to Redis,
+// to the API), and then the process cannot bind it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999 on 127.0.0.1")
+	return 0
 }
 
 // env is one sandbox world and the config of a node relaying into it.

@@ -106,6 +106,17 @@ func (e *env) ipStatus(addr string) api.IPStatus {
 	return api.IPStatus{}
 }
 
+// waitSuspended waits until the API shows addr suspended and returns it.
+func (e *env) waitSuspended(addr string) api.IPStatus {
+	e.t.Helper()
+	var ip api.IPStatus
+	waitFor(e.t, 10*time.Second, addr+" suspended in the API", func() bool {
+		ip = e.ipStatus(addr)
+		return ip.Status == api.IPSuspended
+	})
+	return ip
+}
+
 // cli runs an admin command of the binary against this env's API.
 func (e *env) cli(args ...string) string {
 	e.t.Helper()
@@ -209,7 +220,9 @@ func TestBlockedIPLeavesThePool(t *testing.T) {
 					t.Fatalf("%s arrived from the blocked IP", id)
 				}
 			}
-			ip := e.ipStatus("127.0.0.3")
+			// The sink saw the connection; what sendpool recorded is asked
+			// of sendpool, until it says so.
+			ip := e.waitSuspended("127.0.0.3")
 			if ip.Status != api.IPSuspended || ip.Scope != "pool" || ip.Reason != spamhausReply ||
 				ip.SuspendedUntil == nil || ip.SuspendedUntil.Before(time.Now().Add(50*time.Minute)) {
 				t.Fatalf("API shows %+v, want suspended for the pool for pool.suspend_for (1h) with the reply", ip)
@@ -285,7 +298,7 @@ func TestProviderBlockIsForThatProviderOnly(t *testing.T) {
 		e.send(id, id+"@outlook.test")
 		e.waitArrived("outlook.test", id)
 	}
-	ip := e.ipStatus("127.0.0.3")
+	ip := e.waitSuspended("127.0.0.3")
 	if ip.Status != api.IPSuspended || ip.Scope != "outlook.test" || ip.Reason != outlookReply {
 		t.Fatalf("API shows %+v, want suspended for outlook.test with the reply", ip)
 	}

@@ -15,11 +15,14 @@ import (
 	"sendpool/internal/api"
 	"sendpool/internal/queue"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
 
-// adminIPs is a two-IP pool for the API.
+// adminIPs is a two-IP pool for the API; a suspension lasts from now, the
+// test clock's time.
 type adminIPs struct {
 	mu  sync.Mutex
+	now time.Time
 	ips []api.IPStatus
 }
 
@@ -31,7 +34,7 @@ func (p *adminIPs) IPs(ctx context.Context) []api.IPStatus {
 
 func (p *adminIPs) Suspend(ctx context.Context, addr string, d time.Duration, reason string) error {
 	return p.change(addr, func(ip *api.IPStatus) {
-		until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).Add(d)
+		until := p.now.Add(d)
 		ip.Status, ip.Scope, ip.SuspendedUntil, ip.Reason = api.IPSuspended, "pool", &until, reason
 	})
 }
@@ -56,6 +59,7 @@ func (p *adminIPs) change(addr string, f func(*api.IPStatus)) error {
 type adminEnv struct {
 	url   string
 	store *sqlite.Store
+	ips   *adminIPs
 }
 
 func newAdminEnv(t *testing.T) *adminEnv {
@@ -65,7 +69,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ips := &adminIPs{ips: []api.IPStatus{
+	ips := &adminIPs{now: testclock.New().Now(), ips: []api.IPStatus{
 		{Address: "127.0.0.2", EHLO: "mta1.sendpool.test", Weight: 1, Status: api.IPActive},
 		{Address: "127.0.0.3", EHLO: "mta2.sendpool.test", Weight: 1, Status: api.IPActive},
 	}}
@@ -75,7 +79,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	// otherwise pass the flags.
 	t.Setenv("SENDPOOL_API", srv.URL)
 	t.Setenv("SENDPOOL_TOKEN", "tok")
-	return &adminEnv{url: srv.URL, store: st}
+	return &adminEnv{url: srv.URL, store: st, ips: ips}
 }
 
 // admin runs an admin command line and returns its exit code and output.
@@ -182,14 +186,14 @@ func TestAdminUsage(t *testing.T) {
 }
 
 func TestAdminIPs(t *testing.T) {
-	newAdminEnv(t)
+	e := newAdminEnv(t)
 	out := mustAdmin(t, "ip", "ls")
 	wantContains(t, "ls", out, "ADDRESS", "127.0.0.2", "mta2.sendpool.test", "active")
 	out = mustAdmin(t, "ip", "suspend", "127.0.0.3", "-for", "2h", "-reason", "listed at dnsbl.test")
 	wantContains(t, "suspend", out, "127.0.0.3", "suspended", "pool", "listed at dnsbl.test")
 	var ips []api.IPStatus
 	if err := json.Unmarshal([]byte(mustAdmin(t, "ip", "ls", "-json")), &ips); err != nil || len(ips) != 2 ||
-		ips[1].SuspendedUntil == nil || !ips[1].SuspendedUntil.Equal(time.Date(2030, 1, 1, 2, 0, 0, 0, time.UTC)) {
+		ips[1].SuspendedUntil == nil || !ips[1].SuspendedUntil.Equal(e.ips.now.Add(2*time.Hour)) {
 		t.Errorf("ls -json after suspend: %+v %v", ips, err)
 	}
 	out = mustAdmin(t, "ip", "resume", "127.0.0.3")

@@ -2,12 +2,12 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	"sendpool/internal/domain"
 	"sendpool/internal/sandbox"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
 
 // domainEnv is the API with its domain routes over a real SQLite store,
@@ -26,16 +27,14 @@ import (
 type domainEnv struct {
 	*env
 	dns *sandbox.DNSServer
-	mu  sync.Mutex
-	now time.Time
+	clk *testclock.Clock
 }
 
-func (e *domainEnv) clock() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }
-func (e *domainEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
-}
+func (e *domainEnv) clock() time.Time        { return e.clk.Now() }
+func (e *domainEnv) advance(d time.Duration) { e.clk.Add(d) }
+
+// month is the clock's year and month as DKIM selectors carry it.
+func (e *domainEnv) month() string { return e.clk.Now().Format("200601") }
 
 // newDomainEnv builds the env; opts change the records' config first.
 func newDomainEnv(t *testing.T, opts ...func(*dnsrec.Config)) *domainEnv {
@@ -54,7 +53,7 @@ func newDomainEnv(t *testing.T, opts ...func(*dnsrec.Config)) *domainEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &domainEnv{dns: srv, now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	e := &domainEnv{dns: srv, clk: testclock.New()}
 	pool := []dnsrec.PoolIP{{Addr: netip.MustParseAddr("127.0.0.2"), EHLO: "mta1.sendpool.test"}}
 	srv.SetA("mta1.sendpool.test", "127.0.0.2")
 	rec := &dnsrec.Config{SPFHost: "_spf.relay.sendpool.test", Pool: pool, DMARCRUA: "mailto:dmarc@{domain}",
@@ -194,18 +193,20 @@ func TestDomainCheckAndRotation(t *testing.T) {
 		t.Fatalf("after publishing: %+v", r)
 	}
 
-	e.advance(31 * 24 * time.Hour)
+	was := e.month()
+	e.advance(31 * 24 * time.Hour) // a later month: new selectors
+	now := e.month()
 	code, body = e.do(t, "POST", "/api/v1/domains/shop.test/rotate-dkim", "")
 	wantStatus(t, "rotate", code, body, 200)
 	rotated := decode[api.DomainInfo](t, body)
-	if len(rotated.Keys) != 4 || rotated.Keys[2].State != domain.Pending || rotated.Keys[2].Selector != "sp202612r" {
+	if len(rotated.Keys) != 4 || rotated.Keys[2].State != domain.Pending || rotated.Keys[2].Selector != "sp"+now+"r" {
 		t.Fatalf("after rotate: %+v", rotated.Keys)
 	}
 	code, body = e.do(t, "POST", "/api/v1/domains/shop.test/rotate-dkim", "")
 	wantStatus(t, "rotate while pending", code, body, 409)
 
 	r := e.check(t)
-	if r.DKIM.Status != dnsrec.Missing || r.DKIM.Detail != "sp202612r missing, sp202612e missing" {
+	if r.DKIM.Status != dnsrec.Missing || r.DKIM.Detail != "sp"+now+"r missing, sp"+now+"e missing" {
 		t.Fatalf("check before publishing the new keys: %+v", r.DKIM)
 	}
 	e.publish(rotated.Records)
@@ -218,7 +219,7 @@ func TestDomainCheckAndRotation(t *testing.T) {
 	for _, k := range got.Keys {
 		states += k.Selector + "=" + string(k.State) + " "
 	}
-	if states != "sp202611r=retired sp202611e=retired sp202612r=active sp202612e=active " || len(got.Removable) != 0 {
+	if states != fmt.Sprintf("sp%[1]sr=retired sp%[1]se=retired sp%[2]sr=active sp%[2]se=active ", was, now) || len(got.Removable) != 0 {
 		t.Fatalf("keys after activation: %s, removable %v", states, got.Removable)
 	}
 	if got.Keys[0].RemovableAt == nil || !got.Keys[0].RemovableAt.Equal(e.clock().Add(168*time.Hour)) {
@@ -228,11 +229,11 @@ func TestDomainCheckAndRotation(t *testing.T) {
 	e.advance(168 * time.Hour)
 	code, body = e.do(t, "GET", "/api/v1/domains/shop.test", "")
 	got = decode[api.DomainInfo](t, body)
-	if strings.Join(got.Removable, ",") != "sp202611r,sp202611e" {
+	if strings.Join(got.Removable, ",") != "sp"+was+"r,sp"+was+"e" {
 		t.Fatalf("removable after retire_after: %v", got.Removable)
 	}
 	for _, r := range got.Records {
-		if strings.HasPrefix(r.Name, "sp202611") {
+		if strings.HasPrefix(r.Name, "sp"+was) {
 			t.Fatalf("a removable key is still among the records: %+v", r)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"sendpool/internal/api"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
 
 // env is an API server on a loopback socket over a real SQLite store.
@@ -161,7 +162,7 @@ func (f *fakeIPs) Resume(ctx context.Context, addr string) error {
 
 func newFakeIPs() *fakeIPs {
 	return &fakeIPs{
-		now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
+		now: testclock.New().Now(),
 		ips: []api.IPStatus{
 			{Address: "127.0.0.2", EHLO: "mta1.sendpool.test", Weight: 1, Status: api.IPActive},
 			{Address: "127.0.0.3", EHLO: "mta2.sendpool.test", Weight: 2, Status: api.IPActive},

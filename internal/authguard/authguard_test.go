@@ -13,6 +13,7 @@ import (
 
 	"sendpool/internal/account"
 	"sendpool/internal/state/memory"
+	"sendpool/internal/testclock"
 )
 
 type fakeAccounts map[string]*account.Account
@@ -24,30 +25,17 @@ func (f fakeAccounts) GetAccount(_ context.Context, name string) (*account.Accou
 	return nil, account.ErrNotFound
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	g        *Guard
-	clk      *clock
+	clk      *testclock.Clock
 	logs     *bytes.Buffer
 	lockouts map[string]int
 }
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{clk: &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, lockouts: map[string]int{}}
-	st := memory.New(f.clk.now)
+	f := &fixture{clk: testclock.New(), logs: &bytes.Buffer{}, lockouts: map[string]int{}}
+	st := memory.New(f.clk.Now)
 	t.Cleanup(func() { st.Close() })
 	cfg := Config{
 		State:              st,
@@ -55,7 +43,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		MaxFailures:        3,
 		MaxAccountFailures: 5,
 		Window:             15 * time.Minute,
-		Now:                f.clk.now,
+		Now:                f.clk.Now,
 		Logger:             slog.New(slog.NewTextHandler(f.logs, nil)),
 		OnLockout:          func(scope string) { f.lockouts[scope]++ },
 	}
@@ -73,20 +61,21 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 func TestIPLockoutAndWindow(t *testing.T) {
 	f := newFixture(t, nil)
 	ip := addr("198.51.100.7")
+	t0 := f.clk.Now()
 	for i := range 3 {
 		if err := f.g.Check(ctx, ip, "shop1"); err != nil {
 			t.Fatalf("attempt %d refused: %v", i+1, err)
 		}
-		f.clk.add(time.Minute)
+		f.clk.Add(time.Minute)
 		f.g.Fail(ctx, ip, "shop1")
 	}
-	// Failures at 12:01, 12:02, 12:03 (the clock moved before each).
+	// Failures at t0+1m, +2m, +3m (the clock moved before each).
 	err := f.g.Check(ctx, ip, "shop1")
 	var r *Refused
 	if !errors.As(err, &r) || r.Scope != ScopeIP {
 		t.Fatalf("4th attempt: %v, want an IP refusal", err)
 	}
-	if want := time.Date(2026, 1, 1, 12, 16, 0, 0, time.UTC); !r.Until.Equal(want) || r.Wait != 13*time.Minute {
+	if want := t0.Add(16 * time.Minute); !r.Until.Equal(want) || r.Wait != 13*time.Minute {
 		t.Errorf("refused until %v (wait %v), want %v (13m): the first failure ages out", r.Until, r.Wait, want)
 	}
 	if err := f.g.Check(ctx, addr("198.51.100.8"), "shop1"); err != nil {
@@ -96,9 +85,9 @@ func TestIPLockoutAndWindow(t *testing.T) {
 	for range 5 {
 		f.g.Check(ctx, ip, "shop1")
 	}
-	f.clk.add(13 * time.Minute)
+	f.clk.Add(13 * time.Minute)
 	if err := f.g.Check(ctx, ip, "shop1"); err != nil {
-		t.Errorf("at 12:16 the oldest failure is out of the window, still refused: %v", err)
+		t.Errorf("at t0+16m the oldest failure is out of the window, still refused: %v", err)
 	}
 	if f.lockouts[ScopeIP] != 1 || strings.Count(f.logs.String(), "auth lockout") != 1 {
 		t.Errorf("lockouts %v, log:\n%s; want one IP lockout logged once", f.lockouts, f.logs)

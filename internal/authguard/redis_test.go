@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sendpool/internal/state/redis"
+	"sendpool/internal/testclock"
 	"sendpool/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestSharedRedis(t *testing.T) {
 	url := testenv.Redis(t)
 	prefix := "sendpool-test:authguard:" + time.Now().Format("150405.000000000") + ":"
-	clk := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New()
 	var lockouts atomic.Int32
 	node := func() *Guard {
 		st, err := redis.Open(context.Background(), url, redis.Options{Prefix: prefix})
@@ -33,12 +34,12 @@ func TestSharedRedis(t *testing.T) {
 			st.Close()
 		})
 		return New(Config{State: st, MaxFailures: 10, MaxAccountFailures: 50, Window: 15 * time.Minute,
-			Now: clk.now, OnLockout: func(string) { lockouts.Add(1) }})
+			Now: clk.Now, OnLockout: func(string) { lockouts.Add(1) }})
 	}
 	a, b := node(), node()
 	ip := netip.MustParseAddr("198.51.100.7")
 
-	first := clk.now()
+	first := clk.Now()
 	var wg sync.WaitGroup
 	for i := range 30 {
 		g := a
@@ -51,7 +52,7 @@ func TestSharedRedis(t *testing.T) {
 	if n := lockouts.Load(); n != 1 {
 		t.Errorf("%d lockouts from 30 concurrent failures on two nodes, want 1", n)
 	}
-	clk.add(time.Minute)
+	clk.Add(time.Minute)
 	for _, g := range []*Guard{a, b} {
 		var r *Refused
 		if err := g.Check(ctx, ip, "shop1"); !errors.As(err, &r) || r.Scope != ScopeIP {
@@ -64,7 +65,7 @@ func TestSharedRedis(t *testing.T) {
 	if err := b.Check(ctx, netip.MustParseAddr("198.51.100.8"), "shop1"); err != nil {
 		t.Errorf("another IP: %v", err)
 	}
-	clk.add(14 * time.Minute)
+	clk.Add(14 * time.Minute)
 	if err := b.Check(ctx, ip, "shop1"); err != nil {
 		t.Errorf("once the window frees: %v", err)
 	}

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sendpool/internal/testclock"
 )
 
 var (
-	arrival = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	arrival = testclock.New().Now()
 	tried   = arrival.Add(3 * time.Second)
 )
 

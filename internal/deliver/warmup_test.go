@@ -17,23 +17,20 @@ import (
 	"sendpool/internal/state"
 	"sendpool/internal/state/memory"
 	"sendpool/internal/state/redis"
+	"sendpool/internal/testclock"
 	"sendpool/internal/testenv"
 )
 
-// warmClock is a settable clock for the warm-up's day boundary.
-type warmClock struct {
-	mu sync.Mutex
-	t  time.Time
+// warmDay1 returns the test clock, set 10 hours into today (UTC), and
+// today's start: the first day of the IP in warm-up. Today, not a fixed
+// date: the counts live in the shared state, and Redis expires them by the
+// server's clock.
+func warmDay1() (*testclock.Clock, time.Time) {
+	clk := testclock.New()
+	day1 := clk.Now().Truncate(24 * time.Hour)
+	clk.Set(day1.Add(10 * time.Hour))
+	return clk, day1
 }
-
-func (c *warmClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *warmClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-var warmDay1 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
 type heldTotal struct {
 	mu sync.Mutex
@@ -45,7 +42,7 @@ func (h *heldTotal) WarmupHeld(_, _ string, n int) { h.mu.Lock(); h.n += n; h.mu
 // warmupCourier is one node: a courier whose pool is 127.0.0.2, in warm-up
 // on day 1 with a cap of 3 to the provider "gmail.test" (weight 100, so it
 // is picked whenever usable), and, unless alone, 127.0.0.3, warm.
-func (w *world) warmupCourier(t *testing.T, st state.State, clk *warmClock, held pool.HeldCounter, alone bool) *Courier {
+func (w *world) warmupCourier(t *testing.T, st state.State, clk *testclock.Clock, day1 time.Time, held pool.HeldCounter, alone bool) *Courier {
 	t.Helper()
 	cl, err := classify.New(nil)
 	if err != nil {
@@ -56,7 +53,7 @@ func (w *world) warmupCourier(t *testing.T, st state.State, clk *warmClock, held
 		ips = append(ips, pool.IP{Addr: addr("127.0.0.3"), EHLO: "old.sender.test", Weight: 1})
 	}
 	wu := pool.NewWarmup(pool.WarmupConfig{State: st, Held: held, Now: clk.Now, IPs: []pool.WarmIP{{
-		Addr: addr("127.0.0.2"), Start: warmDay1, Name: "test",
+		Addr: addr("127.0.0.2"), Start: day1, Name: "test",
 		Schedule: pool.Schedule{Days: 5, Growth: 2, Caps: map[string]pool.Cap{"gmail.test": {Start: 3, Max: 100}, pool.OtherProvider: {Start: 50, Max: 100}}},
 	}}})
 	return w.courier(func(c *Config) {
@@ -83,9 +80,9 @@ func TestWarmupCapSendsRestFromWarmIP(t *testing.T) {
 	w := newWorld(t)
 	s := w.sink("mx.gmail.test", "127.0.0.101", sandbox.SinkConfig{})
 	w.mx("gmail.test", "mx.gmail.test")
-	clk := &warmClock{t: warmDay1.Add(10 * time.Hour)}
+	clk, day1 := warmDay1()
 	held := &heldTotal{}
-	c := w.warmupCourier(t, memory.New(nil), clk, held, false)
+	c := w.warmupCourier(t, memory.New(nil), clk, day1, held, false)
 
 	for g := range 4 { // four groups of three: connections are reused between them
 		var group [][]*queue.Lease
@@ -108,8 +105,8 @@ func TestWarmupOnlyCappedIPsWait(t *testing.T) {
 	w := newWorld(t)
 	s := w.sink("mx.gmail.test", "127.0.0.101", sandbox.SinkConfig{})
 	w.mx("gmail.test", "mx.gmail.test")
-	clk := &warmClock{t: warmDay1.Add(10 * time.Hour)}
-	c := w.warmupCourier(t, memory.New(nil), clk, nil, true)
+	clk, day1 := warmDay1()
+	c := w.warmupCourier(t, memory.New(nil), clk, day1, nil, true)
 
 	var group [][]*queue.Lease
 	for i := range 5 {
@@ -119,19 +116,19 @@ func TestWarmupOnlyCappedIPsWait(t *testing.T) {
 	wantVerdict(t, res, queue.VerdictDelivered, queue.VerdictDelivered, queue.VerdictDelivered,
 		queue.VerdictDeferred, queue.VerdictDeferred)
 	for _, r := range res[3:] {
-		if !r.RetryAt.Equal(warmDay1.Add(24 * time.Hour)) {
+		if !r.RetryAt.Equal(day1.Add(24 * time.Hour)) {
 			t.Errorf("deferred to %v (%q); want the start of day 2, when the cap grows", r.RetryAt, r.Attempt.Response)
 		}
 	}
 	// Later the same day: still waiting, and no connection is made.
-	clk.Advance(time.Hour)
+	clk.Add(time.Hour)
 	conns := len(s.Conns())
 	wantVerdict(t, deliver(t, c, group[3], group[4]), queue.VerdictDeferred, queue.VerdictDeferred)
 	if len(s.Conns()) != conns {
 		t.Error("a capped IP connected again the same day")
 	}
 	// Day 2: the cap is 6 over the last 24 hours, 3 used.
-	clk.Advance(13 * time.Hour)
+	clk.Add(13 * time.Hour)
 	wantVerdict(t, deliver(t, c, group[3], group[4]), queue.VerdictDelivered, queue.VerdictDelivered)
 	if got := fromIP(s); got["127.0.0.2"] != 5 || len(got) != 1 {
 		t.Errorf("messages by source IP %v; want 5 from 127.0.0.2", got)
@@ -166,8 +163,8 @@ func sharedNodes(t *testing.T, s1, s2 state.State) {
 	w := newWorld(t)
 	s := w.sink("mx.gmail.test", "127.0.0.101", sandbox.SinkConfig{})
 	w.mx("gmail.test", "mx.gmail.test")
-	clk := &warmClock{t: warmDay1.Add(10 * time.Hour)}
-	nodes := []*Courier{w.warmupCourier(t, s1, clk, nil, false), w.warmupCourier(t, s2, clk, nil, false)}
+	clk, day1 := warmDay1()
+	nodes := []*Courier{w.warmupCourier(t, s1, clk, day1, nil, false), w.warmupCourier(t, s2, clk, day1, nil, false)}
 	var wg sync.WaitGroup
 	results := make([][]queue.Result, 2)
 	for n, c := range nodes {

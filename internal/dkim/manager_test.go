@@ -4,27 +4,14 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sendpool/internal/dns"
 	"sendpool/internal/domain"
 	"sendpool/internal/sandbox"
+	"sendpool/internal/testclock"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // managerEnv is a Manager on a memory store, looking keys up in a sandbox
 // DNS server over loopback through an uncached dns.Client.
@@ -32,7 +19,7 @@ type managerEnv struct {
 	m     *Manager
 	dns   *sandbox.DNSServer
 	store *memStore
-	clock *clock
+	clock *testclock.Clock
 }
 
 func newManagerEnv(t testing.TB) *managerEnv {
@@ -46,7 +33,7 @@ func newManagerEnv(t testing.TB) *managerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &managerEnv{dns: srv, store: newMemStore(), clock: &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}}
+	e := &managerEnv{dns: srv, store: newMemStore(), clock: testclock.New()}
 	e.m = New(Config{Store: e.store, Resolver: r, RetireAfter: 168 * time.Hour, Now: e.clock.Now})
 	return e
 }
@@ -60,6 +47,13 @@ func (e *managerEnv) publish(d *domain.Domain, states ...domain.KeyState) {
 			}
 		}
 	}
+}
+
+// sels returns the selectors of a new RSA and Ed25519 key pair made at t:
+// sp, the year and month, r or e (Selector).
+func sels(t time.Time) (rsa, ed string) {
+	ym := t.UTC().Format("200601")
+	return "sp" + ym + "r", "sp" + ym + "e"
 }
 
 // selectors returns the s= of each signature of msg, in order.
@@ -96,10 +90,11 @@ func TestAddSignsAtOnceForItsAccountOnly(t *testing.T) {
 	if _, err := e.m.Add(t.Context(), "shop.test", "other"); !errors.Is(err, domain.ErrExists) {
 		t.Fatalf("second Add: %v, want ErrExists", err)
 	}
-	if got := selectors(e.sign(t, "shop", "a@shop.test")); got != "sp202611r sp202611e" {
-		t.Fatalf("signed with %q, want sp202611r sp202611e", got)
+	r, ed := sels(e.clock.Now())
+	if got := selectors(e.sign(t, "shop", "a@shop.test")); got != r+" "+ed {
+		t.Fatalf("signed with %q, want %s %s", got, r, ed)
 	}
-	if got := selectors(e.sign(t, "shop", "News <a@news.shop.test>")); got != "sp202611r sp202611e" {
+	if got := selectors(e.sign(t, "shop", "News <a@news.shop.test>")); got != r+" "+ed {
 		t.Fatalf("subdomain signed with %q, want the parent's keys", got)
 	}
 	if got := selectors(e.sign(t, "other", "a@shop.test")); got != "" {
@@ -122,14 +117,17 @@ func TestRotationSwitchesOnlyOnceSeenInDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.publish(d, domain.Active)
+	oldR, oldE := sels(e.clock.Now())
+	old := oldR + " " + oldE
 
-	e.clock.add(40 * 24 * time.Hour) // December
+	e.clock.Add(40 * 24 * time.Hour) // a later month: new selectors
+	newR, newE := sels(e.clock.Now())
 	d, err = e.m.Rotate(ctx, "shop.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pending := d.KeysIn(domain.Pending)
-	if len(pending) != 2 || pending[0].Selector != "sp202612r" || pending[1].Selector != "sp202612e" {
+	if len(pending) != 2 || pending[0].Selector != newR || pending[1].Selector != newE {
 		t.Fatalf("pending keys after Rotate: %+v", pending)
 	}
 	if _, err := e.m.Rotate(ctx, "shop.test"); !errors.Is(err, ErrRotationPending) {
@@ -139,25 +137,25 @@ func TestRotationSwitchesOnlyOnceSeenInDNS(t *testing.T) {
 	if d, err = e.m.Activate(ctx, "shop.test"); err != nil || len(d.KeysIn(domain.Pending)) != 2 {
 		t.Fatalf("Activate before publishing: %v, %d pending", err, len(d.KeysIn(domain.Pending)))
 	}
-	if got := selectors(e.sign(t, "shop", "a@shop.test")); got != "sp202611r sp202611e" {
+	if got := selectors(e.sign(t, "shop", "a@shop.test")); got != old {
 		t.Fatalf("before publishing, signed with %q, want the old selectors", got)
 	}
 	// A record with another key at the new RSA selector activates nothing.
-	e.dns.SetTXT(RecordName("sp202612r", "shop.test"), RecordValue(d.Keys[0]))
+	e.dns.SetTXT(RecordName(newR, "shop.test"), RecordValue(d.Keys[0]))
 	if err := e.m.ActivateAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := selectors(e.sign(t, "shop", "a@shop.test")); got != "sp202611r sp202611e" {
+	if got := selectors(e.sign(t, "shop", "a@shop.test")); got != old {
 		t.Fatalf("with a wrong record, signed with %q, want the old selectors", got)
 	}
 
 	e.publish(d, domain.Pending)
-	e.clock.add(time.Hour)
+	e.clock.Add(time.Hour)
 	if err := e.m.ActivateAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	signed := e.sign(t, "shop", "a@shop.test")
-	if got := selectors(signed); got != "sp202612r sp202612e" {
+	if got := selectors(signed); got != newR+" "+newE {
 		t.Fatalf("after publishing, signed with %q, want the new selectors", got)
 	}
 	if got := results(verifyAll(t, e.m.cfg.Resolver, signed)); got != "rsa-sha256=pass ed25519-sha256=pass" {
@@ -166,7 +164,7 @@ func TestRotationSwitchesOnlyOnceSeenInDNS(t *testing.T) {
 
 	d, _ = e.store.GetDomain(ctx, "shop.test")
 	retired := d.KeysIn(domain.Retired)
-	if len(retired) != 2 || retired[0].Selector != "sp202611r" || !retired[0].RetiredAt.Equal(e.clock.Now()) {
+	if len(retired) != 2 || retired[0].Selector != oldR || !retired[0].RetiredAt.Equal(e.clock.Now()) {
 		t.Fatalf("retired keys: %+v", retired)
 	}
 	if retired[0].Removable(e.clock.Now().Add(167*time.Hour), e.m.RetireAfter()) {

@@ -9,13 +9,14 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"sendpool/internal/sandbox"
+	"sendpool/internal/testclock"
 )
 
 func TestCacheHonoursTTL(t *testing.T) {
 	s := newServer(t)
 	s.SetTTL(60)
 	s.SetMX("cached.test", sandbox.MXRecord{Host: "mx.cached.test", Pref: 10})
-	clk := newClock()
+	clk := testclock.New()
 	c := newClient(t, Options{Now: clk.Now}, s.Addr())
 
 	lookup := func() {
@@ -29,12 +30,12 @@ func TestCacheHonoursTTL(t *testing.T) {
 	if n := s.Queries("cached.test", mdns.TypeMX); n != 1 {
 		t.Fatalf("server asked %d times, want 1", n)
 	}
-	clk.Advance(59 * time.Second)
+	clk.Add(59 * time.Second)
 	lookup()
 	if n := s.Queries("cached.test", mdns.TypeMX); n != 1 {
 		t.Fatalf("after 59s: server asked %d times, want 1", n)
 	}
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	lookup()
 	if n := s.Queries("cached.test", mdns.TypeMX); n != 2 {
 		t.Fatalf("after 60s: server asked %d times, want 2", n)
@@ -45,7 +46,7 @@ func TestCacheTTLCap(t *testing.T) {
 	s := newServer(t)
 	s.SetTTL(86400)
 	s.SetA("long.test", "127.0.0.1")
-	clk := newClock()
+	clk := testclock.New()
 	c := newClient(t, Options{Now: clk.Now, MaxTTL: 5 * time.Minute}, s.Addr())
 
 	lookup := func() {
@@ -55,12 +56,12 @@ func TestCacheTTLCap(t *testing.T) {
 		}
 	}
 	lookup()
-	clk.Advance(5*time.Minute - time.Second)
+	clk.Add(5*time.Minute - time.Second)
 	lookup()
 	if n := s.Queries("long.test", mdns.TypeA); n != 1 {
 		t.Fatalf("before the cap: server asked %d times, want 1", n)
 	}
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	lookup()
 	if n := s.Queries("long.test", mdns.TypeA); n != 2 {
 		t.Fatalf("at the 5m cap of a 1-day TTL: server asked %d times, want 2", n)
@@ -71,7 +72,7 @@ func TestCacheZeroTTLNotCached(t *testing.T) {
 	s := newServer(t)
 	s.SetTTL(0)
 	s.SetA("volatile.test", "127.0.0.1")
-	c := newClient(t, Options{Now: newClock().Now}, s.Addr())
+	c := newClient(t, Options{Now: testclock.New().Now}, s.Addr())
 	for range 2 {
 		if _, err := c.LookupIP(t.Context(), "volatile.test"); err != nil {
 			t.Fatal(err)
@@ -84,7 +85,7 @@ func TestCacheZeroTTLNotCached(t *testing.T) {
 
 func TestNegativeCaching(t *testing.T) {
 	s := newServer(t) // SOA minimum 300s: the client's 30s applies
-	clk := newClock()
+	clk := testclock.New()
 	c := newClient(t, Options{Now: clk.Now}, s.Addr())
 
 	nx := func() {
@@ -100,9 +101,9 @@ func TestNegativeCaching(t *testing.T) {
 	}
 	// The cached NXDOMAIN is served even once the name exists, until it ends.
 	s.SetTXT("absent.test", "now here")
-	clk.Advance(29 * time.Second)
+	clk.Add(29 * time.Second)
 	nx()
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	if txts, err := c.LookupTXT(t.Context(), "absent.test"); err != nil || len(txts) != 1 {
 		t.Fatalf("after 30s: %v, %v", txts, err)
 	}
@@ -125,7 +126,7 @@ func TestNegativeCaching(t *testing.T) {
 func TestNegativeCachingCappedBySOA(t *testing.T) {
 	s := newServer(t)
 	s.SetNegativeTTL(10)
-	clk := newClock()
+	clk := testclock.New()
 	c := newClient(t, Options{Now: clk.Now}, s.Addr())
 	for range 2 {
 		c.LookupMX(t.Context(), "short.test")
@@ -133,7 +134,7 @@ func TestNegativeCachingCappedBySOA(t *testing.T) {
 	if n := s.Queries("short.test", mdns.TypeMX); n != 1 {
 		t.Fatalf("server asked %d times, want 1", n)
 	}
-	clk.Advance(10 * time.Second)
+	clk.Add(10 * time.Second)
 	c.LookupMX(t.Context(), "short.test")
 	if n := s.Queries("short.test", mdns.TypeMX); n != 2 {
 		t.Fatalf("after the SOA's 10s: server asked %d times, want 2", n)
@@ -167,7 +168,7 @@ func TestCustomCacheGetsTTLs(t *testing.T) {
 	s.SetNegativeTTL(20)
 	s.SetA("ttl.test", "127.0.0.1")
 	rc := &recordingCache{ttls: map[string]time.Duration{}, vals: map[string][]byte{}}
-	c := newClient(t, Options{Cache: rc, Now: newClock().Now}, s.Addr())
+	c := newClient(t, Options{Cache: rc, Now: testclock.New().Now}, s.Addr())
 	c.LookupMX(t.Context(), "ttl.test") // MX NODATA, then A and AAAA
 	c.LookupMX(t.Context(), "gone.test")
 
@@ -193,10 +194,10 @@ func TestCachedValueExpiresByItself(t *testing.T) {
 	s.SetTTL(30)
 	s.SetA("stale.test", "127.0.0.1")
 	rc := &recordingCache{ttls: map[string]time.Duration{}, vals: map[string][]byte{}} // never forgets
-	clk := newClock()
+	clk := testclock.New()
 	c := newClient(t, Options{Cache: rc, Now: clk.Now}, s.Addr())
 	c.LookupIP(t.Context(), "stale.test")
-	clk.Advance(31 * time.Second)
+	clk.Add(31 * time.Second)
 	c.LookupIP(t.Context(), "stale.test")
 	if n := s.Queries("stale.test", mdns.TypeA); n != 2 {
 		t.Errorf("server asked %d times, want 2", n)
@@ -204,7 +205,7 @@ func TestCachedValueExpiresByItself(t *testing.T) {
 }
 
 func TestMemoryCache(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New()
 	mc := NewMemoryCache(3, clk.Now)
 	for i := range 4 {
 		mc.Set(fmt.Sprint(i), []byte{byte(i)}, time.Minute)
@@ -223,7 +224,7 @@ func TestMemoryCache(t *testing.T) {
 			t.Errorf("%s: %v, %v", k, v, ok)
 		}
 	}
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	if _, ok := mc.Get("0"); ok {
 		t.Error("expired entry returned")
 	}

@@ -11,6 +11,7 @@ import (
 	"sendpool/internal/state"
 	"sendpool/internal/state/memory"
 	sredis "sendpool/internal/state/redis"
+	"sendpool/internal/testclock"
 	"sendpool/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func TestSharedCacheAcrossNodes(t *testing.T) {
 			s := newServer(t)
 			s.SetTTL(60)
 			s.SetMX("shared.test", sandbox.MXRecord{Host: "mx.shared.test", Pref: 10})
-			clk := newClock()
+			clk := testclock.New()
 			nodeA := newClient(t, Options{Now: clk.Now, Cache: StateCache{State: a}}, s.Addr())
 			nodeB := newClient(t, Options{Now: clk.Now, Cache: StateCache{State: b}}, s.Addr())
 			lookup := func(c *Client) {
@@ -50,14 +51,14 @@ func TestSharedCacheAcrossNodes(t *testing.T) {
 			}
 			lookup(nodeA)
 			lookup(nodeB)
-			clk.Advance(59 * time.Second)
+			clk.Add(59 * time.Second)
 			lookup(nodeB)
 			if n := s.Queries("shared.test", mdns.TypeMX); n != 1 {
 				t.Fatalf("DNS server asked %d times within the TTL, want 1", n)
 			}
 			// Past the TTL the answer is stale, whatever the state still
 			// holds: the expiry travels inside the value.
-			clk.Advance(2 * time.Second)
+			clk.Add(2 * time.Second)
 			lookup(nodeB)
 			if n := s.Queries("shared.test", mdns.TypeMX); n != 2 {
 				t.Fatalf("DNS server asked %d times once the TTL passed, want 2", n)
@@ -76,13 +77,13 @@ func TestSharedCacheCappedByMaxTTL(t *testing.T) {
 	s := newServer(t)
 	s.SetTTL(86400)
 	s.SetMX("capped.test", sandbox.MXRecord{Host: "mx.capped.test", Pref: 10})
-	clk := newClock()
+	clk := testclock.New()
 	c := newClient(t, Options{Now: clk.Now, MaxTTL: time.Minute, Cache: StateCache{State: st}}, s.Addr())
 	for range 2 {
 		if _, err := c.LookupMX(t.Context(), "capped.test"); err != nil {
 			t.Fatal(err)
 		}
-		clk.Advance(61 * time.Second)
+		clk.Add(61 * time.Second)
 	}
 	if n := s.Queries("capped.test", mdns.TypeMX); n != 2 {
 		t.Fatalf("DNS server asked %d times over two MaxTTLs, want 2", n)

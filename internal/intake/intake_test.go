@@ -10,31 +10,14 @@ import (
 	"time"
 
 	"sendpool/internal/account"
+	"sendpool/internal/testclock"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type fixture struct {
 	svc      *Service
 	accounts *memAccounts
 	queue    *memQueue
-	clock    *clock
+	clock    *testclock.Clock
 	queued   int
 	hashes   int // argon2id checks run
 }
@@ -56,11 +39,11 @@ func newFixture(t *testing.T, checks ...Check) *fixture {
 			Domains: []string{"acme.test"}, Status: account.StatusActive,
 		}),
 		queue: &memQueue{},
-		clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		clock: testclock.New(),
 	}
 	var mu sync.Mutex
 	f.svc = New(Config{
-		Accounts: f.accounts, Queue: f.queue, Now: f.clock.now,
+		Accounts: f.accounts, Queue: f.queue, Now: f.clock.Now,
 		MaxQueueTime: 48 * time.Hour, Checks: checks,
 		OnQueued: func() { mu.Lock(); f.queued++; mu.Unlock() },
 	})
@@ -130,7 +113,7 @@ func TestAuthenticateCache(t *testing.T) {
 	if f.hashes != 3 {
 		t.Errorf("after 2 failures: %d hashes, want 3 (failures are never cached)", f.hashes)
 	}
-	f.clock.add(authCacheTTL + time.Second)
+	f.clock.Add(authCacheTTL + time.Second)
 	if err := auth("secret"); err != nil {
 		t.Fatal(err)
 	}
@@ -194,13 +177,13 @@ func TestTrustedAccount(t *testing.T) {
 	// A new network shows once the index is stale.
 	extra, _ := account.ParseNetworks([]string{"192.0.2.0/28"})
 	f.accounts.set(account.Account{Name: "late", Networks: extra})
-	f.clock.add(2 * trustRefresh)
+	f.clock.Add(2 * trustRefresh)
 	a, err := f.svc.TrustedAccount(ctx, netip.MustParseAddr("192.0.2.1"))
 	if err != nil || a == nil || a.Name != "late" {
 		t.Errorf("after refresh: %v, %v; want late", a, err)
 	}
 
-	f.clock.add(2 * trustRefresh)
+	f.clock.Add(2 * trustRefresh)
 	f.accounts.err = errors.New("down")
 	_, err = f.svc.TrustedAccount(ctx, netip.MustParseAddr("192.0.2.1"))
 	wantCode(t, err, 451, "4.3.0")
@@ -265,7 +248,7 @@ func TestAccept(t *testing.T) {
 	if m.ID != id || m.Account != "acme" || m.From != "a@acme.test" || len(m.Recipients) != 2 || string(m.Body) != body {
 		t.Errorf("stored %+v, returned id %s", m, id)
 	}
-	now := f.clock.now()
+	now := f.clock.Now()
 	if !m.Created.Equal(now) || !m.Expires.Equal(now.Add(48*time.Hour)) {
 		t.Errorf("created %v expires %v, want %v and +48h", m.Created, m.Expires, now)
 	}

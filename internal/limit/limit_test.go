@@ -2,31 +2,18 @@ package limit
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sendpool/internal/account"
 	"sendpool/internal/intake"
 	"sendpool/internal/state/memory"
+	"sendpool/internal/testclock"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newLimiter() (*Limiter, *clock) {
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	return New(Config{State: memory.New(c.now), Now: c.now}), c
+func newLimiter() (*Limiter, *testclock.Clock) {
+	c := testclock.New()
+	return New(Config{State: memory.New(c.Now), Now: c.Now}), c
 }
 
 func sub(a *account.Account, from string, rcpts int) *intake.Submission {
@@ -54,12 +41,12 @@ func wantRefusal(t *testing.T, err error, code int, enhanced, text string) {
 func TestPerHourExactWindow(t *testing.T) {
 	l, c := newLimiter()
 	a := &account.Account{Name: "shop", Limits: account.Limits{PerHour: 10}}
-	first := c.now()
+	first := c.Now()
 	for i := range 10 {
 		if err := l.Check(t.Context(), sub(a, "s@shop.test", 1)); err != nil {
 			t.Fatalf("message %d: %v", i+1, err)
 		}
-		c.add(time.Minute)
+		c.Add(time.Minute)
 	}
 	err := l.Check(t.Context(), sub(a, "s@shop.test", 1))
 	wantRefusal(t, err, 451, "4.7.1", "per-hour limit of 10 messages reached; frees at "+first.Add(time.Hour).Format(time.RFC3339))
@@ -67,9 +54,9 @@ func TestPerHourExactWindow(t *testing.T) {
 	for range 3 {
 		wantRefusal(t, l.CheckEnvelope(t.Context(), a, "s@shop.test", []string{"r@x.test"}), 451, "4.7.1", "per-hour limit of 10 messages")
 	}
-	c.t = first.Add(time.Hour - time.Millisecond)
+	c.Set(first.Add(time.Hour - time.Millisecond))
 	wantRefusal(t, l.Check(t.Context(), sub(a, "s@shop.test", 1)), 451, "4.7.1", "per-hour")
-	c.t = first.Add(time.Hour)
+	c.Set(first.Add(time.Hour))
 	if err := l.CheckEnvelope(t.Context(), a, "s@shop.test", []string{"r@x.test"}); err != nil {
 		t.Fatalf("envelope once the window freed: %v", err)
 	}
@@ -112,9 +99,9 @@ func TestRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRefusal(t, l.CheckEnvelope(t.Context(), a, "s@shop.test", []string{"a@x.test", "b@x.test"}),
-		452, "4.5.3", "per-hour limit of 5 recipients reached; frees at "+c.now().Add(time.Hour).Format(time.RFC3339))
+		452, "4.5.3", "per-hour limit of 5 recipients reached; frees at "+c.Now().Add(time.Hour).Format(time.RFC3339))
 	wantRefusal(t, l.Check(t.Context(), sub(a, "s@shop.test", 2)), 452, "4.5.3", "recipients")
-	if n, _ := l.st.Count(t.Context(), "limit:msg:shop", c.now(), time.Hour); n != 1 {
+	if n, _ := l.st.Count(t.Context(), "limit:msg:shop", c.Now(), time.Hour); n != 1 {
 		t.Fatalf("messages counted %d, want 1: the refused message was counted", n)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/textproto"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,19 +22,8 @@ import (
 	"sendpool/internal/smtpd"
 	"sendpool/internal/state/memory"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestWindowFreesOverSMTPAndHTTP: over real sockets, with the limiter on a
 // fake clock, an account with per_hour = 10 gets 10 messages accepted (5 by
@@ -43,7 +31,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // and when it frees (and 429 over HTTP), and accepted again, by both, once
 // the clock passes that time; the queue holds exactly the 12 accepted.
 func TestWindowFreesOverSMTPAndHTTP(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testclock.New()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "q.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

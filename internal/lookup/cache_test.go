@@ -8,37 +8,26 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sendpool/internal/testclock"
 )
 
-// clock is a settable clock that counts its reads: Get reads it once, under
+// clock is the test clock counting its reads: Get reads it once, under
 // the cache's lock, each time it looks a key up, so a test knows when every
 // caller has either started a load or joined one.
 type clock struct {
-	mu    sync.Mutex
-	t     time.Time
-	reads int
+	*testclock.Clock
+	reads atomic.Int64
 }
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)} }
+func newClock() *clock { return &clock{Clock: testclock.New()} }
 
 func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reads++
-	return c.t
+	c.reads.Add(1)
+	return c.Clock.Now()
 }
 
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *clock) readCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reads
-}
+func (c *clock) readCount() int { return int(c.reads.Load()) }
 
 var errNotFound = errors.New("not found")
 
@@ -65,14 +54,14 @@ func TestCacheHitMissExpiry(t *testing.T) {
 	if v := get(t, c, "a", n.load); v != "v1" {
 		t.Fatalf("miss: %s, want v1", v)
 	}
-	clk.advance(5*time.Second - time.Nanosecond)
+	clk.Add(5*time.Second - time.Nanosecond)
 	if v := get(t, c, "a", n.load); v != "v1" || n.n.Load() != 1 {
 		t.Fatalf("hit just before expiry: %s after %d loads, want v1 after 1", v, n.n.Load())
 	}
 	if v := get(t, c, "b", n.load); v != "v2" {
 		t.Fatalf("another key: %s, want v2", v)
 	}
-	clk.advance(time.Nanosecond)
+	clk.Add(time.Nanosecond)
 	if v := get(t, c, "a", n.load); v != "v3" {
 		t.Fatalf("at expiry: %s, want a new load (v3)", v)
 	}
@@ -248,7 +237,7 @@ func TestCacheBounded(t *testing.T) {
 		}
 	}
 	// Expired entries go first.
-	clk.advance(2 * time.Hour)
+	clk.Add(2 * time.Hour)
 	get(t, c, "fresh", n.load)
 	if c.Len() != 1 {
 		t.Fatalf("%d entries after adding one to a cache of expired ones, want 1", c.Len())

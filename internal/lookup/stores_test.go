@@ -109,7 +109,7 @@ func TestAccountsWriteThroughNode(t *testing.T) {
 		if step.same(getAccount(t, b.accounts, "acme")) {
 			t.Fatalf("%s: seen by the other node before its entry expired (was it cached?)", step.what)
 		}
-		b.clock.advance(5 * time.Second)
+		b.clock.Add(5 * time.Second)
 		if !step.same(getAccount(t, b.accounts, "acme")) {
 			t.Fatalf("%s: not seen by the other node after the TTL", step.what)
 		}
@@ -121,7 +121,7 @@ func TestAccountsWriteThroughNode(t *testing.T) {
 	if _, err := a.accounts.GetAccount(ctx, "acme"); !errors.Is(err, account.ErrNotFound) {
 		t.Fatalf("GetAccount after delete through the node: %v, want ErrNotFound", err)
 	}
-	b.clock.advance(5 * time.Second)
+	b.clock.Add(5 * time.Second)
 	if _, err := b.accounts.GetAccount(ctx, "acme"); !errors.Is(err, account.ErrNotFound) {
 		t.Fatalf("GetAccount on the other node after the TTL: %v, want ErrNotFound", err)
 	}
@@ -193,13 +193,13 @@ func TestDomainsDKIMRotation(t *testing.T) {
 	if sels := signedWith(t, mb, msg); len(sels) != 0 {
 		t.Fatalf("node b within the TTL of its not-found: %v, want unsigned", sels)
 	}
-	b.clock.advance(5 * time.Second)
+	b.clock.Add(5 * time.Second)
 	if sels := signedWith(t, mb, msg); !equal(sels, old) {
 		t.Fatalf("node b after the TTL: %v, want %v", sels, old)
 	}
 
 	// Rotate and activate on a, its clock a month on for new selectors.
-	a.clock.advance(31 * 24 * time.Hour)
+	a.clock.Add(31 * 24 * time.Hour)
 	d, err = ma.Rotate(ctx, "shop.test")
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestDomainsDKIMRotation(t *testing.T) {
 	if sels := signedWith(t, mb, msg); !equal(sels, old) {
 		t.Fatalf("node b within the TTL: %v, want %v", sels, old)
 	}
-	b.clock.advance(5 * time.Second)
+	b.clock.Add(5 * time.Second)
 	if sels := signedWith(t, mb, msg); !equal(sels, neu) {
 		t.Fatalf("node b after the TTL: %v, want %v", sels, neu)
 	}

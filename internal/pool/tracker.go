@@ -112,22 +112,28 @@ func (t *Tracker) Refresh(ctx context.Context) error {
 		snap[a] = append(snap[a], s)
 		cur[[2]string{s.IP, s.Scope}] = s
 	}
-	t.mu.Lock()
+	// The gauge moves before the snapshot does (refreshMu keeps seen to
+	// us), so that whoever sees the new snapshot, through the API say,
+	// finds the metric agreeing.
+	t.mu.RLock()
 	prev := t.seen
-	t.snap, t.seen = snap, cur
-	t.mu.Unlock()
-
+	t.mu.RUnlock()
 	for k, s := range cur {
 		if _, ok := prev[k]; !ok {
 			t.gauge(s.IP, s.Scope, true)
 		}
 	}
 	for k, s := range prev {
-		if _, ok := cur[k]; ok {
-			continue
+		if _, ok := cur[k]; !ok {
+			t.gauge(s.IP, s.Scope, false)
 		}
-		t.gauge(s.IP, s.Scope, false)
-		if !now.Before(s.Until) {
+	}
+	t.mu.Lock()
+	t.snap, t.seen = snap, cur
+	t.mu.Unlock()
+
+	for k, s := range prev {
+		if _, ok := cur[k]; !ok && !now.Before(s.Until) {
 			t.log.Info("IP suspension ended", "ip", s.IP, "scope", s.Scope, "source", s.Source, "reason", s.Reason)
 		}
 	}

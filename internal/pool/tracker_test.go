@@ -9,27 +9,8 @@ import (
 
 	"sendpool/internal/state"
 	"sendpool/internal/state/memory"
+	"sendpool/internal/testclock"
 )
-
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // gauge records SetSuspended calls.
 type gauge struct {
@@ -58,9 +39,9 @@ var (
 	ip3 = netip.MustParseAddr("127.0.0.3")
 )
 
-func newTracker(t *testing.T) (*Tracker, *memory.State, *clock, *gauge) {
+func newTracker(t *testing.T) (*Tracker, *memory.State, *testclock.Clock, *gauge) {
 	t.Helper()
-	clk := newClock()
+	clk := testclock.New()
 	st := memory.New(clk.Now)
 	g := &gauge{}
 	tr := NewTracker(TrackerConfig{State: st, SuspendFor: time.Hour, Gauge: g, Now: clk.Now})
@@ -135,7 +116,7 @@ func TestTrackerSnapshotOfOtherNodes(t *testing.T) {
 		t.Error("gauge not set for another node's suspension")
 	}
 	// It ends by itself: Usable checks the end, the next refresh drops it.
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	if !tr.Usable(ip3, "gmail") {
 		t.Fatal("an expired suspension still holds")
 	}

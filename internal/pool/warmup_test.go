@@ -13,10 +13,19 @@ import (
 	"sendpool/internal/state"
 	"sendpool/internal/state/memory"
 	"sendpool/internal/state/redis"
+	"sendpool/internal/testclock"
 	"sendpool/internal/testenv"
 )
 
-var day1 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+// warmDay1 returns the test clock, set 10 hours into today (UTC), and
+// today's start, the first day of an IP in warm-up (today, not a fixed
+// date: Redis expires the counts by the server's clock).
+func warmDay1() (*testclock.Clock, time.Time) {
+	clk := testclock.New()
+	day1 := clk.Now().Truncate(24 * time.Hour)
+	clk.Set(day1.Add(10 * time.Hour))
+	return clk, day1
+}
 
 // schedule3 caps gmail at 3 on day 1, doubling to 10, warm after 3 days.
 func schedule3() Schedule {
@@ -41,6 +50,7 @@ func TestScheduleLimitAndDay(t *testing.T) {
 	if b := s.Bucket("example.org"); b != OtherProvider {
 		t.Errorf("Bucket(example.org) = %q", b)
 	}
+	_, day1 := warmDay1()
 	for _, c := range []struct {
 		at   time.Time
 		want int
@@ -75,7 +85,7 @@ func (h heldCount) WarmupHeld(ip, provider string, n int) { h[ip+" "+provider] +
 // is still picked for others, and returns at the next day's larger cap.
 func TestWarmupCapsOneProvider(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: day1.Add(10 * time.Hour)}
+	clk, day1 := warmDay1()
 	ips := testIPs(1, 1)
 	cold, warm := ips[0], ips[1]
 	st := &countingState{State: memory.New(nil)}
@@ -128,7 +138,7 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 	if at := alone.ReturnsAt("gmail"); !at.Equal(day1.Add(24 * time.Hour)) {
 		t.Errorf("ReturnsAt = %v, want the start of day 2 (cap 6)", at)
 	}
-	clk.Advance(14 * time.Hour) // day 2: cap 6, 3 counted in the last 24 h
+	clk.Add(14 * time.Hour) // day 2: cap 6, 3 counted in the last 24 h
 	if _, ok := alone.Pick("gmail", nil); !ok {
 		t.Fatal("not usable on day 2")
 	}
@@ -141,7 +151,7 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 		t.Fatal("day 2: a 7th delivery within 24 h admitted (cap 6)")
 	}
 	// Day 4: warm, no more counting.
-	clk.Advance(48 * time.Hour)
+	clk.Add(48 * time.Hour)
 	before = st.calls.Load()
 	if !w.Admit(ctx, cold.Addr, "gmail", 1000) || !alone.Usable(cold, "gmail") || st.calls.Load() != before {
 		t.Error("an IP past its schedule is still counted")
@@ -155,7 +165,8 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 // rather than waiting for ever; a failing state keeps the IP out briefly.
 func TestWarmupLargeMessageAndStateFailure(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: day1}
+	clk, day1 := warmDay1()
+	clk.Set(day1)
 	a := testIPs(1)[0].Addr
 	st := &countingState{State: memory.New(nil)}
 	w := NewWarmup(WarmupConfig{State: st, IPs: []WarmIP{{Addr: a, Start: day1, Schedule: schedule3()}}, Now: clk.Now})
@@ -200,8 +211,8 @@ func TestWarmupSharedByNodes(t *testing.T) {
 func sharedCount(t *testing.T, s1, s2 state.State) {
 	ctx := context.Background()
 	// A real date: Redis's keys expire by the server's clock.
-	start := time.Now().UTC().Truncate(24 * time.Hour)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New()
+	start := clk.Now().Truncate(24 * time.Hour)
 	a := testIPs(1)[0].Addr
 	wi := []WarmIP{{Addr: a, Start: start, Name: "test", Schedule: schedule3()}}
 	n1 := NewWarmup(WarmupConfig{State: s1, IPs: wi, Now: clk.Now})

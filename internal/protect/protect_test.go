@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +13,14 @@ import (
 	"sendpool/internal/queue"
 	"sendpool/internal/state/memory"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type fixture struct {
 	st    *sqlite.Store
 	p     *Protector
 	ev    *events.Log
-	clock *clock
+	clock *testclock.Clock
 }
 
 func newFixture(t *testing.T, th Thresholds, names ...string) *fixture {
@@ -47,11 +35,11 @@ func newFixture(t *testing.T, th Thresholds, names ...string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	ms := memory.New(c.now)
+	c := testclock.New()
+	ms := memory.New(c.Now)
 	ev := events.New(events.Config{State: ms})
 	t.Cleanup(func() { ev.Close() })
-	p := New(Config{Accounts: st, Queue: st, State: ms, Events: ev, Thresholds: th, Now: c.now})
+	p := New(Config{Accounts: st, Queue: st, State: ms, Events: ev, Thresholds: th, Now: c.Now})
 	return &fixture{st: st, p: p, ev: ev, clock: c}
 }
 
@@ -80,19 +68,19 @@ func TestVirusThreshold(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Spam and other refusals do not count as viruses.
-	f.p.Observe(t.Context(), intake.Decision{Time: f.clock.now(), Account: "shop", Err: intake.Spam("scan", "")})
-	f.p.Observe(t.Context(), intake.Decision{Time: f.clock.now(), Account: "shop", Err: intake.SenderNotAllowed("")})
+	f.p.Observe(t.Context(), intake.Decision{Time: f.clock.Now(), Account: "shop", Err: intake.Spam("scan", "")})
+	f.p.Observe(t.Context(), intake.Decision{Time: f.clock.Now(), Account: "shop", Err: intake.SenderNotAllowed("")})
 	// One virus 11 minutes ago is out of the window.
-	f.p.Observe(t.Context(), virus("shop", f.clock.now()))
-	f.clock.add(11 * time.Minute)
+	f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
+	f.clock.Add(11 * time.Minute)
 	for range 4 {
-		f.p.Observe(t.Context(), virus("shop", f.clock.now()))
-		f.p.Observe(t.Context(), virus("other", f.clock.now()))
+		f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
+		f.p.Observe(t.Context(), virus("other", f.clock.Now()))
 	}
 	if st, _ := f.status(t, "shop"); st != account.StatusActive {
 		t.Fatalf("held after 4 in the window: %s", st)
 	}
-	f.p.Observe(t.Context(), virus("shop", f.clock.now()))
+	f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
 	st, reason := f.status(t, "shop")
 	if st != account.StatusHeld || !strings.Contains(reason, "5 virus refusals in 10m0s") {
 		t.Fatalf("after 5: %s %q", st, reason)
@@ -115,8 +103,8 @@ func TestVirusThreshold(t *testing.T) {
 	if err := f.st.UpdateAccount(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.add(time.Minute)
-	f.p.Observe(t.Context(), virus("shop", f.clock.now()))
+	f.clock.Add(time.Minute)
+	f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
 	if st, _ := f.status(t, "shop"); st != account.StatusActive {
 		t.Fatalf("held again by refusals counted before the release: %s", st)
 	}
@@ -129,7 +117,7 @@ func TestSuspendedStaysSuspended(t *testing.T) {
 	a, _ := f.st.GetAccount(t.Context(), "shop")
 	a.Status, a.Reason = account.StatusSuspended, "unpaid"
 	f.st.UpdateAccount(t.Context(), a)
-	f.p.Observe(t.Context(), virus("shop", f.clock.now()))
+	f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
 	if st, reason := f.status(t, "shop"); st != account.StatusSuspended || reason != "unpaid" {
 		t.Fatalf("%s %q", st, reason)
 	}
@@ -182,17 +170,17 @@ func TestVolume(t *testing.T) {
 	f := newFixture(t, Thresholds{VolumeFactor: 10, VolumeMin: 500}, "steady", "burst")
 	ctx := context.Background()
 	accepted := func(name string, rcpts int) {
-		f.p.Observe(ctx, intake.Decision{Time: f.clock.now(), Account: name, Rcpts: rcpts})
+		f.p.Observe(ctx, intake.Decision{Time: f.clock.Now(), Account: name, Rcpts: rcpts})
 	}
 	for range 23 {
 		accepted("steady", 600)
 		accepted("burst", 10)
-		f.clock.add(time.Hour)
+		f.clock.Add(time.Hour)
 	}
 	for range 60 {
 		accepted("steady", 10)
 		accepted("burst", 10)
-		f.clock.add(time.Minute / 2)
+		f.clock.Add(time.Minute / 2)
 	}
 	if st, _ := f.status(t, "burst"); st != account.StatusHeld {
 		t.Fatalf("burst: %s", st)

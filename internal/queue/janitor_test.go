@@ -11,11 +11,12 @@ import (
 
 	"sendpool/internal/queue"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
 
 // janitorStore is the real SQLite store on a fake clock, holding finished
 // one-recipient messages finished at the clock's start and one deferred.
-func janitorStore(t *testing.T, c *clock, finished int) (*sqlite.Store, string) {
+func janitorStore(t *testing.T, c *testclock.Clock, finished int) (*sqlite.Store, string) {
 	t.Helper()
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "queue.db"), sqlite.Options{Now: c.Now})
 	if err != nil {
@@ -50,7 +51,7 @@ func janitorStore(t *testing.T, c *clock, finished int) (*sqlite.Store, string) 
 // passed; then every finished message goes, in batches, and the unfinished
 // one stays.
 func TestJanitorSweepsAfterRetention(t *testing.T) {
-	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := testclock.New()
 	s, waiting := janitorStore(t, c, 25)
 	var batches []int
 	j := queue.NewJanitor(s, queue.JanitorConfig{Retention: 720 * time.Hour, Batch: 10, Now: c.Now,
@@ -76,7 +77,7 @@ func TestJanitorSweepsAfterRetention(t *testing.T) {
 // TestJanitorKeepsForeverWithZeroRetention: retention 0 purges nothing and
 // Run returns at once.
 func TestJanitorKeepsForeverWithZeroRetention(t *testing.T) {
-	c := &clock{t: time.Now()}
+	c := testclock.New()
 	s, _ := janitorStore(t, c, 3)
 	c.Set(c.Now().Add(100000 * time.Hour))
 	j := queue.NewJanitor(s, queue.JanitorConfig{Now: c.Now})
@@ -92,7 +93,7 @@ func TestJanitorKeepsForeverWithZeroRetention(t *testing.T) {
 // TestJanitorRunSweepsAtStart: Run sweeps at once (a node that restarts
 // does not wait an interval), and stops when its context ends.
 func TestJanitorRunSweepsAtStart(t *testing.T) {
-	c := &clock{t: time.Now()}
+	c := testclock.New()
 	s, _ := janitorStore(t, c, 3)
 	c.Set(c.Now().Add(time.Hour))
 	purged := make(chan int, 10)

@@ -11,6 +11,7 @@ import (
 
 	"sendpool/internal/queue"
 	"sendpool/internal/store/sqlite"
+	"sendpool/internal/testclock"
 )
 
 // The scheduler runs against the real SQLite store, a fake courier and a
@@ -19,23 +20,6 @@ import (
 // scheduler leases only when woken (or when a result is due at once).
 
 var poolIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // courier answers each lease with respond, picking a source IP not yet
 // tried as the real pool does, and records every call.
@@ -125,7 +109,7 @@ type final struct {
 type harness struct {
 	t       *testing.T
 	store   *sqlite.Store
-	clock   *clock
+	clock   *testclock.Clock
 	courier *courier
 	logs    *logs
 
@@ -139,7 +123,7 @@ type harness struct {
 
 func newHarness(t *testing.T, respond func(ctx context.Context, l *queue.Lease, ip string) queue.Result) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
+	h := &harness{t: t, clock: testclock.New(),
 		courier: &courier{respond: respond}, logs: &logs{}}
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "q.db"), sqlite.Options{Now: h.clock.Now})
 	if err != nil {

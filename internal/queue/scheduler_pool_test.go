@@ -3,6 +3,8 @@ package queue
 import (
 	"testing"
 	"time"
+
+	"sendpool/internal/testclock"
 )
 
 // TestOutcomeGreylistedKeepsIP: a greylisted deferral asks for the same
@@ -24,7 +26,7 @@ func TestOutcomeGreylistedKeepsIP(t *testing.T) {
 // due when the first returns if that is before the retry step, and never
 // later than the step.
 func TestOutcomeRetryAtWhenSooner(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := testclock.New().Now()
 	s := NewScheduler(nil, nil, SchedulerConfig{Retry: []time.Duration{time.Hour}, PoolSize: 4, Now: func() time.Time { return now }})
 	l := &Lease{}
 	o := s.outcome(l, Result{Verdict: VerdictDeferred, RetryAt: now.Add(10 * time.Minute)})

@@ -27,6 +27,10 @@ const (
 // SinkConfig configures a Sink.
 type SinkConfig struct {
 	Addr     string // e.g. "127.0.0.11:2526"; empty: 127.0.0.1 on any port
+	// Listener, when set, is used instead of listening on Addr: a caller
+	// that had to hold the port (World, one port on many addresses) hands
+	// it over rather than closing it and racing others to bind it again.
+	Listener net.Listener
 	Hostname string // in the banner and the EHLO reply; default "sink.test"
 	TLS      *tls.Config
 	Logger   *slog.Logger
@@ -149,9 +153,12 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, err
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, err
+		}
 	}
 	s := &Sink{
 		cfg:     cfg,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,17 +85,26 @@ func StartWorld(cfg WorldConfig) (*World, error) {
 		dns.SetPTR(ip.Address, ip.EHLO)
 	}
 	w.Port = cfg.Port
+	var held map[string]net.Listener
 	if w.Port == 0 {
-		if w.Port, err = freePortOn(cfg.Domains); err != nil {
+		if w.Port, held, err = listenOnAll(cfg.Domains); err != nil {
 			dns.Close()
 			return nil, err
 		}
 	}
 	for domain, addr := range cfg.Domains {
-		if _, err := w.AddDomain(domain, addr); err != nil {
+		ln := held[addr]
+		delete(held, addr) // two domains on one address: the second fails to bind
+		if _, err := w.addDomain(domain, addr, ln); err != nil {
+			for _, l := range held {
+				l.Close()
+			}
 			w.Close()
 			return nil, err
 		}
+	}
+	for _, l := range held { // an address no domain took (no domains)
+		l.Close()
 	}
 	return w, nil
 }
@@ -102,9 +112,16 @@ func StartWorld(cfg WorldConfig) (*World, error) {
 // AddDomain starts a sink for domain on addr:Port and publishes
 // "MX 10 mx.DOMAIN" with mx.DOMAIN's A record pointing at addr.
 func (w *World) AddDomain(domain, addr string) (*Sink, error) {
+	return w.addDomain(domain, addr, nil)
+}
+
+// addDomain is AddDomain on ln when it is not nil (already listening on
+// addr:Port).
+func (w *World) addDomain(domain, addr string, ln net.Listener) (*Sink, error) {
 	mx := "mx." + domain
 	s, err := NewSink(SinkConfig{
 		Addr:     net.JoinHostPort(addr, strconv.Itoa(w.Port)),
+		Listener: ln,
 		Hostname: mx,
 		Logger:   w.logger.With("sink", domain),
 		Discard:  w.discard,
@@ -148,11 +165,15 @@ func (w *World) Close() error {
 	return errors.Join(errs...)
 }
 
-// freePortOn finds a port that is free on every address in domains.
-func freePortOn(domains map[string]string) (int, error) {
+// listenOnAll listens on one port on every address in domains and returns
+// the port and the listeners, kept open: probing a port and binding it
+// again later lets a test running in parallel take it in between.
+func listenOnAll(domains map[string]string) (int, map[string]net.Listener, error) {
 	var addrs []string
 	for _, a := range domains {
-		addrs = append(addrs, a)
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
 	}
 	if len(addrs) == 0 {
 		addrs = []string{"127.0.0.1"}
@@ -160,22 +181,23 @@ func freePortOn(domains map[string]string) (int, error) {
 	for range 50 {
 		l, err := net.Listen("tcp", net.JoinHostPort(addrs[0], "0"))
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		ok := true
+		held := map[string]net.Listener{addrs[0]: l}
 		for _, a := range addrs[1:] {
 			l2, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
 			if err != nil {
-				ok = false
 				break
 			}
-			l2.Close()
+			held[a] = l2
 		}
-		l.Close()
-		if ok {
-			return port, nil
+		if len(held) == len(addrs) {
+			return port, held, nil
+		}
+		for _, l := range held {
+			l.Close()
 		}
 	}
-	return 0, errors.New("sandbox: no port free on every sink address")
+	return 0, nil, errors.New("sandbox: no port free on every sink address")
 }

@@ -5,10 +5,11 @@ import (
 	"time"
 
 	"sendpool/internal/dnsrec"
+	"sendpool/internal/testclock"
 )
 
 func TestCheckCacheBoundedAndExpiring(t *testing.T) {
-	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	t0 := testclock.New().Now()
 	c := newCheckCache(3, time.Minute)
 	fp := fingerprint([]dnsrec.Record{{Type: "TXT", Name: "a.test", Value: "v=spf1 -all", Purpose: dnsrec.PurposeSPF}})
 	for i, n := range []string{"a.test", "b.test", "c.test"} {

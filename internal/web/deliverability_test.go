@@ -4,39 +4,21 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	mdns "github.com/miekg/dns"
 
 	"sendpool/internal/account"
+	"sendpool/internal/testclock"
 )
-
-// clock is a settable time for the panel.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestDeliverabilityCache: the page's DNS checks are kept for 60 s per
 // domain, "check now" checks one domain again at once, and it needs the
 // CSRF token.
 func TestDeliverabilityCache(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	e := newEnvAt(t, token, clk.now)
+	clk := testclock.New()
+	e := newEnvAt(t, token, clk.Now)
 	ctx := t.Context()
 	if err := e.store.CreateAccount(ctx, &account.Account{Name: "shop", Domains: []string{"shop.test", "blog.test"},
 		Status: account.StatusActive}); err != nil {
@@ -84,7 +66,7 @@ func TestDeliverabilityCache(t *testing.T) {
 	if strings.Count(page, "checked 0 s ago") != 2 {
 		t.Errorf("first view: want two fresh checks in\n%s", page)
 	}
-	clk.add(30 * time.Second)
+	clk.Add(30 * time.Second)
 	page = load()
 	want("second view after 30 s", 2, 2, 4)
 	if strings.Count(page, "checked 30 s ago") != 2 {
@@ -118,10 +100,10 @@ func TestDeliverabilityCache(t *testing.T) {
 
 	// 60 s after blog.test's check it is checked again; shop.test's (30 s
 	// younger) is still kept.
-	clk.add(30 * time.Second)
+	clk.Add(30 * time.Second)
 	load()
 	want("view at 60 s", 4, 4, 8)
-	clk.add(30 * time.Second)
+	clk.Add(30 * time.Second)
 	load()
 	want("view at 90 s", 6, 4, 10)
 	// What DNS holds now is what the page shows after a check.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sendpool/internal/history"
+	"sendpool/internal/testclock"
 )
 
 // TestIPRepliesPage: the IP pool page shows each IP's last 5 replies
@@ -18,7 +19,7 @@ func TestIPRepliesPage(t *testing.T) {
 	e := newEnv(t, token)
 	c := client(t)
 	e.login(t, c)
-	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	t0 := testclock.New().Now()
 	for i := range 7 {
 		e.replies.Add(history.Reply{Time: t0.Add(time.Duration(i) * time.Minute), SourceIP: "127.0.0.2", MX: "mx.gmail.test",
 			MXAddr: "127.0.0.11:25", Domain: "gmail.test", Response: fmt.Sprintf("250 2.0.0 Ok: queued as Q%d", i),
@@ -47,7 +48,7 @@ func TestIPRepliesPage(t *testing.T) {
 	}
 	for _, want := range []string{"&lt;b&gt;blocked&lt;/b&gt; using zen.spamhaus.org", `badge blocked-ip">blocked-ip<`,
 		"yahoo.test ×3", "mx.gmail.test (127.0.0.11:25)", `href="/ips/127.0.0.2/replies"`, `href="/ips/127.0.0.3/replies"`,
-		"(more than 5)", "2026-05-01 12:06:00Z"} {
+		"(more than 5)", t0.Add(6 * time.Minute).Format("2006-01-02 15:04:05Z")} {
 		if !strings.Contains(page, template(want)) {
 			t.Errorf("IP page lacks %q", want)
 		}
