@@ -15,7 +15,7 @@ import (
 func TestAuthLockout(t *testing.T) {
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, "[auth]\nmax_failures = 3\n")
 	p := e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	c := dialRaw(t, e.smtp)
 	c.must("EHLO client.test", 250)

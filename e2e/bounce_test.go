@@ -154,8 +154,8 @@ func TestBounceDSN(t *testing.T) {
 	e := newEnv(t, bounceDomains, "")
 	e.world.Sink("gmail.test").SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Reply: userUnknown})
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
-	if err := submit(e.smtp, "shop1", "pw-shop1", sender, []string{"user@gmail.test"},
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, []string{"user@gmail.test"},
 		message(sender, "user@gmail.test", "b1")); err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +213,10 @@ func TestNoBounceForNullSenderOrBounce(t *testing.T) {
 	e.world.Sink("gmail.test").SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Reply: userUnknown})
 	shop := e.world.Sink("shop1.test")
 	p := e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	// A null sender's failure: no DSN (there is no one to send it to).
-	if err := submit(e.smtp, "shop1", "pw-shop1", "", []string{"user@gmail.test"},
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", "", []string{"user@gmail.test"},
 		message("noreply@shop1.test", "user@gmail.test", "null1")); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestNoBounceForNullSenderOrBounce(t *testing.T) {
 	// A DSN that bounces: the sender's own sink refuses it.
 	shop.SetRules(sandbox.Rule{Stage: sandbox.StageRcpt,
 		Reply: "550 5.1.1 <" + sender + ">: Recipient address rejected: User unknown"})
-	if err := submit(e.smtp, "shop1", "pw-shop1", sender, []string{"user@gmail.test"},
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, []string{"user@gmail.test"},
 		message(sender, "user@gmail.test", "b2")); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestNoBounceForNullSenderOrBounce(t *testing.T) {
 	// Control: the sender's sink accepts again; a fresh failure's DSN
 	// arrives, and it is the only message there.
 	shop.SetRules()
-	if err := submit(e.smtp, "shop1", "pw-shop1", sender, []string{"control@gmail.test"},
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, []string{"control@gmail.test"},
 		message(sender, "control@gmail.test", "c1")); err != nil {
 		t.Fatal(err)
 	}
@@ -286,8 +286,8 @@ func TestExpiredBounce(t *testing.T) {
 max_queue_time = "3s"`)
 	e.world.Sink("gmail.test").Close() // connections are refused
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
-	if err := submit(e.smtp, "shop1", "pw-shop1", sender, []string{"user@gmail.test"},
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, []string{"user@gmail.test"},
 		message(sender, "user@gmail.test", "x1")); err != nil {
 		t.Fatal(err)
 	}
@@ -323,8 +323,8 @@ delay_notice = "1s"`)
 	const tempFail = "451 4.3.0 Temporary local problem, try again later"
 	e.world.Sink("gmail.test").SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Reply: tempFail})
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
-	if err := submit(e.smtp, "shop1", "pw-shop1", sender, []string{"user@gmail.test"},
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, []string{"user@gmail.test"},
 		message(sender, "user@gmail.test", "d1")); err != nil {
 		t.Fatal(err)
 	}

@@ -20,13 +20,13 @@ func TestCrashKill9(t *testing.T) {
 	e.world.Sink("down.test").Close() // nothing listens: connection refused
 
 	p := e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	const n = 20
 	for i := range n {
 		for _, d := range []string{"slow.test", "down.test"} {
 			id := fmt.Sprintf("%s-%02d", d[:4], i)
 			to := "user@" + d
-			if err := submit(e.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{to}, message("s@shop1.test", to, id)); err != nil {
+			if err := submit(e.smtp, "shop1", "pw-shop1-secret", "s@shop1.test", []string{to}, message("s@shop1.test", to, id)); err != nil {
 				t.Fatalf("submit %s: %v", id, err)
 			}
 		}

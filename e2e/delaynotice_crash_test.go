@@ -49,8 +49,8 @@ lease_for = "3h"
 	const tempFail = "451 4.3.0 Temporary local problem, try again later"
 	e.world.Sink("gmail.test").SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Reply: tempFail})
 	p := e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
-	if err := submit(e.smtp, "shop1", "pw-shop1", sender, []string{"user@gmail.test"},
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, []string{"user@gmail.test"},
 		message(sender, "user@gmail.test", "d1")); err != nil {
 		t.Fatal(err)
 	}

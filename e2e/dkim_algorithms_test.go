@@ -21,7 +21,7 @@ func TestDKIMAlgorithmsChooseSignatures(t *testing.T) {
 		t.Run(tc.alg, func(t *testing.T) {
 			e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, dkimConfig+`algorithms = ["`+tc.alg+`"]`+"\n")
 			e.serve()
-			e.addAccount("shop1", "pw-shop1", "shop1.test")
+			e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			info, err := e.api().AddDomain(ctx, "shop1.test", "shop1")

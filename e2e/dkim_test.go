@@ -111,7 +111,7 @@ func signedMessage(id string) []byte {
 // gmail.test sink received it.
 func (e *env) sendAndReceive(t *testing.T, id string) []byte {
 	t.Helper()
-	if err := submit(e.smtp, "shop1", "pw-shop1", "sender@shop1.test", []string{"user@gmail.test"}, signedMessage(id)); err != nil {
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", "sender@shop1.test", []string{"user@gmail.test"}, signedMessage(id)); err != nil {
 		t.Fatalf("submit %s: %v", id, err)
 	}
 	return e.receive(t, id)
@@ -185,7 +185,7 @@ func TestDKIMSignedMailVerifiesAndChecker(t *testing.T) {
 	py := pyDKIM(t)
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, dkimConfig)
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := e.api()
@@ -297,7 +297,7 @@ func TestDKIMRotation(t *testing.T) {
 	py := pyDKIM(t)
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, dkimConfig)
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	out, code := e.adminCLI("domain", "add", "shop1.test", "-account", "shop1", "-json")
 	if code != 0 {
@@ -371,7 +371,7 @@ func TestDKIMSignedOnceAcrossRetries(t *testing.T) {
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, `retry = ["3s"]`+dkimConfig)
 	e.world.Sink("gmail.test").SetRules(sandbox.Rule{Stage: sandbox.StageEOD, Attempt: 1, Reply: "451 4.3.0 Try again later"})
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	info, err := e.api().AddDomain(ctx, "shop1.test", "shop1")
@@ -380,7 +380,7 @@ func TestDKIMSignedOnceAcrossRetries(t *testing.T) {
 	}
 	e.publish(info.Records)
 
-	if err := submit(e.smtp, "shop1", "pw-shop1", "sender@shop1.test", []string{"user@gmail.test"}, signedMessage("t1")); err != nil {
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", "sender@shop1.test", []string{"user@gmail.test"}, signedMessage("t1")); err != nil {
 		t.Fatal(err)
 	}
 	accepted := time.Now() // submit returned: the message was accepted before now

@@ -62,7 +62,7 @@ func TestIPRepliesShowTheBlock(t *testing.T) {
 	gmail := e.world.Sink("gmail.test")
 	gmail.SetRules(sandbox.Rule{SourceIP: "127.0.0.3", Stage: sandbox.StageRcpt, Reply: spamhausReply})
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	sendUntilBlocked(t, e, gmail)
 
 	var r history.Reply
@@ -127,10 +127,10 @@ func TestHistorySharedByNodes(t *testing.T) {
 	gmail.SetRules(sandbox.Rule{SourceIP: "127.0.0.3", Stage: sandbox.StageRcpt, Reply: spamhausReply})
 	a.serve()
 	b.serve()
-	a.addAccount("shop1", "pw-shop1", "shop1.test")
+	a.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	from, to := "sender@shop1.test", "u@gmail.test"
-	wantSMTP(t, "GTUBE through node a", submit(a.smtp, "shop1", "pw-shop1", from, []string{to},
+	wantSMTP(t, "GTUBE through node a", submit(a.smtp, "shop1", "pw-shop1-secret", from, []string{to},
 		scantest.Message(from, to, "offer", scantest.GTUBE())), 550, "5.7.1")
 	for _, f := range []events.Filter{{Kind: events.KindRefused}, {Account: "shop1", Kind: events.KindRefused}} {
 		var ev []events.Event

@@ -86,20 +86,20 @@ func TestIntakePerHourLimit(t *testing.T) {
 	e.serve()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := e.api().CreateAccount(ctx, api.AccountRequest{Name: "shop1", Password: "pw", Domains: []string{"shop1.test"},
+	_, err := e.api().CreateAccount(ctx, api.AccountRequest{Name: "shop1", Password: "pw-long-enough", Domains: []string{"shop1.test"},
 		Limits: account.Limits{PerHour: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
 		id := fmt.Sprintf("lim%02d", i)
-		if err := submit(e.smtp, "shop1", "pw", "s@shop1.test", []string{"u" + id + "@gmail.test"}, message("s@shop1.test", "u@gmail.test", id)); err != nil {
+		if err := submit(e.smtp, "shop1", "pw-long-enough", "s@shop1.test", []string{"u" + id + "@gmail.test"}, message("s@shop1.test", "u@gmail.test", id)); err != nil {
 			t.Fatalf("message %d: %v", i+1, err)
 		}
 	}
-	err = submit(e.smtp, "shop1", "pw", "s@shop1.test", []string{"u11@gmail.test"}, message("s@shop1.test", "u@gmail.test", "lim11"))
+	err = submit(e.smtp, "shop1", "pw-long-enough", "s@shop1.test", []string{"u11@gmail.test"}, message("s@shop1.test", "u@gmail.test", "lim11"))
 	wantSMTP(t, "11th message", err, 451, "4.7.1 per-hour limit of 10 messages reached; frees at ")
-	_, err = e.httpSend("shop1", "pw", "s@shop1.test", "u12@gmail.test", message("s@shop1.test", "u@gmail.test", "lim12"))
+	_, err = e.httpSend("shop1", "pw-long-enough", "s@shop1.test", "u12@gmail.test", message("s@shop1.test", "u@gmail.test", "lim12"))
 	wantHTTP(t, "11th message over HTTP", err, http.StatusTooManyRequests, "451 4.7.1 per-hour limit of 10 messages reached")
 
 	waitFor(t, 30*time.Second, "10 messages at the sink", func() bool { return len(e.world.Sink("gmail.test").Messages()) >= 10 })
@@ -120,7 +120,7 @@ func TestIntakePerHourLimit(t *testing.T) {
 func TestIntakeContentChecks(t *testing.T) {
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, "")
 	e.serve()
-	e.addAccount("shop1", "pw", "shop1.test")
+	e.addAccount("shop1", "pw-long-enough", "shop1.test")
 	from, to := "s@shop1.test", "u@gmail.test"
 	gtube := scantest.Message(from, to, "offer", scantest.GTUBE())
 	eicar := scantest.Message(from, to, "file", string(scantest.EICAR()))
@@ -128,16 +128,16 @@ func TestIntakeContentChecks(t *testing.T) {
 	clean := scantest.Message(from, to, "Your order", "Thanks for your order.")
 	shouting := scantest.Message(from, to, "ORDER SHIPPED TODAY", "On its way.")
 
-	wantSMTP(t, "GTUBE", submit(e.smtp, "shop1", "pw", from, []string{to}, gtube), 550, "5.7.1")
-	wantSMTP(t, "EICAR", submit(e.smtp, "shop1", "pw", from, []string{to}, eicar), 554, "5.7.1")
-	wantSMTP(t, "EICAR in base64", submit(e.smtp, "shop1", "pw", from, []string{to}, attached), 554, "5.7.1")
-	wantSMTP(t, "clean", submit(e.smtp, "shop1", "pw", from, []string{to}, clean), 250, "")
+	wantSMTP(t, "GTUBE", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, gtube), 550, "5.7.1")
+	wantSMTP(t, "EICAR", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, eicar), 554, "5.7.1")
+	wantSMTP(t, "EICAR in base64", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, attached), 554, "5.7.1")
+	wantSMTP(t, "clean", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, clean), 250, "")
 
-	_, err := e.httpSend("shop1", "pw", from, to, gtube)
+	_, err := e.httpSend("shop1", "pw-long-enough", from, to, gtube)
 	wantHTTP(t, "GTUBE over HTTP", err, http.StatusUnprocessableEntity, "550 5.7.1")
-	_, err = e.httpSend("shop1", "pw", from, to, attached)
+	_, err = e.httpSend("shop1", "pw-long-enough", from, to, attached)
 	wantHTTP(t, "EICAR in base64 over HTTP", err, http.StatusUnprocessableEntity, "554 5.7.1")
-	id, err := e.httpSend("shop1", "pw", from, to, shouting)
+	id, err := e.httpSend("shop1", "pw-long-enough", from, to, shouting)
 	if err != nil {
 		t.Fatalf("clean over HTTP: %v", err)
 	}
@@ -174,19 +174,19 @@ func TestIntakeScanServices(t *testing.T) {
 	rspamd := scantest.Service(t, "SENDPOOL_TEST_RSPAMD")
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, fmt.Sprintf("[scan]\nclamd = %q\nrspamd = %q\ntimeout = \"10s\"\n", clamd.Addr, rspamd))
 	e.serve()
-	e.addAccount("shop1", "pw", "shop1.test")
+	e.addAccount("shop1", "pw-long-enough", "shop1.test")
 	from, to := "s@shop1.test", "u@gmail.test"
 
 	sig := scantest.WithAttachment(from, to, "tool", "data.bin", []byte("xx "+scantest.TestSignature+" xx"))
-	wantSMTP(t, "test signature", submit(e.smtp, "shop1", "pw", from, []string{to}, sig), 554, "5.7.1")
+	wantSMTP(t, "test signature", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, sig), 554, "5.7.1")
 	ev := e.intakeEvents(events.Filter{Kind: events.KindRefused})
 	if len(ev) != 1 || !strings.Contains(fmt.Sprint(ev[0].Rules), "Sendpool-Test-Signature") {
 		t.Fatalf("clamd's finding not shown: %+v", ev)
 	}
 	clean := scantest.Message(from, to, "Your order", "Thanks for your order.")
-	wantSMTP(t, "clean", submit(e.smtp, "shop1", "pw", from, []string{to}, clean), 250, "")
+	wantSMTP(t, "clean", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, clean), 250, "")
 	gtube := scantest.Message(from, to, "offer", scantest.GTUBE())
-	wantSMTP(t, "GTUBE", submit(e.smtp, "shop1", "pw", from, []string{to}, gtube), 550, "5.7.1")
+	wantSMTP(t, "GTUBE", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, gtube), 550, "5.7.1")
 	ev = e.intakeEvents(events.Filter{Kind: events.KindRefused, Limit: 1})
 	var scanners []string
 	for _, r := range ev[0].Rules {
@@ -197,8 +197,8 @@ func TestIntakeScanServices(t *testing.T) {
 	}
 
 	clamd.Stop()
-	wantSMTP(t, "clean with clamd stopped", submit(e.smtp, "shop1", "pw", from, []string{to}, clean), 451, "4.7.1")
-	_, err := e.httpSend("shop1", "pw", from, to, clean)
+	wantSMTP(t, "clean with clamd stopped", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, clean), 451, "4.7.1")
+	_, err := e.httpSend("shop1", "pw-long-enough", from, to, clean)
 	wantHTTP(t, "clean over HTTP with clamd stopped", err, http.StatusServiceUnavailable, "451 4.7.1")
 }
 
@@ -213,14 +213,14 @@ func TestIntakeHeldAccount(t *testing.T) {
 	sink := e.world.Sink("gmail.test")
 	sink.SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Reply: "451 4.2.0 Try again later"})
 	e.serve()
-	e.addAccount("shop1", "pw", "shop1.test")
-	e.addAccount("other", "pw2", "other.test")
+	e.addAccount("shop1", "pw-long-enough", "shop1.test")
+	e.addAccount("other", "pw2-long-enough", "other.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	from, to := "s@shop1.test", "u@gmail.test"
 
 	for i := range 2 {
-		if err := submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, fmt.Sprintf("queued%d", i))); err != nil {
+		if err := submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, fmt.Sprintf("queued%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +231,7 @@ func TestIntakeHeldAccount(t *testing.T) {
 
 	eicar := scantest.Message(from, to, "file", string(scantest.EICAR()))
 	for i := range 5 {
-		wantSMTP(t, fmt.Sprintf("virus %d", i+1), submit(e.smtp, "shop1", "pw", from, []string{to}, eicar), 554, "5.7.1")
+		wantSMTP(t, fmt.Sprintf("virus %d", i+1), submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, eicar), 554, "5.7.1")
 	}
 	a, err := e.api().Account(ctx, "shop1")
 	if err != nil {
@@ -244,11 +244,11 @@ func TestIntakeHeldAccount(t *testing.T) {
 		t.Fatalf("held event: %+v", ev)
 	}
 	clean := message(from, to, "after-hold")
-	wantSMTP(t, "next message of the held account", submit(e.smtp, "shop1", "pw", from, []string{to}, clean), 451, "4.7.1")
-	_, err = e.httpSend("shop1", "pw", from, to, clean)
+	wantSMTP(t, "next message of the held account", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, clean), 451, "4.7.1")
+	_, err = e.httpSend("shop1", "pw-long-enough", from, to, clean)
 	wantHTTP(t, "next message over HTTP", err, http.StatusServiceUnavailable, "451 4.7.1")
 	// Another account is not affected.
-	if err := submit(e.smtp, "other", "pw2", "s@other.test", []string{"v@gmail.test"}, message("s@other.test", "v@gmail.test", "other")); err != nil {
+	if err := submit(e.smtp, "other", "pw2-long-enough", "s@other.test", []string{"v@gmail.test"}, message("s@other.test", "v@gmail.test", "other")); err != nil {
 		t.Fatalf("other account: %v", err)
 	}
 
@@ -270,7 +270,7 @@ func TestIntakeHeldAccount(t *testing.T) {
 		t.Fatalf("release: %+v, %v", a, err)
 	}
 	waitFor(t, 20*time.Second, "the held messages after release", func() bool { return len(sink.Messages()) >= 3 })
-	if err := submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, "after-release")); err != nil {
+	if err := submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, "after-release")); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 	waitFor(t, 20*time.Second, "the message after release", func() bool { return len(sink.Messages()) >= 4 })
@@ -296,11 +296,11 @@ func TestIntakeSuspendedAccount(t *testing.T) {
 	sink := e.world.Sink("gmail.test")
 	sink.SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Reply: "451 4.2.0 Try again later"})
 	e.serve()
-	e.addAccount("shop1", "pw", "shop1.test")
+	e.addAccount("shop1", "pw-long-enough", "shop1.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	from, to := "s@shop1.test", "u@gmail.test"
-	if err := submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, "waiting")); err != nil {
+	if err := submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, "waiting")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the message deferred", func() bool {
@@ -315,8 +315,8 @@ func TestIntakeSuspendedAccount(t *testing.T) {
 	if list, err := e.api().Messages(ctx, queue.Filter{Status: queue.StatusHeld}); err != nil || len(list) != 1 {
 		t.Fatalf("held right after the suspension: %d, %v", len(list), err)
 	}
-	wantSMTP(t, "AUTH of a suspended account", submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, "x")), 535, "5.7.8")
-	_, err := e.httpSend("shop1", "pw", from, to, message(from, to, "y"))
+	wantSMTP(t, "AUTH of a suspended account", submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, "x")), 535, "5.7.8")
+	_, err := e.httpSend("shop1", "pw-long-enough", from, to, message(from, to, "y"))
 	wantHTTP(t, "HTTP send of a suspended account", err, http.StatusUnauthorized, "535 5.7.8")
 
 	sink.SetRules()

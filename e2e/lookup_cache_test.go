@@ -40,7 +40,7 @@ func TestIntakeLookupCacheWriteThrough(t *testing.T) {
 	cfg := readFile(t, e.config)
 	writeFile(t, e.config, strings.Replace(cfg, "[server]\n", "[server]\nlookup_cache_ttl = \"1h\"\n", 1))
 	e.serve()
-	e.addAccount("shop1", "pw", "shop1.test")
+	e.addAccount("shop1", "pw-long-enough", "shop1.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	from, to := "s@shop1.test", "u@gmail.test"
@@ -55,13 +55,13 @@ func TestIntakeLookupCacheWriteThrough(t *testing.T) {
 	if err := c.Hello("client.e2e.test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Auth(smtp.PlainAuth("", "shop1", "pw", "127.0.0.1")); err != nil {
+	if err := c.Auth(smtp.PlainAuth("", "shop1", "pw-long-enough", "127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := sendIn(c, from, to, message(from, to, "first")); err != nil {
 		t.Fatalf("first message: %v", err)
 	}
-	if err := submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, "second")); err != nil {
+	if err := submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, "second")); err != nil {
 		t.Fatalf("second message: %v", err)
 	}
 
@@ -72,15 +72,15 @@ func TestIntakeLookupCacheWriteThrough(t *testing.T) {
 	wantSMTP(t, "the open session's next message after the suspension",
 		sendIn(c, from, to, message(from, to, "third")), 550, "5.7.1")
 	wantSMTP(t, "AUTH after the suspension",
-		submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, "fourth")), 535, "5.7.8")
+		submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, "fourth")), 535, "5.7.8")
 
-	active, pw2 := account.StatusActive, "pw2"
+	active, pw2 := account.StatusActive, "pw2-long-enough"
 	if _, err := e.api().UpdateAccount(ctx, "shop1", api.AccountPatch{Status: &active, Password: &pw2}); err != nil {
 		t.Fatal(err)
 	}
 	wantSMTP(t, "the old password after the change",
-		submit(e.smtp, "shop1", "pw", from, []string{to}, message(from, to, "fifth")), 535, "5.7.8")
-	if err := submit(e.smtp, "shop1", "pw2", from, []string{to}, message(from, to, "sixth")); err != nil {
+		submit(e.smtp, "shop1", "pw-long-enough", from, []string{to}, message(from, to, "fifth")), 535, "5.7.8")
+	if err := submit(e.smtp, "shop1", "pw2-long-enough", from, []string{to}, message(from, to, "sixth")); err != nil {
 		t.Fatalf("the new password at once: %v", err)
 	}
 
@@ -92,10 +92,10 @@ func TestIntakeLookupCacheWriteThrough(t *testing.T) {
 	if _, err := e.api().UpdateAccount(ctx, "shop1", api.AccountPatch{Limits: &api.LimitsPatch{PerHour: &one}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := submit(e.smtp, "shop1", "pw2", from, []string{to}, message(from, to, "seventh")); err != nil {
+	if err := submit(e.smtp, "shop1", "pw2-long-enough", from, []string{to}, message(from, to, "seventh")); err != nil {
 		t.Fatalf("the first message under the new limit: %v", err)
 	}
-	if code, msg := smtpReply(t, submit(e.smtp, "shop1", "pw2", from, []string{to}, message(from, to, "over"))); code != 451 && code != 452 {
+	if code, msg := smtpReply(t, submit(e.smtp, "shop1", "pw2-long-enough", from, []string{to}, message(from, to, "over"))); code != 451 && code != 452 {
 		t.Fatalf("over the new per-hour limit: %d %s, want 451 or 452", code, msg)
 	}
 
@@ -103,5 +103,5 @@ func TestIntakeLookupCacheWriteThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSMTP(t, "AUTH after the deletion",
-		submit(e.smtp, "shop1", "pw2", from, []string{to}, message(from, to, "eighth")), 535, "5.7.8")
+		submit(e.smtp, "shop1", "pw2-long-enough", from, []string{to}, message(from, to, "eighth")), 535, "5.7.8")
 }

@@ -123,7 +123,7 @@ func TestTwoNodesShareTheQueue(t *testing.T) {
 	}
 	pa := a.serve()
 	b.serve()
-	a.addAccount("shop1", "pw-shop1", "shop1.test")
+	a.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	const total = 1000
 	var wg sync.WaitGroup
@@ -136,7 +136,7 @@ func TestTwoNodesShareTheQueue(t *testing.T) {
 			for i := w; i < total; i += 8 {
 				ids = append(ids, i)
 			}
-			if err := submitMany(node.smtp, "shop1", "pw-shop1", ids, "m%04d", []string{"one.test", "two.test"}); err != nil {
+			if err := submitMany(node.smtp, "shop1", "pw-shop1-secret", ids, "m%04d", []string{"one.test", "two.test"}); err != nil {
 				t.Errorf("submit to node %s: %v", node.smtp, err)
 				failed.Add(1)
 			}
@@ -222,7 +222,7 @@ func TestBlacklistSeenByOtherNode(t *testing.T) {
 	})
 	a.serve()
 	b.serve()
-	a.addAccount("shop1", "pw-shop1", "shop1.test")
+	a.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	// Through node A until 127.0.0.3 meets the block.
 	for i := 0; ; i++ {
@@ -278,7 +278,7 @@ func TestAccountLimitSharedByNodes(t *testing.T) {
 	b.serve()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req := api.AccountRequest{Name: "shop1", Password: "pw-shop1", Domains: []string{"shop1.test"},
+	req := api.AccountRequest{Name: "shop1", Password: "pw-shop1-secret", Domains: []string{"shop1.test"},
 		Limits: account.Limits{PerHour: 10}}
 	if _, err := a.api().CreateAccount(ctx, req); err != nil {
 		t.Fatal(err)
@@ -287,7 +287,7 @@ func TestAccountLimitSharedByNodes(t *testing.T) {
 	for i := range 20 {
 		node := []*env{a, b}[i%2]
 		id := fmt.Sprintf("lim%d", i)
-		err := submit(node.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{id + "@gmail.test"}, message("s@shop1.test", id+"@gmail.test", id))
+		err := submit(node.smtp, "shop1", "pw-shop1-secret", "s@shop1.test", []string{id + "@gmail.test"}, message("s@shop1.test", id+"@gmail.test", id))
 		var te *textproto.Error
 		switch {
 		case err == nil:
@@ -312,7 +312,7 @@ func TestDNSCacheSharedByNodes(t *testing.T) {
 	a.world.DNS.SetTTL(300)
 	a.serve()
 	b.serve()
-	a.addAccount("shop1", "pw-shop1", "shop1.test")
+	a.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	a.world.DNS.ResetQueries()
 
 	a.send("first", "first@cached.test")

@@ -50,7 +50,7 @@ func poolEnv(t *testing.T, extra string, weights map[string]int) *env {
 // send submits one message with id to rcpt.
 func (e *env) send(id, rcpt string) {
 	e.t.Helper()
-	if err := submit(e.smtp, "shop1", "pw-shop1", "sender@shop1.test", []string{rcpt}, message("sender@shop1.test", rcpt, id)); err != nil {
+	if err := submit(e.smtp, "shop1", "pw-shop1-secret", "sender@shop1.test", []string{rcpt}, message("sender@shop1.test", rcpt, id)); err != nil {
 		e.t.Fatalf("submit %s: %v", id, err)
 	}
 }
@@ -161,7 +161,7 @@ func TestRetryFromAnotherIPUnlessGreylisted(t *testing.T) {
 			e := poolEnv(t, `retry = ["1s"]`, nil)
 			e.world.Sink("gmail.test").SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Attempt: 1, Reply: c.reply})
 			e.serve()
-			e.addAccount("shop1", "pw-shop1", "shop1.test")
+			e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 			const n = 6
 			for i := range n {
 				e.send(fmt.Sprintf("%s%d", c.name, i), fmt.Sprintf("user%d@gmail.test", i))
@@ -204,7 +204,7 @@ func TestBlockedIPLeavesThePool(t *testing.T) {
 			gmail := e.world.Sink("gmail.test")
 			gmail.SetRules(sandbox.Rule{SourceIP: "127.0.0.3", Stage: stage, Reply: spamhausReply})
 			e.serve()
-			e.addAccount("shop1", "pw-shop1", "shop1.test")
+			e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 			// One message at a time until 127.0.0.3 meets the block; each
 			// still arrives, from another IP.
@@ -288,7 +288,7 @@ func TestProviderBlockIsForThatProviderOnly(t *testing.T) {
 	outlook := e.world.Sink("outlook.test")
 	outlook.SetRules(sandbox.Rule{SourceIP: "127.0.0.3", Stage: sandbox.StageRcpt, Reply: outlookReply})
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	for i := 0; outlook.ConnsFrom("127.0.0.3") == 0; i++ {
 		if i == 20 {
@@ -366,7 +366,7 @@ dnsbl_cooldown = "1s"
 	dns.SetA(listing, "127.0.0.2")
 	dns.SetTXT(listing, txt)
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	waitFor(t, 20*time.Second, "127.0.0.4 suspended by the DNSBL check", func() bool {
 		return e.ipStatus("127.0.0.4").Status == api.IPSuspended
@@ -424,7 +424,7 @@ func TestAllIPsSuspendedMailWaits(t *testing.T) {
 	t.Parallel()
 	e := poolEnv(t, `retry = ["1h"]`, nil)
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"} {

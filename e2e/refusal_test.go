@@ -77,7 +77,7 @@ func (c *rawClient) write(s string) {
 
 // base64 of "\x00shop1\x00pw-shop1" and of a wrong password.
 const (
-	authGood = "AUTH PLAIN AHNob3AxAHB3LXNob3Ax"
+	authGood = "AUTH PLAIN AHNob3AxAHB3LXNob3AxLXNlY3JldA=="
 	authBad  = "AUTH PLAIN AHNob3AxAHdyb25n"
 )
 
@@ -88,7 +88,7 @@ func TestSubmissionRefusals(t *testing.T) {
 	cfg := strings.Replace(readFile(t, e.config), "[submission]\n", "[submission]\nmax_message_size = \"64KB\"\n", 1)
 	writeFile(t, e.config, cfg)
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	t.Run("MAIL without AUTH from an untrusted client is 530", func(t *testing.T) {
 		c := dialRaw(t, e.smtp)
@@ -135,7 +135,7 @@ func TestSubmissionRefusals(t *testing.T) {
 		c.must("MAIL FROM:<s@shop1.test>", 250)
 		c.must("RCPT TO:<u@gmail.test>", 250)
 		c.must("DATA", 354)
-		c.write("Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<s@shop1.test>\nRCPT TO:<victim@gmail.test>\nDATA\nSubject: two\n\nsmuggled\n.\n\r\n.\r\n")
+		c.write("From: s@shop1.test\r\nSubject: one\r\n\r\nfirst\n.\nMAIL FROM:<s@shop1.test>\nRCPT TO:<victim@gmail.test>\nDATA\nSubject: two\n\nsmuggled\n.\n\r\n.\r\n")
 		if code, msg := c.reply(); code != 250 {
 			t.Fatalf("end of DATA: %d %s", code, msg)
 		}

@@ -18,7 +18,7 @@ func TestRelayEndToEnd(t *testing.T) {
 		"gmail.test": "127.0.0.11", "outlook.test": "127.0.0.12", "yahoo.test": "127.0.0.13",
 	}, "")
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	domains := []string{"gmail.test", "outlook.test", "yahoo.test"}
 	want := map[string]map[string]bool{} // domain → message ids
@@ -35,7 +35,7 @@ func TestRelayEndToEnd(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			to := "user" + id + "@" + d
-			if err := submit(e.smtp, "shop1", "pw-shop1", "sender@shop1.test", []string{to}, message("sender@shop1.test", to, id)); err != nil {
+			if err := submit(e.smtp, "shop1", "pw-shop1-secret", "sender@shop1.test", []string{to}, message("sender@shop1.test", to, id)); err != nil {
 				errs <- fmt.Errorf("%s: %w", id, err)
 			}
 		}()

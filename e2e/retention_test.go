@@ -18,9 +18,9 @@ func TestRetentionPurgesFinished(t *testing.T) {
 		"[store]\nretention = \"1s\"\n")
 	e.world.Sink("down.test").Close() // connection refused: deferred
 	p := e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 	for _, to := range []string{"user@ok.test", "user@down.test"} {
-		if err := submit(e.smtp, "shop1", "pw-shop1", "s@shop1.test", []string{to}, message("s@shop1.test", to, to)); err != nil {
+		if err := submit(e.smtp, "shop1", "pw-shop1-secret", "s@shop1.test", []string{to}, message("s@shop1.test", to, to)); err != nil {
 			t.Fatalf("submit to %s: %v", to, err)
 		}
 	}

@@ -51,19 +51,23 @@ func TestSandboxSwaksLine(t *testing.T) {
 		}
 		close(lines)
 	}()
-	var swaks string
+	var swaks, token string
 	timeout := time.After(20 * time.Second)
-	for swaks == "" {
+	for swaks == "" || token == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatal("sandbox exited before printing a swaks line")
+				t.Fatal("sandbox exited before printing a swaks line and the admin token")
 			}
-			if s := strings.TrimSpace(l); strings.HasPrefix(s, "swaks ") {
+			s := strings.TrimSpace(l)
+			if strings.HasPrefix(s, "swaks ") {
 				swaks = s
 			}
+			if rest, ok := strings.CutPrefix(s, "admin token: "); ok {
+				token, _, _ = strings.Cut(rest, " ")
+			}
 		case <-timeout:
-			t.Fatal("no swaks line printed")
+			t.Fatal("no swaks line or admin token printed")
 		}
 	}
 	go func() {
@@ -79,8 +83,13 @@ func TestSandboxSwaksLine(t *testing.T) {
 		t.Fatalf("swaks output has no queued reply:\n%s", out)
 	}
 
-	// The sandbox API (loopback, no token) shows it delivered.
-	c := apiclient.New("http://"+httpAddr, "")
+	// The sandbox's API wants the token it printed, even from loopback.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := apiclient.New("http://"+httpAddr, "").Accounts(ctx); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("API without the token: %v, want 401", err)
+	}
+	c := apiclient.New("http://"+httpAddr, token)
 	waitFor(t, 20*time.Second, "the swaks message delivered", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -58,7 +58,7 @@ func TestThroughput(t *testing.T) {
 					keepLog(t, p, fmt.Sprintf("%s/node%d-%d.log", dir, i, k))
 				}
 			}
-			nodes[0].addAccount("shop1", "pw-shop1", "shop1.test")
+			nodes[0].addAccount("shop1", "pw-shop1-secret", "shop1.test")
 			var sinks []*sandbox.Sink
 			for d := range domains {
 				sinks = append(sinks, nodes[0].world.Sink(d))
@@ -72,7 +72,7 @@ func TestThroughput(t *testing.T) {
 					for i := w; i < n; i += 8 {
 						ids = append(ids, i)
 					}
-					if err := submitMany(e.smtp, "shop1", "pw-shop1", ids, "t%05d", []string{"one.test", "two.test"}); err != nil {
+					if err := submitMany(e.smtp, "shop1", "pw-shop1-secret", ids, "t%05d", []string{"one.test", "two.test"}); err != nil {
 						t.Errorf("submit: %v", err)
 					}
 				})

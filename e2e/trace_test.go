@@ -86,7 +86,7 @@ func (e *env) rawMessage(t *testing.T, id string) map[string]any {
 func TestMessageIntakeRecord(t *testing.T) {
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, dkimConfig)
 	e.serve()
-	e.addAccount("shop1", "pw", "shop1.test")
+	e.addAccount("shop1", "pw-long-enough", "shop1.test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := e.api()
@@ -97,7 +97,7 @@ func TestMessageIntakeRecord(t *testing.T) {
 
 	body := []byte("From: Shop One <news@shop1.test>\r\nTo: <user@gmail.test>\r\n" +
 		"Subject: YOUR ORDER HAS SHIPPED TODAY\r\n\r\nOn its way.\r\n")
-	if err := submitFrom("127.0.0.77", e.smtp, "shop1", "pw", "news@shop1.test", "user@gmail.test", body); err != nil {
+	if err := submitFrom("127.0.0.77", e.smtp, "shop1", "pw-long-enough", "news@shop1.test", "user@gmail.test", body); err != nil {
 		t.Fatalf("submit: %v", err)
 	}
 	// net/smtp keeps the DATA reply (which names the id) to itself: the
@@ -174,7 +174,7 @@ func TestMessageIntakeRecord(t *testing.T) {
 	}
 
 	// Through the HTTP API.
-	hid, err := e.httpSend("shop1", "pw", "news@shop1.test", "user@gmail.test", message("news@shop1.test", "user@gmail.test", "h1"))
+	hid, err := e.httpSend("shop1", "pw-long-enough", "news@shop1.test", "user@gmail.test", message("news@shop1.test", "user@gmail.test", "h1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ providers = ["gmail.test"]
 	}
 	writeFile(t, e.config, strings.Replace(cfg, entry, entry+fmt.Sprintf("warmup_start = %q\nwarmup = \"e2e\"\n", today), 1))
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	const n = 8
 	for i := range n {

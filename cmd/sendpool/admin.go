@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"sendpool/internal/apiclient"
+	"sendpool/internal/config"
 )
 
 // adminTimeout bounds one admin command's calls to the API.
@@ -21,9 +23,10 @@ const adminTimeout = 30 * time.Second
 var errUsage = errors.New("usage")
 
 const adminUsage = `usage:
-  sendpool account add NAME [-password P] [-domains a,b] [-networks CIDR,…]
-                            [-per-minute N] [-per-hour N] [-per-day N]
+  sendpool account add NAME [-password-file F|-] [-domains a,b] [-networks CIDR,…]
+                            [-foreign-from a,b] [-per-minute N] [-per-hour N] [-per-day N]
                             [-rcpt-per-hour N] [-sender-per-hour N]
+                            (-password P works too, but shows in ps)
   sendpool account ls | show NAME | rm NAME | resume NAME | release NAME
   sendpool account set NAME [same flags as add] [-status active|suspended] [-reason R]
   sendpool account suspend NAME [-reason R]
@@ -40,21 +43,28 @@ const adminUsage = `usage:
 common flags, anywhere after the subcommand:
   -api URL    the server's HTTP API (default $SENDPOOL_API or http://127.0.0.1:8025)
   -token T    the admin token (default $SENDPOOL_TOKEN)
+  -token-file F  read the token from F (default $SENDPOOL_TOKEN_FILE, else
+              ./sendpool-data/admin_token, which serve makes at its first start)
   -json       print JSON instead of a table
 `
 
 // adminCmd is one admin subcommand being run: its flags, its client and
 // where it prints.
 type adminCmd struct {
-	fs     *flag.FlagSet
-	api    string
-	token  string
-	json   bool
-	stdout io.Writer
+	fs    *flag.FlagSet
+	api   string
+	token string
+	json  bool
+	// tokenFile holds the token when -token is not given; by default the
+	// one serve made under its default data_dir.
+	tokenFile string
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
 }
 
-func newAdminCmd(name string, stderr, stdout io.Writer) *adminCmd {
-	c := &adminCmd{fs: flag.NewFlagSet(name, flag.ContinueOnError), stdout: stdout}
+func newAdminCmd(name string, stdin io.Reader, stderr, stdout io.Writer) *adminCmd {
+	c := &adminCmd{fs: flag.NewFlagSet(name, flag.ContinueOnError), stdin: stdin, stdout: stdout, stderr: stderr}
 	c.fs.SetOutput(stderr)
 	c.fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
 	api := os.Getenv("SENDPOOL_API")
@@ -63,6 +73,7 @@ func newAdminCmd(name string, stderr, stdout io.Writer) *adminCmd {
 	}
 	c.fs.StringVar(&c.api, "api", api, "the server's HTTP API")
 	c.fs.StringVar(&c.token, "token", os.Getenv("SENDPOOL_TOKEN"), "the admin token")
+	c.fs.StringVar(&c.tokenFile, "token-file", os.Getenv("SENDPOOL_TOKEN_FILE"), "read the admin token from this file")
 	c.fs.BoolVar(&c.json, "json", false, "print JSON")
 	return c
 }
@@ -90,7 +101,21 @@ func (c *adminCmd) parse(args []string, want int) ([]string, error) {
 }
 
 // client returns a client for -api and -token: call it only after parse.
-func (c *adminCmd) client() *apiclient.Client { return apiclient.New(c.api, c.token) }
+// Without a token it reads -token-file, or the file serve makes under its
+// default data_dir (./sendpool-data/admin_token), so that the commands work
+// beside `sendpool serve` with nothing to copy.
+func (c *adminCmd) client() *apiclient.Client {
+	if c.token == "" {
+		file := c.tokenFile
+		if file == "" {
+			file = filepath.Join(config.Default().Server.DataDir, tokenFile)
+		}
+		if b, err := os.ReadFile(file); err == nil {
+			c.token = strings.TrimSpace(string(b))
+		}
+	}
+	return apiclient.New(c.api, c.token)
+}
 
 // set reports whether flag name was given.
 func (c *adminCmd) set(name string) bool {
@@ -108,13 +133,13 @@ func (c *adminCmd) printJSON(v any) error {
 
 // runAdmin runs the admin command cmd (account, domain, ip, queue) with its
 // subcommand and flags in args.
-func runAdmin(cmd string, args []string, stdout, stderr io.Writer) int {
+func runAdmin(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fmt.Fprint(stderr, adminUsage)
 		return 2
 	}
 	sub, rest := args[0], args[1:]
-	c := newAdminCmd(cmd+" "+sub, stderr, stdout)
+	c := newAdminCmd(cmd+" "+sub, stdin, stderr, stdout)
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -12,15 +16,18 @@ import (
 
 // accountFlags are the flags of account add and set.
 type accountFlags struct {
-	password, domains, networks string
-	perMinute, perHour, perDay  int
-	rcptPerHour, senderPerHour  int
-	status, reason              string
+	password, passwordFile     string
+	domains, networks, foreign string
+	perMinute, perHour, perDay int
+	rcptPerHour, senderPerHour int
+	status, reason             string
 }
 
 func (c *adminCmd) accountFlags(withStatus bool) *accountFlags {
 	f := &accountFlags{}
-	c.fs.StringVar(&f.password, "password", "", "password for SMTP AUTH")
+	c.fs.StringVar(&f.password, "password", "", "password for SMTP AUTH (visible in ps: prefer -password-file)")
+	c.fs.StringVar(&f.passwordFile, "password-file", "", "read the password from the first line of this file (- for stdin)")
+	c.fs.StringVar(&f.foreign, "foreign-from", "", "domains not the account's that its From: may name, comma-separated")
 	c.fs.StringVar(&f.domains, "domains", "", "sender domains, comma-separated")
 	c.fs.StringVar(&f.networks, "networks", "", "trusted networks (CIDR), comma-separated")
 	c.fs.IntVar(&f.perMinute, "per-minute", 0, "messages per minute (0: no limit)")
@@ -35,12 +42,45 @@ func (c *adminCmd) accountFlags(withStatus bool) *accountFlags {
 	return f
 }
 
+// readPassword sets f.password from -password-file when it was given: the
+// first line of the file, or of stdin for "-". A password on the command
+// line is visible to every user of the machine (ps).
+func (c *adminCmd) readPassword(f *accountFlags) error {
+	if !c.set("password-file") {
+		return nil
+	}
+	if c.set("password") {
+		return fmt.Errorf("%w: give -password or -password-file, not both", errUsage)
+	}
+	var r io.Reader = c.stdin
+	if f.passwordFile != "-" {
+		file, err := os.Open(f.passwordFile)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		r = file
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, account.MaxPasswordLen*4+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading the password: %w", err)
+	}
+	if f.password = strings.TrimRight(line, "\r\n"); f.password == "" {
+		return fmt.Errorf("no password in %s", f.passwordFile)
+	}
+	return nil
+}
+
 // patch returns the changes the flags given on the command line ask for.
 func (c *adminCmd) patch(f *accountFlags) api.AccountPatch {
 	var p api.AccountPatch
 	var l api.LimitsPatch
-	if c.set("password") {
+	if c.set("password") || c.set("password-file") {
 		p.Password = &f.password
+	}
+	if c.set("foreign-from") {
+		d := splitList(f.foreign)
+		p.ForeignFrom = &d
 	}
 	if c.set("domains") {
 		d := splitList(f.domains)
@@ -86,11 +126,15 @@ func (c *adminCmd) account(ctx context.Context, sub string, args []string) error
 		if err != nil {
 			return err
 		}
+		if err := c.readPassword(f); err != nil {
+			return err
+		}
 		a, err := c.client().CreateAccount(ctx, api.AccountRequest{
-			Name:     pos[0],
-			Password: f.password,
-			Domains:  splitList(f.domains),
-			Networks: splitList(f.networks),
+			Name:        pos[0],
+			Password:    f.password,
+			Domains:     splitList(f.domains),
+			Networks:    splitList(f.networks),
+			ForeignFrom: splitList(f.foreign),
 			Limits: account.Limits{PerMinute: f.perMinute, PerHour: f.perHour, PerDay: f.perDay,
 				RcptPerHour: f.rcptPerHour, SenderPerHour: f.senderPerHour},
 		})
@@ -123,6 +167,9 @@ func (c *adminCmd) account(ctx context.Context, sub string, args []string) error
 		f := c.accountFlags(true)
 		pos, err := c.parse(args, 1)
 		if err != nil {
+			return err
+		}
+		if err := c.readPassword(f); err != nil {
 			return err
 		}
 		p := c.patch(f)
@@ -186,6 +233,9 @@ func (c *adminCmd) showAccount(a *account.Account, err error) error {
 	fmt.Fprintf(tw, "status:\t%s\n", status)
 	fmt.Fprintf(tw, "domains:\t%s\n", orDash(strings.Join(a.Domains, ", ")))
 	fmt.Fprintf(tw, "networks:\t%s\n", orDash(networks(a)))
+	if len(a.ForeignFrom) > 0 {
+		fmt.Fprintf(tw, "foreign from:\t%s\n", strings.Join(a.ForeignFrom, ", "))
+	}
 	fmt.Fprintf(tw, "limits:\t%s (per minute/hour/day)\n", limits(a.Limits))
 	if !a.Created.IsZero() {
 		fmt.Fprintf(tw, "created:\t%s\n", a.Created.Format("2006-01-02 15:04:05Z07:00"))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -85,8 +86,14 @@ func newAdminEnv(t *testing.T) *adminEnv {
 // admin runs an admin command line and returns its exit code and output.
 func admin(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return adminIn(t, "", args...)
+}
+
+// adminIn runs an admin command line with stdin.
+func adminIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := runAdmin(args[0], args[1:], &out, &errb)
+	code := runAdmin(args[0], args[1:], strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -113,8 +120,31 @@ func TestAdminAccounts(t *testing.T) {
 	e := newAdminEnv(t)
 	ctx := context.Background()
 
-	out := mustAdmin(t, "account", "add", "acme", "-password", "pw", "-domains", "acme.test,acme2.test", "-per-hour", "100")
-	wantContains(t, "add", out, "acme", "acme.test, acme2.test", "-/100/-")
+	// The password from a file (the first line), not the command line.
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("correct horse battery\nignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustAdmin(t, "account", "add", "acme", "-password-file", pwFile, "-domains", "acme.test,acme2.test",
+		"-per-hour", "100", "-foreign-from", "market.test")
+	wantContains(t, "add", out, "acme", "acme.test, acme2.test", "-/100/-", "foreign from:", "market.test")
+	if a, err := e.store.GetAccount(ctx, "acme"); err != nil || !account.CheckPassword(a.PasswordHash, "correct horse battery") {
+		t.Errorf("after add -password-file: %+v, %v", a, err)
+	}
+	// From stdin with "-", on set.
+	if code, _, errs := adminIn(t, "new passphrase 42\n", "account", "set", "acme", "-password-file", "-"); code != 0 {
+		t.Fatalf("set -password-file -: exit %d, %s", code, errs)
+	}
+	if a, err := e.store.GetAccount(ctx, "acme"); err != nil || !account.CheckPassword(a.PasswordHash, "new passphrase 42") {
+		t.Errorf("after set -password-file -: %v", err)
+	}
+	if code, _, errs := admin(t, "account", "set", "acme", "-password", "short"); code != 1 || !strings.Contains(errs, "at least 12") {
+		t.Errorf("short password: exit %d, %q", code, errs)
+	}
+	if code, _, errs := admin(t, "account", "add", "x", "-password", "a-long-password", "-password-file", pwFile); code != 2 ||
+		!strings.Contains(errs, "not both") {
+		t.Errorf("both password flags: exit %d, %q", code, errs)
+	}
 	// Flags before and after the name, and -api/-token given explicitly.
 	mustAdmin(t, "account", "add", "-api", e.url, "web1", "-networks", "192.0.2.0/24,198.51.100.7", "-token", "tok")
 
@@ -148,7 +178,7 @@ func TestAdminAccounts(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "404") || !strings.Contains(errs, "no such account") {
 		t.Errorf("show missing: exit %d, %q", code, errs)
 	}
-	code, _, errs = admin(t, "account", "add", "acme", "-password", "x")
+	code, _, errs = admin(t, "account", "add", "acme", "-password", "long-enough-pw")
 	if code != 1 || !strings.Contains(errs, "409") {
 		t.Errorf("add existing: exit %d, %q", code, errs)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: sendpool COMMAND [flags]
@@ -23,7 +23,7 @@ commands:
   account, domain, ip, queue  admin commands (call a running server's API)
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "classify":
 		return runClassify(rest, stdout, stderr)
 	case "account", "domain", "ip", "queue":
-		return runAdmin(cmd, rest, stdout, stderr)
+		return runAdmin(cmd, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

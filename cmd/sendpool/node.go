@@ -38,6 +38,7 @@ type node struct {
 	pool     *pool.Pool
 	domains  *domains // nil when the store keeps no domains
 	httpAddr string
+	token    string // the admin token (token.go)
 }
 
 // startNode wires and starts every part of a node. The scheduler runs until
@@ -188,6 +189,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		OnQueued:     sched.Wake,
 		Checks:       ic.list,
 		Observers:    ic.observers,
+		VerifyDKIM:   verifyDKIM(resolver),
 		Sign:         doms.signer(),
 	})
 	tlsConfig, err := loadTLS(cfg)
@@ -227,12 +229,15 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	})
 
 	if cfg.HTTP.Listen != "" {
+		if n.token, err = adminToken(cfg, logger); err != nil {
+			return nil, err
+		}
 		ips := ipadmin.New(n.pool, pp.tracker, nil).WithWarmup(pp.warmup)
 		h := api.New(api.Config{
 			Queue:    st,
 			Accounts: st,
 			IPs:      ips,
-			Token:    cfg.HTTP.AdminToken,
+			Token:    n.token,
 			Gatherer: reg,
 			Logger:   logger,
 			Pprof:    cfg.HTTP.Pprof,
@@ -244,11 +249,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(), Replies: replies,
-			Token: cfg.HTTP.AdminToken, Logger: logger, Guard: guard}, h)
+			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard}, h)
 		if err != nil {
 			return nil, err
 		}
-		srv, addr, err := listenHTTP(cfg.HTTP.Listen, panel, logger)
+		shielded := api.Shield(panel, api.ShieldConfig{AllowedHosts: cfg.HTTP.AllowedHosts, Listen: cfg.HTTP.Listen,
+			PublicURL: cfg.HTTP.PublicURL})
+		srv, addr, err := listenHTTP(cfg.HTTP.Listen, shielded, logger)
 		if err != nil {
 			return nil, err
 		}

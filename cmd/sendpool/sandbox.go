@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -88,10 +89,13 @@ func runSandbox(args []string, stdout, stderr io.Writer) int {
 Send a message:
   swaks --server %s --auth-user %s --auth-password %s --from you@%s --to someone@gmail.test
 
-Control panel and API: http://%s/   (queue: sendpool queue ls -api http://%s)
+Control panel and API: http://%s/
+  admin token: %s   (the panel's password, account left empty; also in %s)
+  sendpool queue ls -api http://%s -token %s
 Ctrl-C stops everything.
 `, world.Port, demoBlockedIP, demoAccount, demoPassword, demoDomain, world.DNS.Addr(),
-		*smtpAddr, demoAccount, demoPassword, demoDomain, n.httpAddr, n.httpAddr)
+		*smtpAddr, demoAccount, demoPassword, demoDomain, n.httpAddr, n.token, filepath.Join(*dataDir, tokenFile),
+		n.httpAddr, n.token)
 	<-ctx.Done()
 	return 0
 }

@@ -27,6 +27,9 @@ const (
 var (
 	ErrNotFound = errors.New("account: not found")
 	ErrExists   = errors.New("account: already exists")
+	// ErrDomainTaken: a domain of the account is another account's, or a
+	// parent or subdomain of one (Taken says which).
+	ErrDomainTaken = errors.New("account: domain belongs to another account")
 )
 
 // Limits are the volume limits of an account; zero means no limit.
@@ -58,10 +61,15 @@ type Account struct {
 	PasswordHash string         `json:"-"` // argon2id, PHC string format
 	Domains      []string       `json:"domains"`
 	Networks     []netip.Prefix `json:"networks"`
-	Limits       Limits         `json:"limits"`
-	Status       Status         `json:"status"`
-	Reason       string         `json:"reason,omitempty"` // why suspended or held
-	Created      time.Time      `json:"created"`
+	// ForeignFrom are domains, not the account's own, that its messages may
+	// still name in From: (and their subdomains), set by an admin who knows
+	// why: say, a customer's shop sending order mail as its marketplace.
+	// Mail from them is not DKIM-signed by sendpool.
+	ForeignFrom []string  `json:"foreign_from,omitempty"`
+	Limits      Limits    `json:"limits"`
+	Status      Status    `json:"status"`
+	Reason      string    `json:"reason,omitempty"` // why suspended or held
+	Created     time.Time `json:"created"`
 }
 
 // Store keeps accounts durably.
@@ -80,12 +88,17 @@ func (a *Account) Validate() error {
 	if !nameRE.MatchString(a.Name) {
 		return fmt.Errorf("name %q: letters, digits and . _ @ + - only, at most 128", a.Name)
 	}
-	for i, d := range a.Domains {
-		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
-		if !ValidDomain(d) {
-			return fmt.Errorf("domain %q is not a domain name", a.Domains[i])
+	for _, list := range []struct {
+		what  string
+		names []string
+	}{{"domain", a.Domains}, {"foreign_from domain", a.ForeignFrom}} {
+		for i, d := range list.names {
+			d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+			if !ValidDomain(d) {
+				return fmt.Errorf("%s %q is not a domain name", list.what, list.names[i])
+			}
+			list.names[i] = d
 		}
-		a.Domains[i] = d
 	}
 	if a.Limits.Negative() {
 		return errors.New("limits must not be negative")
@@ -107,14 +120,45 @@ var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0
 func ValidDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
 
 // OwnsDomain reports whether the account may send from domain (or a subdomain of one of its domains).
-func (a *Account) OwnsDomain(domain string) bool {
+func (a *Account) OwnsDomain(domain string) bool { return under(domain, a.Domains) }
+
+// MayUseFrom reports whether the account's messages may name domain in
+// their From: field on their own authority: one of its domains, or one an
+// admin listed in ForeignFrom (or a subdomain of either).
+func (a *Account) MayUseFrom(domain string) bool {
+	return under(domain, a.Domains) || under(domain, a.ForeignFrom)
+}
+
+// under reports whether domain is one of list or a subdomain of one.
+func under(domain string, list []string) bool {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	for _, d := range a.Domains {
+	for _, d := range list {
 		if domain == d || strings.HasSuffix(domain, "."+d) {
 			return true
 		}
 	}
 	return false
+}
+
+// Taken checks a's domains against the other accounts': one that is
+// another's, or a parent or a subdomain of another's, is refused with
+// ErrDomainTaken, since the account owning the parent may send as every
+// subdomain (OwnsDomain) and one tenant must never send as another. The
+// stores call it before they write a.
+func Taken(a *Account, others []*Account) error {
+	for _, o := range others {
+		if o.Name == a.Name {
+			continue
+		}
+		for _, d := range a.Domains {
+			for _, od := range o.Domains {
+				if under(d, []string{od}) || under(od, []string{d}) {
+					return fmt.Errorf("%w: %s overlaps %s of account %s", ErrDomainTaken, d, od, o.Name)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Trusts reports whether addr is inside one of the account's networks.

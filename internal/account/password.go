@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -22,6 +23,26 @@ const (
 )
 
 var b64 = base64.RawStdEncoding
+
+// Bounds of a password an admin sets (NIST SP 800-63B §5.1.1.2 asks at
+// least 8 of a user's own choosing; a relay's credential lives in a
+// hosting server's config and is rarely typed, so 12). The upper bound
+// keeps one login's hashing cheap to refuse.
+const (
+	MinPasswordLen = 12
+	MaxPasswordLen = 1024
+)
+
+// ValidPassword checks a new password's length, in characters.
+func ValidPassword(password string) error {
+	switch n := utf8.RuneCountInString(password); {
+	case n < MinPasswordLen:
+		return fmt.Errorf("password too short: %d characters, at least %d", n, MinPasswordLen)
+	case n > MaxPasswordLen:
+		return fmt.Errorf("password too long: at most %d characters", MaxPasswordLen)
+	}
+	return nil
+}
 
 // HashPassword returns an argon2id hash in the PHC string format
 // ($argon2id$v=19$m=…,t=…,p=…$salt$hash).

@@ -12,22 +12,26 @@ import (
 // password (for SMTP AUTH), trusted networks, or both.
 type AccountRequest struct {
 	Name     string         `json:"name"`
-	Password string         `json:"password,omitempty"`
+	Password string         `json:"password,omitempty"` // at least account.MinPasswordLen characters
 	Domains  []string       `json:"domains,omitempty"`
 	Networks []string       `json:"networks,omitempty"`
 	Limits   account.Limits `json:"limits"`
+	// ForeignFrom: domains not the account's own that its From: may name
+	// (SPEC §3).
+	ForeignFrom []string `json:"foreign_from,omitempty"`
 }
 
 // AccountPatch is the body of PATCH /api/v1/accounts/{name}: the fields
 // present are changed, the others kept. A status back to active without a
 // reason clears the reason.
 type AccountPatch struct {
-	Password *string         `json:"password,omitempty"`
-	Domains  *[]string       `json:"domains,omitempty"`
-	Networks *[]string       `json:"networks,omitempty"`
-	Limits   *LimitsPatch    `json:"limits,omitempty"`
-	Status   *account.Status `json:"status,omitempty"` // "active" or "suspended"
-	Reason   *string         `json:"reason,omitempty"`
+	Password    *string         `json:"password,omitempty"`
+	Domains     *[]string       `json:"domains,omitempty"`
+	Networks    *[]string       `json:"networks,omitempty"`
+	ForeignFrom *[]string       `json:"foreign_from,omitempty"`
+	Limits      *LimitsPatch    `json:"limits,omitempty"`
+	Status      *account.Status `json:"status,omitempty"` // "active" or "suspended"
+	Reason      *string         `json:"reason,omitempty"`
 }
 
 // LimitsPatch changes some of an account's limits; 0 removes a limit.
@@ -54,12 +58,13 @@ func (s *server) createAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &account.Account{
-		Name:     req.Name,
-		Domains:  req.Domains,
-		Networks: nets,
-		Limits:   req.Limits,
-		Status:   account.StatusActive,
-		Created:  s.cfg.Now().UTC().Truncate(time.Millisecond), // what the stores keep
+		Name:        req.Name,
+		Domains:     req.Domains,
+		Networks:    nets,
+		Limits:      req.Limits,
+		ForeignFrom: req.ForeignFrom,
+		Status:      account.StatusActive,
+		Created:     s.cfg.Now().UTC().Truncate(time.Millisecond), // what the stores keep
 	}
 	if err := a.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -70,6 +75,10 @@ func (s *server) createAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Password != "" {
+		if err := account.ValidPassword(req.Password); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 		if a.PasswordHash, err = account.HashPassword(req.Password); err != nil {
 			s.fail(w, r, err)
 			return
@@ -137,6 +146,9 @@ func applyPatch(a *account.Account, p *AccountPatch) error {
 			// Dropping AUTH is done by giving networks, not by an empty password.
 			return Errorf(http.StatusBadRequest, "password must not be empty")
 		}
+		if err := account.ValidPassword(*p.Password); err != nil {
+			return bad(err)
+		}
 		h, err := account.HashPassword(*p.Password)
 		if err != nil {
 			return err
@@ -145,6 +157,9 @@ func applyPatch(a *account.Account, p *AccountPatch) error {
 	}
 	if p.Domains != nil {
 		a.Domains = *p.Domains
+	}
+	if p.ForeignFrom != nil {
+		a.ForeignFrom = *p.ForeignFrom
 	}
 	if p.Networks != nil {
 		nets, err := account.ParseNetworks(*p.Networks)

@@ -2,9 +2,10 @@
 // accounts, the queue, and the HTTP submission endpoint, plus /healthz and
 // /metrics for probes and scrapers.
 //
-// Every /api/ route but /api/v1/send is an admin route. With a token set, an
-// admin route needs "Authorization: Bearer TOKEN"; without one, it answers
-// only clients on loopback. /api/v1/send authenticates the account itself
+// Every /api/ route but /api/v1/send is an admin route: it needs
+// "Authorization: Bearer TOKEN", always (with no token configured, none is
+// answered: a loopback-trusting default lets any web page the admin opens,
+// or any local user, drive the API). /api/v1/send authenticates the account itself
 // (HTTP Basic, checked by the SendFunc), so hosting servers can use it without
 // the admin token. /healthz and /metrics need no token: load balancers and
 // Prometheus scrapers are configured with a URL, not a secret, and neither
@@ -21,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -47,7 +47,7 @@ type Config struct {
 	Queue    queue.Store
 	Accounts account.Store
 	IPs      IPSource // nil: no IPs listed
-	// Token is the admin token; empty: admin routes answer loopback only.
+	// Token is the admin token; empty: admin routes answer nobody.
 	Token string
 	// Gatherer serves /metrics; an explicit registry, never the global one.
 	// nil: /metrics answers 404.
@@ -130,15 +130,11 @@ func New(cfg Config) http.Handler {
 	return mux
 }
 
-// adminOnly enforces the admin token, or loopback when there is none.
+// adminOnly enforces the admin token.
 func (s *server) adminOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Token == "" {
-			if !fromLoopback(r) {
-				writeError(w, http.StatusForbidden, "no admin token configured: the API answers loopback clients only")
-				return
-			}
-			h(w, r)
+			writeError(w, http.StatusForbidden, "no admin token configured: set http.admin_token")
 			return
 		}
 		// A request that presents a credential is an attempt the guard
@@ -162,13 +158,6 @@ func (s *server) adminOnly(h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
-}
-
-// fromLoopback reports whether the connection's peer is on loopback. Behind a
-// reverse proxy on the same host every client looks local: set a token then.
-func fromLoopback(r *http.Request) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // StatusError is an error with the HTTP status it should answer.
@@ -213,6 +202,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "no such account")
 	case errors.Is(err, account.ErrExists):
 		writeError(w, http.StatusConflict, "account already exists")
+	case errors.Is(err, account.ErrDomainTaken):
+		// The stores say which domain and whose: the admin asked.
+		writeError(w, http.StatusConflict, strings.TrimPrefix(err.Error(), "account: "))
 	case errors.As(err, &se):
 		SetRetryAfter(w, err) // throttle.go
 		writeError(w, se.StatusCode(), err.Error())

@@ -50,30 +50,20 @@ func TestTokenAuth(t *testing.T) {
 	wantStatus(t, "unknown route", code, body, http.StatusNotFound)
 }
 
-// Without a token the API answers loopback clients (this test's real socket)
-// and refuses others. A non-loopback peer cannot be made on a loopback-only
-// host, so that half goes through the handler with a set RemoteAddr.
-func TestNoTokenLoopbackOnly(t *testing.T) {
-	e := newEnv(t, options{})
+// Without a token no admin route answers anyone, loopback included: a
+// loopback-trusting default let any local user, or any page the admin's
+// browser opened, drive the API.
+func TestNoTokenNoAdmin(t *testing.T) {
+	e := newEnv(t, options{noToken: true})
 	code, body := e.doAuth(t, "GET", "/api/v1/accounts", "", "")
-	wantStatus(t, "loopback", code, body, http.StatusOK)
-
-	h := api.New(api.Config{Queue: e.store, Accounts: e.store})
-	for _, remote := range []string{"192.0.2.7:40000", "[2001:db8::1]:40000", "10.0.0.1:1"} {
-		req := httptest.NewRequest("GET", "/api/v1/accounts", nil)
-		req.RemoteAddr = remote
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		wantStatus(t, "from "+remote, rec.Code, rec.Body.Bytes(), http.StatusForbidden)
-	}
-	for _, remote := range []string{"127.0.0.9:40000", "[::1]:40000", "[::ffff:127.0.0.1]:40000"} {
-		req := httptest.NewRequest("GET", "/api/v1/accounts", nil)
-		req.RemoteAddr = remote
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		wantStatus(t, "from "+remote, rec.Code, rec.Body.Bytes(), http.StatusOK)
+	wantStatus(t, "loopback, no token configured", code, body, http.StatusForbidden)
+	code, body = e.doAuth(t, "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw"}`, "Bearer ")
+	wantStatus(t, "empty bearer, no token configured", code, body, http.StatusForbidden)
+	if list, _ := e.store.ListAccounts(t.Context()); len(list) != 0 {
+		t.Errorf("accounts created: %+v", list)
 	}
 	// /healthz stays open to anyone.
+	h := api.New(api.Config{Queue: e.store, Accounts: e.store})
 	req := httptest.NewRequest("GET", "/healthz", nil)
 	req.RemoteAddr = "192.0.2.7:40000"
 	rec := httptest.NewRecorder()
@@ -87,7 +77,7 @@ func TestAccounts(t *testing.T) {
 	e := newEnv(t, options{token: "tok"})
 	ctx := context.Background()
 
-	code, body := e.do(t, "POST", "/api/v1/accounts", `{"name":"acme","password":"hunter22",
+	code, body := e.do(t, "POST", "/api/v1/accounts", `{"name":"acme","password":"hunter22-hunter22",
 		"domains":["Acme.TEST."],"networks":["192.0.2.0/24","198.51.100.7"],
 		"limits":{"per_minute":10,"per_hour":100,"per_day":1000}}`)
 	wantStatus(t, "create", code, body, http.StatusCreated)
@@ -106,7 +96,7 @@ func TestAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !account.CheckPassword(stored.PasswordHash, "hunter22") {
+	if !account.CheckPassword(stored.PasswordHash, "hunter22-hunter22") {
 		t.Error("stored hash does not match the password")
 	}
 
@@ -118,18 +108,22 @@ func TestAccounts(t *testing.T) {
 		name, body string
 		want       int
 	}{
-		{"exists", `{"name":"acme","password":"x"}`, http.StatusConflict},
+		{"exists", `{"name":"acme","password":"long-enough-pw"}`, http.StatusConflict},
 		{"bad JSON", `{"name":"x",`, http.StatusBadRequest},
-		{"unknown field", `{"name":"x","password":"p","admin":true}`, http.StatusBadRequest},
-		{"unknown limit field", `{"name":"x","password":"p","limits":{"per_week":1}}`, http.StatusBadRequest},
-		{"trailing data", `{"name":"x","password":"p"} {}`, http.StatusBadRequest},
+		{"unknown field", `{"name":"x","password":"long-enough-pw","admin":true}`, http.StatusBadRequest},
+		{"unknown limit field", `{"name":"x","password":"long-enough-pw","limits":{"per_week":1}}`, http.StatusBadRequest},
+		{"trailing data", `{"name":"x","password":"long-enough-pw"} {}`, http.StatusBadRequest},
 		{"empty body", ``, http.StatusBadRequest},
 		{"no password nor networks", `{"name":"x","domains":["x.test"]}`, http.StatusBadRequest},
-		{"bad name", `{"name":"a b","password":"p"}`, http.StatusBadRequest},
-		{"bad domain", `{"name":"x","password":"p","domains":["not a domain"]}`, http.StatusBadRequest},
+		{"bad name", `{"name":"a b","password":"long-enough-pw"}`, http.StatusBadRequest},
+		{"bad domain", `{"name":"x","password":"long-enough-pw","domains":["not a domain"]}`, http.StatusBadRequest},
 		{"bad network", `{"name":"x","networks":["300.1.1.1/8"]}`, http.StatusBadRequest},
-		{"negative limit", `{"name":"x","password":"p","limits":{"per_day":-1}}`, http.StatusBadRequest},
+		{"negative limit", `{"name":"x","password":"long-enough-pw","limits":{"per_day":-1}}`, http.StatusBadRequest},
 		{"too big", `{"name":"x","password":"` + strings.Repeat("a", 1<<20) + `"}`, http.StatusRequestEntityTooLarge},
+		{"short password", `{"name":"x","password":"elevenchars"}`, http.StatusBadRequest},
+		{"another account's domain", `{"name":"x","password":"long-enough-pw","domains":["acme.test"]}`, http.StatusConflict},
+		{"a subdomain of another account's", `{"name":"x","password":"long-enough-pw","domains":["shop.acme.test"]}`, http.StatusConflict},
+		{"bad foreign_from", `{"name":"x","password":"long-enough-pw","foreign_from":["no"]}`, http.StatusBadRequest},
 	} {
 		code, body := e.do(t, "POST", "/api/v1/accounts", tc.body)
 		wantStatus(t, "create "+tc.name, code, body, tc.want)
@@ -162,10 +156,10 @@ func TestAccounts(t *testing.T) {
 		t.Errorf("after patch: %+v", got)
 	}
 	// Back to active: the reason goes unless given.
-	code, body = e.do(t, "PATCH", "/api/v1/accounts/acme", `{"status":"active","password":"new-pass","domains":["b.test","c.test"],"networks":[]}`)
+	code, body = e.do(t, "PATCH", "/api/v1/accounts/acme", `{"status":"active","password":"new-passphrase-2","domains":["b.test","c.test"],"networks":[]}`)
 	wantStatus(t, "patch back", code, body, http.StatusOK)
 	got, _ = e.store.GetAccount(ctx, "acme")
-	if got.Status != account.StatusActive || got.Reason != "" || !account.CheckPassword(got.PasswordHash, "new-pass") ||
+	if got.Status != account.StatusActive || got.Reason != "" || !account.CheckPassword(got.PasswordHash, "new-passphrase-2") ||
 		!slices.Equal(got.Domains, []string{"b.test", "c.test"}) || len(got.Networks) != 0 {
 		t.Errorf("after second patch: %+v", got)
 	}
@@ -177,6 +171,8 @@ func TestAccounts(t *testing.T) {
 		{"unknown status", "acme", `{"status":"gone"}`, http.StatusBadRequest},
 		{"unknown field", "acme", `{"name":"other"}`, http.StatusBadRequest},
 		{"empty password", "acme", `{"password":""}`, http.StatusBadRequest},
+		{"short password", "acme", `{"password":"short"}`, http.StatusBadRequest},
+		{"another account's domain", "web1", `{"domains":["b.test"]}`, http.StatusConflict},
 		{"bad domain", "acme", `{"domains":["-x-"]}`, http.StatusBadRequest},
 		{"no way to authenticate", "web1", `{"networks":[]}`, http.StatusBadRequest},
 		{"bad JSON", "acme", `{"status":`, http.StatusBadRequest},
@@ -184,6 +180,19 @@ func TestAccounts(t *testing.T) {
 	} {
 		code, body := e.do(t, "PATCH", "/api/v1/accounts/"+tc.path, tc.body)
 		wantStatus(t, "patch "+tc.name, code, body, tc.want)
+	}
+
+	// foreign_from is the admin's to set and to clear.
+	code, body = e.do(t, "PATCH", "/api/v1/accounts/acme", `{"foreign_from":["Market.test"]}`)
+	wantStatus(t, "patch foreign_from", code, body, http.StatusOK)
+	if got, _ := e.store.GetAccount(ctx, "acme"); !slices.Equal(got.ForeignFrom, []string{"market.test"}) ||
+		!strings.Contains(string(body), `"foreign_from": [`) {
+		t.Errorf("after setting foreign_from: %+v\n%s", got, body)
+	}
+	code, body = e.do(t, "PATCH", "/api/v1/accounts/acme", `{"foreign_from":[]}`)
+	wantStatus(t, "clear foreign_from", code, body, http.StatusOK)
+	if got, _ := e.store.GetAccount(ctx, "acme"); len(got.ForeignFrom) != 0 {
+		t.Errorf("after clearing foreign_from: %+v", got)
 	}
 
 	code, body = e.do(t, "DELETE", "/api/v1/accounts/web1", "")

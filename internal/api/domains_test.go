@@ -62,7 +62,7 @@ func newDomainEnv(t *testing.T, opts ...func(*dnsrec.Config)) *domainEnv {
 		o(rec)
 	}
 	h := api.New(api.Config{
-		Queue: st, Accounts: st, Now: e.clock,
+		Queue: st, Accounts: st, Now: e.clock, Token: defaultToken,
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
 		Domains: &api.Domains{
 			Store:   st,
@@ -73,7 +73,7 @@ func newDomainEnv(t *testing.T, opts ...func(*dnsrec.Config)) *domainEnv {
 	})
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	e.env = &env{srv: hs, store: st}
+	e.env = &env{srv: hs, store: st, token: defaultToken}
 	return e
 }
 

@@ -30,13 +30,19 @@ type env struct {
 }
 
 type options struct {
-	token string
-	ips   api.IPSource
-	send  api.SendFunc
+	token   string // "": defaultToken, unless noToken
+	noToken bool   // run with no admin token configured
+	ips     api.IPSource
+	send    api.SendFunc
 }
+
+const defaultToken = "test-admin-token"
 
 func newEnv(t *testing.T, o options) *env {
 	t.Helper()
+	if o.token == "" && !o.noToken {
+		o.token = defaultToken
+	}
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "sendpool.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)

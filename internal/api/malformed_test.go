@@ -41,13 +41,13 @@ func TestMalformedCalls(t *testing.T) {
 
 	const (
 		admin = "Bearer admintoken"
-		ok    = `{"from":"a@acme.test","to":["b@gmail.test"],"raw":"Subject: x\r\n\r\nx\r\n"}`
+		ok    = `{"from":"a@acme.test","to":["b@gmail.test"],"raw":"From: a@acme.test\r\nSubject: x\r\n\r\nx\r\n"}`
 	)
 	basic := func(user, pass string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
 	acme := basic("acme", "secret")
-	huge := `{"name":"` + strings.Repeat("a", 2<<20) + `","password":"p"}`
+	huge := `{"name":"` + strings.Repeat("a", 2<<20) + `","password":"long-enough-pw"}`
 	tests := []struct {
 		name, method, path, body, auth string
 		want                           int
@@ -56,25 +56,25 @@ func TestMalformedCalls(t *testing.T) {
 		{"no token", "GET", "/api/v1/accounts", "", "", 401},
 		{"wrong token", "GET", "/api/v1/accounts", "", "Bearer nope", 401},
 		{"token as Basic", "GET", "/api/v1/accounts", "", basic("admin", "admintoken"), 401},
-		{"account password as token", "POST", "/api/v1/accounts", `{"name":"x","password":"p"}`, acme, 401},
+		{"account password as token", "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw"}`, acme, 401},
 		{"no token, unknown route", "GET", "/api/v1/nothing", "", "", 401},
 		{"no token, bad id", "DELETE", "/api/v1/messages/..%2F..%2Fetc%2Fpasswd", "", "", 401},
 		// Bodies of the admin routes.
 		{"bad JSON", "POST", "/api/v1/accounts", `{"name":`, admin, 400},
 		{"empty body", "POST", "/api/v1/accounts", ``, admin, 400},
 		{"null", "POST", "/api/v1/accounts", `null`, admin, 400},
-		{"array", "POST", "/api/v1/accounts", `[{"name":"x","password":"p"}]`, admin, 400},
-		{"wrong type name", "POST", "/api/v1/accounts", `{"name":5,"password":"p"}`, admin, 400},
-		{"wrong type limits", "POST", "/api/v1/accounts", `{"name":"x","password":"p","limits":"many"}`, admin, 400},
-		{"wrong type domains", "POST", "/api/v1/accounts", `{"name":"x","password":"p","domains":"x.test"}`, admin, 400},
-		{"unknown field", "POST", "/api/v1/accounts", `{"name":"x","password":"p","admin":true}`, admin, 400},
-		{"trailing data", "POST", "/api/v1/accounts", `{"name":"x","password":"p"} {}`, admin, 400},
+		{"array", "POST", "/api/v1/accounts", `[{"name":"x","password":"long-enough-pw"}]`, admin, 400},
+		{"wrong type name", "POST", "/api/v1/accounts", `{"name":5,"password":"long-enough-pw"}`, admin, 400},
+		{"wrong type limits", "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw","limits":"many"}`, admin, 400},
+		{"wrong type domains", "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw","domains":"x.test"}`, admin, 400},
+		{"unknown field", "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw","admin":true}`, admin, 400},
+		{"trailing data", "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw"} {}`, admin, 400},
 		{"huge body", "POST", "/api/v1/accounts", huge, admin, 413},
-		{"name traversal", "POST", "/api/v1/accounts", `{"name":"../../etc/passwd","password":"p"}`, admin, 400},
-		{"name NUL", "POST", "/api/v1/accounts", `{"name":"x\u0000y","password":"p"}`, admin, 400},
+		{"name traversal", "POST", "/api/v1/accounts", `{"name":"../../etc/passwd","password":"long-enough-pw"}`, admin, 400},
+		{"name NUL", "POST", "/api/v1/accounts", `{"name":"x\u0000y","password":"long-enough-pw"}`, admin, 400},
 		{"bad network", "POST", "/api/v1/accounts", `{"name":"x","networks":["10.0.0.0/33"]}`, admin, 400},
-		{"bad domain", "POST", "/api/v1/accounts", `{"name":"x","password":"p","domains":["a b.test"]}`, admin, 400},
-		{"duplicate", "POST", "/api/v1/accounts", `{"name":"acme","password":"p"}`, admin, 409},
+		{"bad domain", "POST", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw","domains":["a b.test"]}`, admin, 400},
+		{"duplicate", "POST", "/api/v1/accounts", `{"name":"acme","password":"long-enough-pw"}`, admin, 409},
 		{"patch wrong type", "PATCH", "/api/v1/accounts/acme", `{"password":5}`, admin, 400},
 		{"patch bad status", "PATCH", "/api/v1/accounts/acme", `{"status":"deleted"}`, admin, 400},
 		{"patch negative limit", "PATCH", "/api/v1/accounts/acme", `{"limits":{"per_minute":-1}}`, admin, 400},
@@ -106,9 +106,9 @@ func TestMalformedCalls(t *testing.T) {
 		// §15.5.6; methods_test.go checks the header), an unknown one 404.
 		// On admin paths the token is checked first: without a valid one
 		// the answer is the 401 every admin route gives.
-		{"PUT accounts", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, admin, 405},
-		{"PUT accounts, no token", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, "", 401},
-		{"PUT accounts, wrong token", "PUT", "/api/v1/accounts", `{"name":"x","password":"p"}`, "Bearer nope", 401},
+		{"PUT accounts", "PUT", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw"}`, admin, 405},
+		{"PUT accounts, no token", "PUT", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw"}`, "", 401},
+		{"PUT accounts, wrong token", "PUT", "/api/v1/accounts", `{"name":"x","password":"long-enough-pw"}`, "Bearer nope", 401},
 		{"POST account", "POST", "/api/v1/accounts/acme", `{"status":"suspended"}`, admin, 405},
 		{"DELETE messages", "DELETE", "/api/v1/messages", "", admin, 405},
 		{"PATCH ips", "PATCH", "/api/v1/ips", "{}", admin, 405},

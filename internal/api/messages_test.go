@@ -219,7 +219,7 @@ func TestIPs(t *testing.T) {
 	code, body = e2.do(t, "POST", "/api/v1/ips/127.0.0.2/suspend", `{}`)
 	wantStatus(t, "list-only suspend", code, body, http.StatusNotImplemented)
 	// No source at all: an empty list.
-	e3 := newEnv(t, options{})
+	e3 := newEnv(t, options{token: "tok"})
 	code, body = e3.do(t, "GET", "/api/v1/ips", "")
 	if wantStatus(t, "no source", code, body, http.StatusOK); strings.TrimSpace(string(body)) != "[]" {
 		t.Errorf("no source: %s, want []", body)

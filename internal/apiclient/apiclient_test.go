@@ -36,7 +36,7 @@ func newServer(t *testing.T, send api.SendFunc) string {
 func TestClient(t *testing.T) {
 	ctx := context.Background()
 	send := func(ctx context.Context, r *http.Request) (string, error) {
-		if u, p, _ := r.BasicAuth(); u != "acme" || p != "pw" || r.Header.Get("Authorization") == "Bearer tok" {
+		if u, p, _ := r.BasicAuth(); u != "acme" || p != "pw-long-enough" || r.Header.Get("Authorization") == "Bearer tok" {
 			return "", api.Errorf(http.StatusUnauthorized, "bad credentials")
 		}
 		req, err := api.ReadSendRequest(r, 1<<20)
@@ -56,12 +56,12 @@ func TestClient(t *testing.T) {
 		t.Errorf("metrics: %v\n%s", err, text)
 	}
 
-	a, err := c.CreateAccount(ctx, api.AccountRequest{Name: "acme", Password: "pw", Domains: []string{"acme.test"},
+	a, err := c.CreateAccount(ctx, api.AccountRequest{Name: "acme", Password: "pw-long-enough", Domains: []string{"acme.test"},
 		Limits: account.Limits{PerDay: 10}})
 	if err != nil || a.Name != "acme" || a.Limits.PerDay != 10 || a.PasswordHash != "" {
 		t.Fatalf("create: %+v %v", a, err)
 	}
-	a, err = c.CreateAccount(ctx, api.AccountRequest{Name: "acme", Password: "pw"})
+	a, err = c.CreateAccount(ctx, api.AccountRequest{Name: "acme", Password: "pw-long-enough"})
 	if a != nil || apiclient.StatusOf(err) != http.StatusConflict {
 		t.Errorf("create again: %+v %v", a, err)
 	}
@@ -78,7 +78,7 @@ func TestClient(t *testing.T) {
 		t.Errorf("messages: %#v %v", msgs, err)
 	}
 
-	id, err := c.Send(ctx, "acme", "pw", api.SendRequest{From: "a@acme.test", To: []string{"b@gmail.test"}, Raw: "Subject: x\r\n\r\nhi\r\n"})
+	id, err := c.Send(ctx, "acme", "pw-long-enough", api.SendRequest{From: "a@acme.test", To: []string{"b@gmail.test"}, Raw: "Subject: x\r\n\r\nhi\r\n"})
 	if err != nil || id != "id-for-b@gmail.test" {
 		t.Errorf("send: %q %v", id, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -56,8 +57,22 @@ type Submission struct {
 
 // HTTP is the API and control panel listener.
 type HTTP struct {
-	Listen     string `toml:"listen"`
+	Listen string `toml:"listen"`
+	// AdminToken is always required; empty: generated at the first start
+	// into data_dir/admin_token (mode 0600) and read from there after.
+	// Nodes sharing a store must share it: with store.backend = "mongodb"
+	// it must be set.
 	AdminToken string `toml:"admin_token"`
+	// AllowedHosts are the Host names the API and panel answer to (others
+	// get 421: a DNS-rebinding page cannot reach them); empty: the listen
+	// address, localhost, 127.0.0.1, [::1], public_url's host, and with a
+	// wildcard listen address the machine's own addresses.
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// PublicURL is where admins and customers reach the panel, e.g.
+	// "https://relay.example.net" behind a TLS proxy: its host is allowed,
+	// its origin is the panel's own, and https makes the session cookie
+	// Secure.
+	PublicURL string `toml:"public_url"`
 	// Pprof serves Go's profiles under /debug/pprof/ (admin-only, as
 	// /api/ is), for profiling a running node (the bench uses it).
 	Pprof bool `toml:"pprof"`
@@ -282,6 +297,20 @@ func (c *Config) Validate() Errors {
 	}
 	if _, err := netip.ParseAddrPort(c.HTTP.Listen); err != nil && c.HTTP.Listen != "" {
 		bad("http.listen", "%q is not an ip:port", c.HTTP.Listen)
+	}
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") {
+			bad("http.public_url", "%q: want http(s)://host[:port], the panel's address", c.HTTP.PublicURL)
+		}
+	}
+	for i, h := range c.HTTP.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ @") {
+			bad(fmt.Sprintf("http.allowed_hosts[%d]", i), "%q: want a host name or address", h)
+		}
+	}
+	if c.Store.Backend == "mongodb" && c.HTTP.AdminToken == "" && c.HTTP.Listen != "" {
+		bad("http.admin_token", "must be set (the same on every node) with store.backend = \"mongodb\": a token generated per node would differ")
 	}
 	switch c.Store.Backend {
 	case "sqlite":

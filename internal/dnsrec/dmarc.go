@@ -5,10 +5,10 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
-	"golang.org/x/net/publicsuffix"
 
 	"sendpool/internal/dkim"
 	"sendpool/internal/dns"
+	"sendpool/internal/domain"
 )
 
 // DMARC results (RFC 7489 §11.2, RFC 8601 §2.7.5 names).
@@ -37,16 +37,6 @@ type DMARCOutcome struct {
 	DKIMAligned  bool
 }
 
-// OrgDomain is the organizational domain of name (RFC 7489 §3.2): its
-// public suffix and one more label, name itself if it has none.
-func OrgDomain(name string) string {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if org, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
-		return org
-	}
-	return name
-}
-
 // aligned reports whether id aligns with from in mode (RFC 7489 §3.1):
 // strict wants the same name, relaxed the same organizational domain.
 func aligned(id, from string, mode dmarc.AlignmentMode) bool {
@@ -54,7 +44,7 @@ func aligned(id, from string, mode dmarc.AlignmentMode) bool {
 	if mode == dmarc.AlignmentStrict {
 		return id == from
 	}
-	return OrgDomain(id) == OrgDomain(from)
+	return domain.AlignedRelaxed(id, from)
 }
 
 // EvaluateDMARC finds the From domain's policy (at the domain, else at its
@@ -93,7 +83,7 @@ func EvaluateDMARC(ctx context.Context, r dkim.TXTResolver, in DMARCInput) DMARC
 // findDMARC returns the policy record for from, where it was found and its
 // text; temp is set when DNS failed and the answer is unknown.
 func findDMARC(ctx context.Context, r dkim.TXTResolver, from string) (rec *dmarc.Record, at, raw string, temp bool) {
-	for _, name := range []string{from, OrgDomain(from)} {
+	for _, name := range []string{from, domain.OrgDomain(from)} {
 		if name == at {
 			break // the From domain is its own organizational domain
 		}

@@ -31,6 +31,7 @@ const (
 	enhancedBadDest     = "5.1.3" // bad destination mailbox address syntax
 	enhancedBadSender   = "5.1.7" // bad sender's mailbox address syntax
 	enhancedNoRecipient = "5.5.1" // invalid command (no valid recipients)
+	enhancedLoop        = "5.4.6" // routing loop detected
 )
 
 // Error is a check's refusal of a message, or of a step of its submission.
@@ -165,6 +166,23 @@ func AccountSuspended(detail string) *Error {
 // keeps the message and retries.
 func AccountHeld(detail string) *Error {
 	return newError(CodeLocalError, enhancedPolicyTemp, "Account on hold, try again later", "account", detail)
+}
+
+// FromRefused: the From: field breaks SPEC §3's rule; text says which part.
+func FromRefused(text, detail string) *Error {
+	return newError(CodeRejected, enhancedPolicy, text, "from", detail)
+}
+
+// FromUnverified: a foreign From: domain's DKIM signature could not be
+// checked now (its key lookup failed); the client retries.
+func FromUnverified(text, detail string) *Error {
+	return newError(CodeLocalError, enhancedPolicyTemp, text, "from", detail)
+}
+
+// Loop: too many Received: fields, the mark of a mail loop (RFC 5321
+// §6.3).
+func Loop(detail string) *Error {
+	return newError(CodeTransaction, enhancedLoop, "Too many Received: header fields: mail loop", "loop", detail)
 }
 
 // LocalError: a temporary problem on our side (store, scanner down).

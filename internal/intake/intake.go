@@ -65,6 +65,9 @@ type Config struct {
 	Checks       []Check          // run in order by Accept
 	// Observers are told of every Accept's outcome (decision.go).
 	Observers []func(ctx context.Context, d Decision)
+	// VerifyDKIM verifies a message's DKIM signatures for the From: rule
+	// (CheckHeader); nil: a foreign From: is never vouched for.
+	VerifyDKIM VerifyFunc
 	// Sign, if set, returns the message as it is to be queued (DKIM-signed)
 	// once every check has passed: it is signed once, so retries send the
 	// same signature. An error is a temporary failure (451 4.3.0).
@@ -179,6 +182,9 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	// might take for the end of DATA (SMTP smuggling) — dot-stuffing then
 	// escapes every line that starts with a dot.
 	sub.Body = NormalizeLineEndings(sub.Body)
+	if err := s.CheckHeader(ctx, a, sub.Body); err != nil {
+		return "", err
+	}
 	for _, c := range s.cfg.Checks {
 		if err := c.Check(ctx, sub); err != nil {
 			e := AsError(err)

@@ -364,12 +364,12 @@ func TestNormalizeLineEndings(t *testing.T) {
 func TestAcceptNormalizesBareLineEndings(t *testing.T) {
 	f := newFixture(t)
 	s := submission(f)
-	s.Body = []byte("Subject: x\r\n\r\na\n.\nMAIL FROM:<x@evil.test>\rb")
+	s.Body = []byte("From: a@acme.test\r\nSubject: x\r\n\r\na\n.\nMAIL FROM:<x@evil.test>\rb")
 	if _, err := f.svc.Accept(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
 	got := string(f.queue.messages()[0].Body)
-	if want := "Subject: x\r\n\r\na\r\n.\r\nMAIL FROM:<x@evil.test>\r\nb\r\n"; got != want {
+	if want := "From: a@acme.test\r\nSubject: x\r\n\r\na\r\n.\r\nMAIL FROM:<x@evil.test>\r\nb\r\n"; got != want {
 		t.Errorf("stored %q, want %q", got, want)
 	}
 }

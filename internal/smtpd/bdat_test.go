@@ -45,9 +45,9 @@ func TestBDATCutShort(t *testing.T) {
 	}{
 		{"bdat short", head + "BDAT 100 LAST\r\nSubject: cut\r\n\r\nshort", false},
 		{"bdat short after a chunk", head + "BDAT 5\r\nhelloBDAT 100 LAST\r\nshort", false},
-		{"bdat whole", head + "BDAT 12 LAST\r\n\r\nhello bdat", true},
-		{"bdat chunks", head + "BDAT 2\r\n\r\nBDAT 10 LAST\r\nhello bdat", true},
-		{"data", head + "DATA\r\n\r\nhello\r\n.\r\n", true},
+		{"bdat whole", head + "BDAT 31 LAST\r\nFrom: a@acme.test\r\n\r\nhello bdat", true},
+		{"bdat chunks", head + "BDAT 21\r\nFrom: a@acme.test\r\n\r\nBDAT 10 LAST\r\nhello bdat", true},
+		{"data", head + "DATA\r\nFrom: a@acme.test\r\n\r\nhello\r\n.\r\n", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

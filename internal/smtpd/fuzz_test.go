@@ -40,37 +40,37 @@ var fuzzSeeds = []struct {
 	pre  byte
 	body string
 }{
-	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"},
-	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nRCPT TO:<c@yahoo.test>\r\nDATA\r\n\r\nx\r\n.\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<d@outlook.test>\r\nDATA\r\n\r\ny\r\n.\r\n"},
+	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"},
+	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nRCPT TO:<c@yahoo.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<d@outlook.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\ny\r\n.\r\n"},
 	// No AUTH: never an open relay.
-	{2, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"},
-	{0, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nhello\r\n.\r\n"},
-	{0, "HELO x\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nx\r\n.\r\n"},
+	{2, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"},
+	{0, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nhello\r\n.\r\n"},
+	{0, "HELO x\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\n"},
 	// SMTP smuggling: <LF>.<LF> and <CR>.<CR> never end DATA.
-	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nx\n.\nMAIL FROM:<a@acme.test>\nRCPT TO:<evil@gmail.test>\nDATA\nevil\r.\r\n.\r\n"},
-	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nbare\rCR and bare\nLF\r\n..dot\r\n.\r\n"},
+	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\n.\nMAIL FROM:<a@acme.test>\nRCPT TO:<evil@gmail.test>\nDATA\nevil\r.\r\n.\r\n"},
+	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nbare\rCR and bare\nLF\r\n..dot\r\n.\r\n"},
 	// Pipelined junk, NULs, bare CR and LF between commands.
-	{1, "MAIL FROM:<a@acme.test>\r\nJUNK\x00\r\n\rRCPT TO:<b@gmail.test>\n\x00\x00\r\nRCPT TO:<\x00@gmail.test>\r\nDATA\r\n\r\n\x00\r\n.\r\n"},
+	{1, "MAIL FROM:<a@acme.test>\r\nJUNK\x00\r\n\rRCPT TO:<b@gmail.test>\n\x00\x00\r\nRCPT TO:<\x00@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\n\x00\r\n.\r\n"},
 	{1, "\r\n\r\n\n\n\r\r\r\x00 \t\r\nNOOP\r\nRSET\r\nVRFY x\r\nHELP\r\nEXPN y\r\n"},
 	// Overlong lines: command, address and body.
 	{1, "MAIL FROM:<" + strings.Repeat("a", 3000) + "@acme.test>\r\nNOOP\r\n"},
 	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n" + strings.Repeat("y", 5000) + "\r\n.\r\n"},
 	{1, strings.Repeat("N", 5000) + "\r\nNOOP\r\n"},
 	// Oversize and recipient limit.
-	{1, "MAIL FROM:<a@acme.test> SIZE=99999999\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<1@g.test>\r\nRCPT TO:<2@g.test>\r\nRCPT TO:<3@g.test>\r\nRCPT TO:<4@g.test>\r\nRCPT TO:<5@g.test>\r\nRCPT TO:<6@g.test>\r\nDATA\r\n\r\nx\r\n.\r\n"},
+	{1, "MAIL FROM:<a@acme.test> SIZE=99999999\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<1@g.test>\r\nRCPT TO:<2@g.test>\r\nRCPT TO:<3@g.test>\r\nRCPT TO:<4@g.test>\r\nRCPT TO:<5@g.test>\r\nRCPT TO:<6@g.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\n"},
 	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n" + strings.Repeat("0123456789abcdef\r\n", 4000) + ".\r\n"},
 	// Sender not the account's, null sender, odd paths and parameters.
-	{1, "MAIL FROM:<a@other.test>\r\nMAIL FROM:<>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nx\r\n.\r\n"},
-	{1, "MAIL FROM:<@x.test:a@acme.test> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<\"q u>o\"@gmail.test> NOTIFY=NEVER\r\nRCPT TO:<ü@bücher.test>\r\nRCPT TO:<postmaster>\r\nDATA\r\n\r\nx\r\n.\r\n"},
+	{1, "MAIL FROM:<a@other.test>\r\nMAIL FROM:<>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\n"},
+	{1, "MAIL FROM:<@x.test:a@acme.test> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<\"q u>o\"@gmail.test> NOTIFY=NEVER\r\nRCPT TO:<ü@bücher.test>\r\nRCPT TO:<postmaster>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\n"},
 	{1, "MAIL FROM:a@acme.test\r\nMAIL FROM:<a@acme.test\r\nMAIL FROM:<a@acme.test> SIZE=-1\r\nMAIL FROM:<a@acme.test> SIZE=x AUTH=<>\r\nRCPT TO:\r\nRCPT TO:<>\r\n"},
 	// AUTH: bad base64, cancelled, LOGIN in steps, wrong password, twice.
 	{2, "AUTH PLAIN !!!notbase64\r\nAUTH PLAIN\r\n*\r\nAUTH LOGIN\r\nYWNtZQ==\r\n%%%\r\nAUTH LOGIN YWNtZQ==\r\nd3Jvbmc=\r\nAUTH LOGIN\r\nYWNtZQ==\r\nc2VjcmV0\r\nAUTH PLAIN AGFjbWUAc2VjcmV0\r\n"},
 	{2, "AUTH PLAIN AGFjbWUAd3Jvbmc=\r\nAUTH PLAIN YQBhY21lAHNlY3JldA==\r\nAUTH CRAM-MD5\r\nAUTH\r\nAUTH LOGIN =\r\n\r\n=\r\n"},
-	{0, "AUTH PLAIN AGFjbWUAc2VjcmV0\r\nEHLO x\r\nAUTH LOGIN\r\nYWNtZQ==\r\nc2VjcmV0\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nx\r\n.\r\n"},
+	{0, "AUTH PLAIN AGFjbWUAc2VjcmV0\r\nEHLO x\r\nAUTH LOGIN\r\nYWNtZQ==\r\nc2VjcmV0\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\n"},
 	{1, "MAIL FROM:<a@acme.test>\r\nAUTH PLAIN AGFjbWUAc2VjcmV0\r\nRCPT TO:<b@gmail.test>\r\n"},
 	// STARTTLS without a certificate configured.
 	{2, "STARTTLS\r\n\x16\x03\x01\x00\x05hello\r\nMAIL FROM:<a@acme.test>\r\n"},
-	{1, "STARTTLS\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\n\r\nx\r\n.\r\n"},
+	{1, "STARTTLS\r\nMAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA\r\nFrom: a@acme.test\r\n\r\nx\r\n.\r\n"},
 	// BDAT (CHUNKING): right, short, long, bad sizes, between chunks.
 	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nBDAT 12 LAST\r\n\r\nhello bdat"},
 	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nBDAT 4\r\n\r\nabBDAT 3 LAST\r\ncd\n"},
@@ -82,7 +82,7 @@ var fuzzSeeds = []struct {
 	{1, "BDAT 5 LAST\r\nhello"},
 	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nBDAT 70000 LAST\r\n" + strings.Repeat("z", 70000)},
 	// DATA with arguments, twice, then the end marker split oddly.
-	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA x\r\nDATA\r\n\r\nbody\r\n.\r\nDATA\r\n"},
+	{1, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@gmail.test>\r\nDATA x\r\nDATA\r\nFrom: a@acme.test\r\n\r\nbody\r\n.\r\nDATA\r\n"},
 	// QUIT in the middle, junk after it.
 	{1, "NOOP\r\nQUIT\r\nMAIL FROM:<a@acme.test>\r\n"},
 	// Too many errors: go-smtp hangs up.

@@ -208,7 +208,7 @@ func TestTrustedNetwork(t *testing.T) {
 	c := dialRaw(t, e.addr)
 	c.must("EHLO web1.lan.test", 250, "")
 	c.must("MAIL FROM:<a@acme.test>", 553, "5.7.1") // not lan's domain
-	code, msg := sendRaw(c, "www-data@lan.test", []string{"b@gmail.test"}, testBody)
+	code, msg := sendRaw(c, "www-data@lan.test", []string{"b@gmail.test"}, strings.Replace(testBody, "a@acme.test", "www-data@lan.test", 1))
 	if code != 250 {
 		t.Fatalf("trusted relay: %d %s", code, msg)
 	}
@@ -437,7 +437,7 @@ func TestBDAT(t *testing.T) {
 		t.Errorf("BDAT message %s not stored whole: %q", id, body)
 	}
 
-	bare := "Subject: x\r\n\r\nfirst\n.\nMAIL FROM:<ceo@acme.test>\n"
+	bare := "From: a@acme.test\r\nSubject: x\r\n\r\nfirst\n.\nMAIL FROM:<ceo@acme.test>\n"
 	c.must("MAIL FROM:<a@acme.test>", 250, "")
 	c.must("RCPT TO:<b@gmail.test>", 250, "")
 	c.writeRaw(fmt.Sprintf("BDAT %d LAST\r\n%s", len(bare), bare))

@@ -1,22 +1,26 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sendpool/internal/api"
 )
 
-// sessionCookie holds "EXPIRY.MAC": MAC is an HMAC, under the session key,
-// of the expiry and of the token's digest. The cookie never holds the token,
-// and changing the token ends every session.
+// sessionCookie holds "EXPIRY.ID.SUBJECT.MAC": MAC is an HMAC, under the
+// session key, of the rest and of the token's digest. The cookie never
+// holds the token, and changing the token ends every session. ID names
+// the session so that logging out can end it on the server (revoked in
+// the shared state, so on every node). SUBJECT is "" for the admin.
 const sessionCookie = "sendpool_session"
 
 // csrfField is the hidden field every POST form carries.
@@ -24,6 +28,24 @@ const csrfField = "csrf"
 
 // maxForm bounds a form body: the panel's forms are a few short fields.
 const maxForm = 64 << 10
+
+// revokedKey prefixes a logged-out session's ID in Sessions.
+const revokedKey = "web:revoked:"
+
+// SessionStore keeps which sessions were ended before their expiry;
+// state.State satisfies it (shared by every node).
+type SessionStore interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}
+
+// session is a valid session cookie's content.
+type session struct {
+	value   string // the cookie's value, for the CSRF token
+	id      string
+	subject string // "" for the admin
+	expires time.Time
+}
 
 func (s *server) mac(parts ...string) string {
 	m := hmac.New(sha256.New, s.cfg.SessionKey)
@@ -34,36 +56,52 @@ func (s *server) mac(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func (s *server) sessionMAC(expiry string) string {
-	return s.mac("session", expiry, string(s.token[:]))
+func (s *server) sessionMAC(expiry, id, subject string) string {
+	return s.mac("session", expiry, id, subject, string(s.token[:]))
 }
 
-// session returns the request's valid session cookie value, or "".
-func (s *server) session(r *http.Request) string {
+// parseSession returns r's session cookie if its MAC holds and it has
+// not expired; it does not ask whether it was revoked (active does).
+func (s *server) parseSession(r *http.Request) *session {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return ""
+		return nil
 	}
-	exp, mac, ok := strings.Cut(c.Value, ".")
-	if !ok {
-		return ""
+	parts := strings.Split(c.Value, ".")
+	if len(parts) != 4 {
+		return nil
 	}
+	exp, id, subject, mac := parts[0], parts[1], parts[2], parts[3]
 	unix, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || !s.cfg.Now().Before(time.Unix(unix, 0)) {
-		return ""
+		return nil
 	}
-	if !hmac.Equal([]byte(mac), []byte(s.sessionMAC(exp))) {
-		return ""
+	if !hmac.Equal([]byte(mac), []byte(s.sessionMAC(exp, id, subject))) {
+		return nil
 	}
-	return c.Value
+	return &session{value: c.Value, id: id, subject: subject, expires: time.Unix(unix, 0)}
+}
+
+// active reports whether sess was not logged out. A store that cannot be
+// asked counts as "logged out": the panel fails closed.
+func (s *server) active(ctx context.Context, sess *session) bool {
+	_, revoked, err := s.sessions.Get(ctx, revokedKey+sess.id)
+	if err != nil {
+		s.log.WarnContext(ctx, "web: cannot check the session", "err", err)
+		return false
+	}
+	return !revoked
 }
 
 // csrf is the CSRF token of r's session: a MAC of the session, so a page
 // of another site can neither read nor forge it. Without a session (the
-// login form, or no token configured) it is a MAC of nothing, which such a
-// page cannot read either.
+// login form) it is a MAC of nothing, which such a page cannot read either.
 func (s *server) csrf(r *http.Request) string {
-	return s.mac("csrf", s.session(r))
+	value := ""
+	if sess := s.parseSession(r); sess != nil {
+		value = sess.value
+	}
+	return s.mac("csrf", value)
 }
 
 // checkCSRF reports whether r's form carries the CSRF token. It parses the
@@ -76,15 +114,16 @@ func (s *server) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
 	return hmac.Equal([]byte(r.PostForm.Get(csrfField)), []byte(s.csrf(r)))
 }
 
-// authed lets through a loopback client when no token is configured, else
-// a client with a valid session; every POST needs the CSRF token too.
+// authed lets through a client with a live admin session; every POST needs
+// the CSRF token too. Without a token configured nobody is let in.
 func (s *server) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case s.cfg.Token == "" && !fromLoopback(r):
-			s.fail(w, r, http.StatusForbidden, "no admin token configured: the panel answers loopback clients only", nil)
+		if s.cfg.Token == "" {
+			s.fail(w, r, http.StatusForbidden, "no admin token configured: set http.admin_token", nil)
 			return
-		case s.cfg.Token != "" && s.session(r) == "":
+		}
+		sess := s.parseSession(r)
+		if sess == nil || sess.subject != "" || !s.active(r.Context(), sess) {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login", http.StatusSeeOther)
 				return
@@ -101,16 +140,18 @@ func (s *server) authed(h http.HandlerFunc) http.Handler {
 }
 
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Token == "" || s.session(r) != "" {
+	if sess := s.parseSession(r); sess != nil && s.active(r.Context(), sess) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
 	s.render(w, r, http.StatusOK, "login", "Log in", "")
 }
 
+// login takes the form of SPEC §7: an empty account with the admin token
+// as the password is the admin.
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Token == "" {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		s.fail(w, r, http.StatusForbidden, "no admin token configured: set http.admin_token", nil)
 		return
 	}
 	if !s.checkCSRF(w, r) {
@@ -129,38 +170,78 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Comparing digests keeps the comparison constant-time in the token's
 	// length too.
-	sum := sha256.Sum256([]byte(strings.TrimSpace(r.PostForm.Get("token"))))
-	if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(r.PostForm.Get("password"))))
+	if r.PostForm.Get("account") != "" || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
 		if s.cfg.Guard != nil {
 			s.cfg.Guard.Fail(r.Context(), client, "")
 		}
 		s.log.WarnContext(r.Context(), "web: login refused", "remote", r.RemoteAddr)
-		s.render(w, r, http.StatusUnauthorized, "login", "Log in", "wrong admin token")
+		s.render(w, r, http.StatusUnauthorized, "login", "Log in", "wrong account or password")
 		return
 	}
 	until := s.cfg.Now().Add(s.cfg.SessionFor)
 	exp := strconv.FormatInt(until.Unix(), 10)
+	id := make([]byte, 16)
+	rand.Read(id) // never fails (crypto/rand)
+	sid := base64.RawURLEncoding.EncodeToString(id)
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: exp + "." + s.sessionMAC(exp), Path: "/",
-		Expires: until, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		Name: sessionCookie, Value: exp + "." + sid + ".." + s.sessionMAC(exp, sid, ""), Path: "/",
+		Expires: until, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure(r),
 	})
 	s.log.InfoContext(r.Context(), "web: logged in", "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// logout clears the cookie. The session itself stays valid until it
-// expires (sessions are stateless); change the token to end them all.
+// logout ends the session on the server too, on every node: a copied
+// cookie is worth nothing after it.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+	if sess := s.parseSession(r); sess != nil {
+		if err := s.sessions.Set(r.Context(), revokedKey+sess.id, []byte("1"), sess.expires.Sub(s.cfg.Now())+time.Minute); err != nil {
+			s.fail(w, r, http.StatusServiceUnavailable, "could not end the session now: try again", err)
+			return
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure(r)})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// fromLoopback reports whether the connection's peer is on loopback, as the
-// API decides it.
-func fromLoopback(r *http.Request) bool {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
+// secure reports whether the session cookie is sent over HTTPS only: the
+// panel's public URL is https (behind a TLS proxy), or this request came
+// over TLS.
+func (s *server) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(s.cfg.PublicURL, "https://")
+}
+
+// memorySessions is the SessionStore of a panel not given one: this
+// process's memory (tests, and a node whose state is memory anyway).
+type memorySessions struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]time.Time // key → expiry
+}
+
+func (m *memorySessions) Get(_ context.Context, key string) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp, ok := m.m[key]
+	if !ok || m.now().After(exp) {
+		delete(m.m, key)
+		return nil, false, nil
+	}
+	return []byte("1"), true, nil
+}
+
+func (m *memorySessions) Set(_ context.Context, key string, _ []byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, exp := range m.m { // a few logouts a day: a sweep costs nothing
+		if m.now().After(exp) {
+			delete(m.m, k)
+		}
+	}
+	m.m[key] = m.now().Add(ttl)
+	return nil
 }
 
 // localPath returns back if it is a path on this site, else def: a form's

@@ -48,12 +48,12 @@ func TestLoginThrottled(t *testing.T) {
 	login := func(c *http.Client, tok string) (int, string, http.Header) {
 		t.Helper()
 		_, page, _ := get(t, c, srv.URL+"/login")
-		return post(t, c, srv.URL+"/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {tok}})
+		return post(t, c, srv.URL+"/login", url.Values{"csrf": {csrfOf(t, page)}, "password": {tok}})
 	}
 
 	c := from("127.0.0.1")
 	for i := range 10 {
-		if code, body, _ := login(c, "guess"); code != http.StatusUnauthorized || !strings.Contains(body, "wrong admin token") {
+		if code, body, _ := login(c, "guess"); code != http.StatusUnauthorized || !strings.Contains(body, "wrong account or password") {
 			t.Fatalf("wrong token %d: %d", i+1, code)
 		}
 	}

@@ -36,13 +36,17 @@ type Config struct {
 	Domains  *api.Domains // nil: the deliverability page says domains are off
 	// Replies are the IPs' recent replies; nil: the IP pool page shows none.
 	Replies api.ReplySource
-	// Token is the admin token; empty: the panel answers loopback only,
-	// without a login.
+	// Token is the admin token; empty: the panel lets nobody in.
 	Token string
+	// PublicURL is http.public_url: an https one makes the session cookie
+	// Secure.
+	PublicURL string
+	// Sessions keeps logged-out sessions (the shared state, so that a
+	// logout holds on every node); nil: this process's memory.
+	Sessions SessionStore
 	// SessionKey signs session and CSRF tokens; nil: derived from Token, so
 	// that a login holds on every node behind one load balancer and across
-	// restarts (and changing the token ends every session); with no Token,
-	// random per process.
+	// restarts (and changing the token ends every session).
 	SessionKey []byte
 	// SessionFor is how long a login lasts; 0: 12 hours.
 	SessionFor time.Duration
@@ -54,10 +58,11 @@ type Config struct {
 }
 
 type server struct {
-	cfg   Config
-	log   *slog.Logger
-	token [sha256.Size]byte
-	pages map[string]*template.Template
+	cfg      Config
+	log      *slog.Logger
+	token    [sha256.Size]byte
+	sessions SessionStore
+	pages    map[string]*template.Template
 	// checks keeps the deliverability page's DNS checks (checkcache.go).
 	checks *checkCache
 }
@@ -83,8 +88,11 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 		cfg.SessionKey = make([]byte, 32)
 		rand.Read(cfg.SessionKey) // never fails (crypto/rand)
 	}
-	s := &server{cfg: cfg, log: cfg.Logger, token: sha256.Sum256([]byte(cfg.Token)),
+	s := &server{cfg: cfg, log: cfg.Logger, token: sha256.Sum256([]byte(cfg.Token)), sessions: cfg.Sessions,
 		checks: newCheckCache(checkCacheMax, checkFor)}
+	if s.sessions == nil {
+		s.sessions = &memorySessions{now: cfg.Now, m: map[string]time.Time{}}
+	}
 	if err := s.parse(); err != nil {
 		return nil, err
 	}
@@ -176,7 +184,7 @@ type view struct {
 
 // render writes page name with data.
 func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name, title string, data any) {
-	v := view{Title: title, Nav: name, CSRF: s.csrf(r), Session: s.cfg.Token != "", Data: data}
+	v := view{Title: title, Nav: name, CSRF: s.csrf(r), Session: s.parseSession(r) != nil, Data: data}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// No framing (clickjacking) and no scripts or styles but our own.
 	w.Header().Set("X-Frame-Options", "DENY")

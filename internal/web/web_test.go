@@ -142,7 +142,7 @@ func csrfOf(t *testing.T, page string) string {
 func (e *env) login(t *testing.T, c *http.Client) string {
 	t.Helper()
 	_, page, _ := get(t, c, e.srv.URL+"/login")
-	code, _, h := post(t, c, e.srv.URL+"/login", url.Values{"csrf": {csrfOf(t, page)}, "token": {token}})
+	code, _, h := post(t, c, e.srv.URL+"/login", url.Values{"csrf": {csrfOf(t, page)}, "account": {""}, "password": {token}})
 	if code != http.StatusSeeOther || h.Get("Location") != "/" {
 		t.Fatalf("login: %d to %q", code, h.Get("Location"))
 	}
@@ -161,19 +161,26 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("unauthenticated GET /: %d to %q", code, h.Get("Location"))
 	}
 	_, page, _ := get(t, c, e.srv.URL+"/login")
-	form := url.Values{"csrf": {csrfOf(t, page)}, "token": {"wrong"}}
+	form := url.Values{"csrf": {csrfOf(t, page)}, "account": {""}, "password": {"wrong"}}
 	if code, body, h := post(t, c, e.srv.URL+"/login", form); code != http.StatusUnauthorized ||
-		!strings.Contains(body, "wrong admin token") || h.Get("Set-Cookie") != "" {
+		!strings.Contains(body, "wrong account or password") || h.Get("Set-Cookie") != "" {
 		t.Fatalf("wrong token: %d, cookie %q", code, h.Get("Set-Cookie"))
 	}
-	if code, _, _ := post(t, c, e.srv.URL+"/login", url.Values{"token": {token}}); code != http.StatusForbidden {
+	// The token under an account's name is not the admin.
+	form.Set("account", "acme")
+	form.Set("password", token)
+	if code, _, h := post(t, c, e.srv.URL+"/login", form); code != http.StatusUnauthorized || h.Get("Set-Cookie") != "" {
+		t.Fatalf("the token as an account's password: %d", code)
+	}
+	form.Set("account", "")
+	if code, _, _ := post(t, c, e.srv.URL+"/login", url.Values{"password": {token}}); code != http.StatusForbidden {
 		t.Fatalf("login without CSRF: %d", code)
 	}
 	if code, _, _ := get(t, c, e.srv.URL+"/ips"); code != http.StatusSeeOther {
 		t.Fatalf("still logged out after refusals: %d", code)
 	}
 
-	form.Set("token", token)
+	form.Set("password", token)
 	code, _, h = post(t, c, e.srv.URL+"/login", form)
 	if code != http.StatusSeeOther {
 		t.Fatalf("right token: %d", code)
@@ -206,20 +213,70 @@ func TestLogin(t *testing.T) {
 	}
 }
 
-func TestNoTokenLoopbackOnly(t *testing.T) {
+// TestNoTokenNobody: with no admin token configured the panel lets
+// nobody in, loopback clients included (the node always has one: it makes
+// one at the first start).
+func TestNoTokenNobody(t *testing.T) {
 	e := newEnv(t, "")
 	c := client(t)
-	code, page, _ := get(t, c, e.srv.URL+"/ips")
-	if code != 200 || !strings.Contains(page, "127.0.0.2") || strings.Contains(page, "Log out") {
+	if code, page, _ := get(t, c, e.srv.URL+"/ips"); code != http.StatusForbidden || strings.Contains(page, "127.0.0.2") {
 		t.Fatalf("loopback without token: %d", code)
 	}
-	// Even without a token, a POST needs the CSRF token.
-	if code, _, _ := post(t, c, e.srv.URL+"/ips/127.0.0.2/suspend", nil); code != http.StatusForbidden {
-		t.Fatalf("POST without CSRF: %d", code)
+	_, page, _ := get(t, c, e.srv.URL+"/login")
+	if code, _, h := post(t, c, e.srv.URL+"/login", url.Values{"csrf": {csrfOf(t, page)}, "password": {""}}); code != http.StatusForbidden ||
+		h.Get("Set-Cookie") != "" {
+		t.Fatalf("login with an empty token: %d", code)
 	}
-	code, _, _ = post(t, c, e.srv.URL+"/ips/127.0.0.2/suspend", url.Values{"csrf": {csrfOf(t, page)}})
-	if code != http.StatusSeeOther || e.ips.IPs(t.Context())[0].Status != api.IPSuspended {
-		t.Fatalf("suspend: %d, %+v", code, e.ips.IPs(t.Context())[0])
+}
+
+// TestLogoutEndsTheSession: after logging out, the session's cookie,
+// copied before, no longer opens anything (sessions are ended on the
+// server, in the shared state, not only in the browser).
+func TestLogoutEndsTheSession(t *testing.T) {
+	e := newEnv(t, token)
+	c := client(t)
+	csrf := e.login(t, c)
+	u, _ := url.Parse(e.srv.URL)
+	stolen := client(t)
+	stolen.Jar.SetCookies(u, c.Jar.Cookies(u))
+	if code, _, _ := get(t, stolen, e.srv.URL+"/accounts"); code != 200 {
+		t.Fatalf("copied cookie before logout: %d", code)
+	}
+	if code, _, h := post(t, c, e.srv.URL+"/logout", url.Values{"csrf": {csrf}}); code != http.StatusSeeOther || h.Get("Location") != "/login" {
+		t.Fatalf("logout: %d", code)
+	}
+	if code, _, h := get(t, stolen, e.srv.URL+"/accounts"); code != http.StatusSeeOther || h.Get("Location") != "/login" {
+		t.Fatalf("copied cookie after logout: %d, want a redirect to /login", code)
+	}
+	// Logging in again makes a new session that works.
+	e.login(t, c)
+}
+
+// TestSecureCookie: the session cookie is Secure when the panel's public
+// URL is https (a TLS proxy in front), and not on plain http.
+func TestSecureCookie(t *testing.T) {
+	for _, c := range []struct {
+		public string
+		secure bool
+	}{{"", false}, {"http://relay.example.net", false}, {"https://relay.example.net", true}} {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "sendpool.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		h, err := web.Mount(web.Config{Queue: st, Accounts: st, Token: token, PublicURL: c.public},
+			api.New(api.Config{Queue: st, Accounts: st, Token: token}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		cl := client(t)
+		_, page, _ := get(t, cl, srv.URL+"/login")
+		_, _, hd := post(t, cl, srv.URL+"/login", url.Values{"csrf": {csrfOf(t, page)}, "password": {token}})
+		if got := strings.Contains(hd.Get("Set-Cookie"), "Secure"); got != c.secure {
+			t.Errorf("public_url %q: cookie %q, want Secure %v", c.public, hd.Get("Set-Cookie"), c.secure)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ func Account(name string) *account.Account {
 		Domains:      []string{"acme.test", "shop.acme.test"},
 		Networks:     []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::1/128")},
 		Limits:       account.Limits{PerMinute: 10, PerHour: 100, PerDay: 1000, RcptPerHour: 7, SenderPerDay: 3},
+		ForeignFrom:  []string{"market.test"},
 		Status:       account.StatusActive,
 		Created:      time.UnixMilli(1_700_000_000_123),
 	}
@@ -56,15 +57,47 @@ func Run(t *testing.T, open func(t *testing.T) account.Store) {
 	}
 
 	a.Status, a.Reason, a.Domains, a.Networks = account.StatusSuspended, "abuse report", []string{"acme.test"}, nil
-	a.Limits.PerDay, a.PasswordHash = 5, "$argon2id$new"
+	a.Limits.PerDay, a.PasswordHash, a.ForeignFrom = 5, "$argon2id$new", []string{"shop.example", "market.test"}
 	if err := s.UpdateAccount(ctx, a); err != nil {
 		t.Fatalf("UpdateAccount: %v", err)
 	}
 	got, err := s.GetAccount(ctx, "acme")
 	if err != nil || got.Status != account.StatusSuspended || got.Reason != "abuse report" || len(got.Domains) != 1 ||
 		len(got.Networks) != 0 || got.Limits.PerDay != 5 || got.Limits.RcptPerHour != 7 ||
-		got.PasswordHash != "$argon2id$new" || !got.Created.Equal(a.Created) {
+		got.PasswordHash != "$argon2id$new" || !got.Created.Equal(a.Created) ||
+		!reflect.DeepEqual(got.ForeignFrom, a.ForeignFrom) {
 		t.Fatalf("after update: %+v, %v", got, err)
+	}
+	a.ForeignFrom = nil
+	if err := s.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAccount(ctx, "acme"); err != nil || got.ForeignFrom != nil {
+		t.Fatalf("after clearing foreign_from: %+v, %v", got, err)
+	}
+
+	// A domain is one account's: the same, a parent or a subdomain of
+	// another account's is refused, on create and on update.
+	for _, d := range []string{"acme.test", "ACME.test", "eu.acme.test"} {
+		c := Account("gamma")
+		c.Domains = []string{"gamma.test", d}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccount(ctx, c); !errors.Is(err, account.ErrDomainTaken) {
+			t.Fatalf("CreateAccount with %s, acme's: %v, want ErrDomainTaken", d, err)
+		}
+	}
+	b.Domains = []string{"beta.test", "test.acme.test"}
+	if err := s.UpdateAccount(ctx, b); !errors.Is(err, account.ErrDomainTaken) {
+		t.Fatalf("UpdateAccount with a subdomain of acme's: %v, want ErrDomainTaken", err)
+	}
+	b.Domains = []string{"beta.test"}
+	if err := s.UpdateAccount(ctx, b); err != nil {
+		t.Fatalf("UpdateAccount with its own domain: %v", err)
+	}
+	if _, err := s.GetAccount(ctx, "gamma"); !errors.Is(err, account.ErrNotFound) {
+		t.Fatalf("a refused account was stored: %v", err)
 	}
 
 	if err := s.UpdateAccount(ctx, Account("nobody")); !errors.Is(err, account.ErrNotFound) {

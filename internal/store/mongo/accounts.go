@@ -24,6 +24,7 @@ type accountDoc struct {
 	Status       account.Status `bson:"status"`
 	Reason       string         `bson:"reason"`
 	Created      time.Time      `bson:"created"`
+	ForeignFrom  []string       `bson:"foreign_from"`
 }
 
 // CreateAccount stores a new account; account.ErrExists if the name is
@@ -31,6 +32,9 @@ type accountDoc struct {
 func (s *Store) CreateAccount(ctx context.Context, a *account.Account) error {
 	if a.Created.IsZero() {
 		a.Created = s.now()
+	}
+	if err := s.checkDomains(ctx, a); err != nil {
+		return err
 	}
 	if _, err := s.accounts.InsertOne(ctx, newAccountDoc(a)); err != nil {
 		if isDup(err) {
@@ -77,10 +81,18 @@ func (s *Store) ListAccounts(ctx context.Context) ([]*account.Account, error) {
 // UpdateAccount replaces every field of an existing account but its
 // creation time; account.ErrNotFound if there is none.
 func (s *Store) UpdateAccount(ctx context.Context, a *account.Account) error {
+	if n, err := s.accounts.CountDocuments(ctx, bson.M{"_id": a.Name}); err != nil {
+		return fmt.Errorf("mongodb: update account %s: %w", a.Name, err)
+	} else if n == 0 {
+		return account.ErrNotFound
+	}
+	if err := s.checkDomains(ctx, a); err != nil {
+		return err
+	}
 	d := newAccountDoc(a)
 	res, err := s.accounts.UpdateOne(ctx, bson.M{"_id": a.Name}, bson.M{"$set": bson.M{
 		"password_hash": d.PasswordHash, "domains": d.Domains, "networks": d.Networks,
-		"limits": d.Limits,
+		"limits": d.Limits, "foreign_from": d.ForeignFrom,
 		"status": d.Status, "reason": d.Reason,
 	}})
 	if err != nil {
@@ -105,10 +117,38 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 	return nil
 }
 
+// checkDomains refuses a's domains when another account holds one of them
+// (account.Taken). Without transactions (FerretDB has none) two admins
+// giving one domain to two accounts at the same instant could both pass;
+// the admin API is the only writer, and one admin at a time is the rule.
+func (s *Store) checkDomains(ctx context.Context, a *account.Account) error {
+	if len(a.Domains) == 0 {
+		return nil
+	}
+	cur, err := s.accounts.Find(ctx, bson.M{"_id": bson.M{"$ne": a.Name}},
+		options.Find().SetProjection(bson.M{"domains": 1}))
+	if err != nil {
+		return fmt.Errorf("mongodb: check domains of %s: %w", a.Name, err)
+	}
+	var docs []accountDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return fmt.Errorf("mongodb: check domains of %s: %w", a.Name, err)
+	}
+	others := make([]*account.Account, len(docs))
+	for i, d := range docs {
+		others[i] = &account.Account{Name: d.Name, Domains: d.Domains}
+	}
+	return account.Taken(a, others)
+}
+
 func newAccountDoc(a *account.Account) accountDoc {
 	d := accountDoc{
 		Name: a.Name, PasswordHash: a.PasswordHash, Domains: a.Domains, Networks: []string{},
 		Limits: a.Limits, Status: a.Status, Reason: a.Reason, Created: ms(a.Created),
+		ForeignFrom: a.ForeignFrom,
+	}
+	if d.ForeignFrom == nil {
+		d.ForeignFrom = []string{}
 	}
 	if d.Domains == nil {
 		d.Domains = []string{}
@@ -122,8 +162,10 @@ func newAccountDoc(a *account.Account) accountDoc {
 func (d *accountDoc) account() (*account.Account, error) {
 	a := &account.Account{
 		Name: d.Name, PasswordHash: d.PasswordHash, Domains: d.Domains,
-		Limits: d.Limits,
-		Status: d.Status, Reason: d.Reason, Created: local(d.Created),
+		Limits: d.Limits, Status: d.Status, Reason: d.Reason, Created: local(d.Created),
+	}
+	if len(d.ForeignFrom) > 0 {
+		a.ForeignFrom = d.ForeignFrom
 	}
 	if a.Domains == nil {
 		a.Domains = []string{}

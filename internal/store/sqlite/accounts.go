@@ -13,11 +13,11 @@ import (
 	"sendpool/internal/account"
 )
 
-// The account.Store half. Domains and networks are JSON arrays of strings;
-// the account list is small and read whole.
+// The account.Store half. Domains, networks and foreign_from are JSON
+// arrays of strings; the account list is small and read whole.
 
 const accountColumns = `name, password_hash, domains, networks, per_minute, per_hour, per_day,
-	status, reason, created, limits`
+	status, reason, created, limits, foreign_from`
 
 // CreateAccount stores a new account; account.ErrExists if the name is taken.
 // A zero Created is set to now.
@@ -38,14 +38,44 @@ func (s *Store) CreateAccount(ctx context.Context, a *account.Account) error {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		if err := checkDomains(tx, a); err != nil {
+			return err
+		}
 		_, err = tx.Exec(`INSERT INTO accounts (`+accountColumns+`)
 			VALUES (`+placeholders(len(args))+`)`, args...)
 		return err
 	})
-	if err != nil && !errors.Is(err, account.ErrExists) {
+	if err != nil && !errors.Is(err, account.ErrExists) && !errors.Is(err, account.ErrDomainTaken) {
 		return fmt.Errorf("sqlite: create account %s: %w", a.Name, err)
 	}
 	return err
+}
+
+// checkDomains refuses a's domains when another account holds one of
+// them (account.Taken), inside the write transaction: the single writer
+// makes the check and the write one step.
+func checkDomains(tx *writeTx, a *account.Account) error {
+	rows, err := tx.Query(`SELECT name, domains FROM accounts WHERE name != ?`, a.Name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var others []*account.Account
+	for rows.Next() {
+		o := &account.Account{}
+		var domains string
+		if err := rows.Scan(&o.Name, &domains); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(domains), &o.Domains); err != nil {
+			return fmt.Errorf("account %s: domains: %w", o.Name, err)
+		}
+		others = append(others, o)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return account.Taken(a, others)
 }
 
 // GetAccount returns an account; account.ErrNotFound if there is none.
@@ -89,13 +119,24 @@ func (s *Store) UpdateAccount(ctx context.Context, a *account.Account) error {
 	if err != nil {
 		return err
 	}
+	// Every column of accountColumns but name and created, in order.
+	set := append(slices.Clone(args[1:9]), args[10:]...)
 	err = s.write(ctx, func(tx *writeTx) error {
+		var one int
+		if err := tx.QueryRow(`SELECT 1 FROM accounts WHERE name = ?`, a.Name).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return account.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if err := checkDomains(tx, a); err != nil {
+			return err
+		}
 		res, err := tx.Exec(`UPDATE accounts SET password_hash = ?, domains = ?, networks = ?,
-			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?, limits = ?
-			WHERE name = ?`, append(append(slices.Clone(args[1:9]), args[10]), a.Name)...)
+			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?, limits = ?, foreign_from = ?
+			WHERE name = ?`, append(set, a.Name)...)
 		return affected(res, err, account.ErrNotFound)
 	})
-	if err != nil && !errors.Is(err, account.ErrNotFound) {
+	if err != nil && !errors.Is(err, account.ErrNotFound) && !errors.Is(err, account.ErrDomainTaken) {
 		return fmt.Errorf("sqlite: update account %s: %w", a.Name, err)
 	}
 	return err
@@ -116,9 +157,12 @@ func (s *Store) DeleteAccount(ctx context.Context, name string) error {
 
 // accountArgs gives the values of accountColumns, in order.
 func accountArgs(a *account.Account) ([]any, error) {
-	domains := a.Domains
+	domains, foreign := a.Domains, a.ForeignFrom
 	if domains == nil {
 		domains = []string{}
+	}
+	if foreign == nil {
+		foreign = []string{}
 	}
 	networks := make([]string, len(a.Networks))
 	for i, p := range a.Networks {
@@ -136,16 +180,20 @@ func accountArgs(a *account.Account) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	f, err := json.Marshal(foreign)
+	if err != nil {
+		return nil, err
+	}
 	return []any{a.Name, a.PasswordHash, string(d), string(n), a.Limits.PerMinute, a.Limits.PerHour,
-		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created), string(l)}, nil
+		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created), string(l), string(f)}, nil
 }
 
 func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) {
 	a := &account.Account{}
-	var domains, networks, limits string
+	var domains, networks, limits, foreign string
 	var created int64
 	err := row.Scan(&a.Name, &a.PasswordHash, &domains, &networks, &a.Limits.PerMinute,
-		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created, &limits)
+		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created, &limits, &foreign)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +207,12 @@ func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) 
 	a.Created = fromMS(created)
 	if err := json.Unmarshal([]byte(domains), &a.Domains); err != nil {
 		return nil, fmt.Errorf("account %s: domains: %w", a.Name, err)
+	}
+	if err := json.Unmarshal([]byte(foreign), &a.ForeignFrom); err != nil {
+		return nil, fmt.Errorf("account %s: foreign_from: %w", a.Name, err)
+	}
+	if len(a.ForeignFrom) == 0 {
+		a.ForeignFrom = nil
 	}
 	var nets []string
 	if err := json.Unmarshal([]byte(networks), &nets); err != nil {

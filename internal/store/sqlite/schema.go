@@ -111,6 +111,11 @@ CREATE INDEX messages_finished ON messages(finished) WHERE finished > 0;
 	`
 ALTER TABLE messages ADD COLUMN intake TEXT;
 `,
+	// 8: the domains an account may name in From: beyond its own
+	// (account.Account.ForeignFrom), a JSON array.
+	`
+ALTER TABLE accounts ADD COLUMN foreign_from TEXT NOT NULL DEFAULT '[]';
+`,
 }
 
 // migrate brings the schema up to date in one transaction.
