@@ -76,14 +76,14 @@ type Config struct {
 	// within Window; zero turns that rule off.
 	MaxFailures        int
 	MaxAccountFailures int
-	Window             time.Duration // 0: 15 minutes
+	Window             time.Duration    // 0: 15 minutes
+	Exempt             []netip.Prefix   // clients never counted nor refused
+	Now                func() time.Time // nil: time.Now
+	Logger             *slog.Logger     // nil: discard
 	// TrustedFor is how long an IP (an IPv6 client's /64) that logged in
 	// to an account stays exempt from that account's lock (Succeed); 0:
 	// only the account's networks are.
 	TrustedFor time.Duration
-	Exempt     []netip.Prefix   // clients never counted nor refused
-	Now        func() time.Time // nil: time.Now
-	Logger     *slog.Logger     // nil: discard
 	// OnLockout is told of each lockout once, as it begins (metrics).
 	OnLockout func(scope string)
 }
