@@ -89,6 +89,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Hostname == "" {
 		return nil, errors.New("smtpd: no hostname")
 	}
+	if cfg.ProxyProtocol && len(cfg.TrustedProxies) == 0 {
+		return nil, errors.New("smtpd: PROXY protocol with no trusted proxies would refuse every connection")
+	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = defaultMaxMessageSize
 	}
