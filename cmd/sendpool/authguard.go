@@ -23,5 +23,6 @@ func newAuthGuard(cfg *config.Config, shared state.State, accounts account.Store
 		Exempt:             cfg.Auth.ExemptPrefixes(),
 		Logger:             logger,
 		OnLockout:          m.AuthLockout,
+		TrustedFor:         cfg.Auth.TrustedFor.D(),
 	})
 }

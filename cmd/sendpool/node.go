@@ -17,6 +17,7 @@ import (
 	"sendpool/internal/api"
 	"sendpool/internal/bounce"
 	"sendpool/internal/classify"
+	"sendpool/internal/clientip"
 	"sendpool/internal/config"
 	"sendpool/internal/deliver"
 	"sendpool/internal/dns"
@@ -206,6 +207,8 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		MaxMessageSize:    int64(cfg.Submission.MaxMessageSize),
 		MaxRecipients:     cfg.Submission.MaxRecipients,
 		Logger:            logger,
+		ProxyProtocol:     cfg.Submission.ProxyProtocol,
+		TrustedProxies:    cfg.Auth.TrustedProxyPrefixes(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("submission: %w", err)
@@ -255,7 +258,9 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		}
 		shielded := api.Shield(panel, api.ShieldConfig{AllowedHosts: cfg.HTTP.AllowedHosts, Listen: cfg.HTTP.Listen,
 			PublicURL: cfg.HTTP.PublicURL})
-		srv, addr, err := listenHTTP(cfg.HTTP.Listen, shielded, logger)
+		// The client behind trusted proxies (X-Forwarded-For) is what the
+		// throttle, /send and the logs see.
+		srv, addr, err := listenHTTP(cfg.HTTP.Listen, clientip.Handler(cfg.Auth.TrustedProxyPrefixes(), shielded), logger)
 		if err != nil {
 			return nil, err
 		}

@@ -8,15 +8,20 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"sendpool/internal/clientip"
 )
 
 // AuthGuard throttles password guessing (internal/authguard): Check is
 // asked before a credential is, and returns an error with a RetryAfter()
-// time.Duration method past the limits; Fail is told of each wrong one.
-// user is the account name, "" for the admin token.
+// time.Duration method past the limits; Fail is told of each wrong one,
+// Succeed of each right one (which earns the client trust for that
+// account; never call it for a mere attempt). user is the account name, ""
+// for the admin token.
 type AuthGuard interface {
 	Check(ctx context.Context, client netip.Addr, user string) error
 	Fail(ctx context.Context, client netip.Addr, user string)
+	Succeed(ctx context.Context, client netip.Addr, user string)
 }
 
 // ThrottledText is the text of a refusal by the guard, as SMTP gives it
@@ -53,15 +58,10 @@ func SetRetryAfter(w http.ResponseWriter, err error) {
 	}
 }
 
-// ClientAddr is the address of r's peer (behind a reverse proxy, the
-// proxy's).
-func ClientAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
+// ClientAddr is r's client: its peer, or behind trusted proxies the client
+// their X-Forwarded-For names (internal/clientip, whose Handler must wrap
+// the server's handler for that).
+func ClientAddr(r *http.Request) netip.Addr { return clientip.From(r) }
 
 // throttled answers 429 when the guard refuses r's client another try of
 // the admin token, and reports whether it did.
@@ -73,7 +73,8 @@ func (s *server) throttled(w http.ResponseWriter, r *http.Request) bool {
 	if err == nil {
 		return false
 	}
-	s.log.WarnContext(r.Context(), "api: token attempt refused", "remote", r.RemoteAddr, "err", err)
+	s.log.WarnContext(r.Context(), "api: token attempt refused", "remote", r.RemoteAddr,
+		"client_ip", ClientAddr(r).String(), "err", err)
 	SetRetryAfter(w, err)
 	writeError(w, http.StatusTooManyRequests, ThrottledText)
 	return true

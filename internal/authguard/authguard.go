@@ -13,17 +13,22 @@
 //   - per account name: after MaxAccountFailures failures within Window,
 //     from any mix of IPs (a botnet spreading one account's guesses), the
 //     account refuses authentication from every IP outside its trusted
-//     networks (account.Networks). Its own hosting servers, inside them,
-//     still get in: locking the account for everyone would hand an
-//     attacker a way to stop a customer's mail.
+//     networks (account.Networks) that has not logged in to it within
+//     TrustedFor (trust.go). Its own hosting servers still get in:
+//     locking the account for everyone would hand an attacker a way to
+//     stop a customer's mail, and most accounts list no networks.
 //
 // Successes reset nothing: the windows are exact, so old failures age out
 // on their own, and a reset would let an attacker interleave one known
 // good login between guesses. Refused attempts are not counted either, so
 // the lock ends when the window frees, as Retry-After says. Clients in
 // Exempt are neither counted nor refused; loopback is not exempt by
-// itself. A state backend that fails lets attempts through (logged): an
-// outage of Redis must not stop all mail.
+// itself.
+//
+// The guard fails closed to this node's own counts (local.go): every
+// failure and login is kept in memory too, and while the shared state
+// fails the guard counts and refuses from those, so an outage of Redis
+// neither stops the mail nor lets a guesser through.
 package authguard
 
 import (
@@ -35,10 +40,12 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"sendpool/internal/account"
 	"sendpool/internal/state"
+	"sendpool/internal/state/memory"
 )
 
 // Defaults of Config (SPEC §2 [auth]).
@@ -73,6 +80,10 @@ type Config struct {
 	Exempt             []netip.Prefix   // clients never counted nor refused
 	Now                func() time.Time // nil: time.Now
 	Logger             *slog.Logger     // nil: discard
+	// TrustedFor is how long an IP (an IPv6 client's /64) that logged in
+	// to an account stays exempt from that account's lock (Succeed); 0:
+	// only the account's networks are.
+	TrustedFor time.Duration
 	// OnLockout is told of each lockout once, as it begins (metrics).
 	OnLockout func(scope string)
 }
@@ -82,6 +93,11 @@ type Config struct {
 type Guard struct {
 	cfg Config
 	log *slog.Logger
+	// local is this node's own copy of its failures and logins, what the
+	// guard judges by while the shared state fails (local.go).
+	local *memory.State
+	down  atomic.Bool  // the shared state is failing
+	retry atomic.Int64 // while down: when to try it again (Unix ns, real time)
 }
 
 // New returns a Guard.
@@ -95,7 +111,7 @@ func New(cfg Config) *Guard {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Guard{cfg: cfg, log: cfg.Logger}
+	return &Guard{cfg: cfg, log: cfg.Logger, local: memory.New(cfg.Now)}
 }
 
 // Refused is Check's answer to an attempt past a limit.
@@ -120,7 +136,8 @@ func IsRefused(err error) bool {
 
 // Check says whether client may try to authenticate as user now: nil, or a
 // *Refused. user "" (a token, not an account) checks the IP rule only. It
-// never fails otherwise: a state error is logged and the attempt allowed.
+// never fails otherwise: without the shared state it judges by this node's
+// counts.
 func (g *Guard) Check(ctx context.Context, client netip.Addr, user string) error {
 	if g == nil || g.exempt(client) {
 		return nil
@@ -133,7 +150,7 @@ func (g *Guard) Check(ctx context.Context, client netip.Addr, user string) error
 	}
 	if m := g.cfg.MaxAccountFailures; m > 0 && user != "" {
 		until, locked := g.locked(ctx, accountKey(user), m, now)
-		if locked && !g.trusted(ctx, user, client) {
+		if locked && !g.trusted(ctx, user, client, now) {
 			return g.refused(ScopeAccount, until, now)
 		}
 	}
@@ -141,7 +158,8 @@ func (g *Guard) Check(ctx context.Context, client netip.Addr, user string) error
 }
 
 // Fail records a failed authentication of client as user ("" for a token).
-// It returns nothing: a state error is logged, and the failure lost.
+// It returns nothing: without the shared state the failure counts on this
+// node only.
 func (g *Guard) Fail(ctx context.Context, client netip.Addr, user string) {
 	if g == nil || g.exempt(client) {
 		return
@@ -169,40 +187,81 @@ func (g *Guard) exempt(client netip.Addr) bool {
 	return false
 }
 
-// locked reports whether key holds limit failures or more in the window, and
-// when enough of them age out for it to hold limit-1. A Take of zero
-// events records nothing: it only asks whether the count fits limit-1.
+// locked reports whether key holds limit failures or more in the window,
+// in the shared state or in this node's (local.go), and when enough of
+// them age out for it to hold limit-1.
 func (g *Guard) locked(ctx context.Context, key string, limit int, now time.Time) (time.Time, bool) {
-	d, err := g.cfg.State.Take(ctx, key, 0, now, []state.Window{{Size: g.cfg.Window, Max: limit - 1}})
-	if err != nil {
-		g.log.WarnContext(ctx, "authguard: state unavailable, attempt allowed", "key", key, "err", err)
-		return time.Time{}, false
+	var until time.Time
+	locked := false
+	check := func(st state.State) error {
+		u, l, err := lockedIn(ctx, st, key, limit, g.cfg.Window, now)
+		if l {
+			locked, until = true, later(until, u)
+		}
+		return err
 	}
-	return d.Frees, !d.Allowed
+	g.shared(ctx, check)
+	check(g.local) // memory: never fails
+	return until, locked
 }
 
-// record adds one failure under key, up to limit in the window (past that
-// every attempt is refused anyway, and the log of one key stays bounded:
-// a botnet's many IPs and names cost at most limit entries each). It
-// reports whether this failure is the one that reached limit: the first
-// Take refuses only at limit-1 or more, the second admits one event only at
-// exactly limit-1, and both see the same now, so among concurrent failures (on any
-// node) exactly one begins the lockout.
-func (g *Guard) record(ctx context.Context, key string, limit int, now time.Time) (time.Time, bool) {
-	w := []state.Window{{Size: g.cfg.Window, Max: limit - 1}}
-	d, err := g.cfg.State.Take(ctx, key, 1, now, w)
-	if err == nil && !d.Allowed {
-		w[0].Max = limit
-		d, err = g.cfg.State.Take(ctx, key, 1, now, w)
-		if err == nil && d.Allowed {
-			until, _ := g.locked(ctx, key, limit, now)
-			return until, true
-		}
-	}
+// lockedIn is locked in one state. A Take of zero events records nothing:
+// it only asks whether the count fits limit-1.
+func lockedIn(ctx context.Context, st state.State, key string, limit int, window time.Duration, now time.Time) (time.Time, bool, error) {
+	d, err := st.Take(ctx, key, 0, now, []state.Window{{Size: window, Max: limit - 1}})
 	if err != nil {
-		g.log.WarnContext(ctx, "authguard: state unavailable, failure not counted", "key", key, "err", err)
+		return time.Time{}, false, err
 	}
-	return time.Time{}, false
+	return d.Frees, !d.Allowed, nil
+}
+
+// record adds one failure under key, in the shared state and in this
+// node's, and reports whether it began a lockout (and until when): as the
+// shared state says, or as this node's does while the shared one fails.
+func (g *Guard) record(ctx context.Context, key string, limit int, now time.Time) (time.Time, bool) {
+	var until time.Time
+	var began bool
+	shared := g.shared(ctx, func(st state.State) (err error) {
+		until, began, err = recordIn(ctx, st, key, limit, g.cfg.Window, now)
+		return err
+	})
+	lu, lb, _ := recordIn(ctx, g.local, key, limit, g.cfg.Window, now)
+	if !shared {
+		return lu, lb
+	}
+	return until, began
+}
+
+// recordIn adds one failure under key in st, up to limit in the window
+// (past that every attempt is refused anyway, and the log of one key stays
+// bounded: a botnet's many IPs and names cost at most limit entries each).
+// It reports whether this failure is the one that reached limit: the first
+// Take refuses only at limit-1 or more, the second admits one event only at
+// exactly limit-1, and both see the same now, so among concurrent failures
+// (on any node) exactly one begins the lockout.
+func recordIn(ctx context.Context, st state.State, key string, limit int, window time.Duration, now time.Time) (time.Time, bool, error) {
+	w := []state.Window{{Size: window, Max: limit - 1}}
+	d, err := st.Take(ctx, key, 1, now, w)
+	if err != nil || d.Allowed {
+		return time.Time{}, false, err
+	}
+	w[0].Max = limit
+	if d, err = st.Take(ctx, key, 1, now, w); err != nil || !d.Allowed {
+		return time.Time{}, false, err
+	}
+	until, _, err := lockedIn(ctx, st, key, limit, window, now)
+	if err != nil {
+		// The failure is counted; only its end is unknown.
+		until = now.Add(window)
+	}
+	return until, true, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // lockout logs a lockout that begins, once (record decides that).
@@ -222,10 +281,10 @@ func (g *Guard) refused(scope string, until, now time.Time) *Refused {
 	return &Refused{Scope: scope, Until: until, Wait: wait}
 }
 
-// trusted reports whether client is inside the networks of account user.
-// An unknown account has none; a store error counts as not trusted, the
-// account being under attack.
-func (g *Guard) trusted(ctx context.Context, user string, client netip.Addr) bool {
+// inNetworks reports whether client is inside the networks of account
+// user. An unknown account has none; a store error counts as not trusted,
+// the account being under attack.
+func (g *Guard) inNetworks(ctx context.Context, user string, client netip.Addr) bool {
 	if g.cfg.Accounts == nil {
 		return false
 	}
@@ -239,24 +298,31 @@ func (g *Guard) trusted(ctx context.Context, user string, client netip.Addr) boo
 	return a.Trusts(client)
 }
 
-// ipKey is the state key of a client's failures: an IPv6 client by its /64.
-func ipKey(client netip.Addr) string {
+// ipKey is the state key of a client's failures.
+func ipKey(client netip.Addr) string { return "authfail:ip:" + clientNet(client) }
+
+// clientNet is what the guard counts a client by: its address, an IPv6
+// client by its /64 (what one host usually holds).
+func clientNet(client netip.Addr) string {
 	client = client.Unmap()
 	if client.Is6() {
 		p, _ := client.Prefix(64)
-		return "authfail:ip:" + p.String()
+		return p.String()
 	}
-	return "authfail:ip:" + client.String()
+	return client.String()
 }
 
-// accountKey is the state key of a name's failures. A name longer than any
-// account's (a guess can be anything) is hashed, keeping keys short.
-func accountKey(user string) string {
+// accountKey is the state key of a name's failures.
+func accountKey(user string) string { return "authfail:acct:" + shortName(user) }
+
+// shortName is user in a state key: a name longer than any account's (a
+// guess can be anything) is hashed, keeping keys short.
+func shortName(user string) string {
 	if len(user) > 128 {
 		sum := sha256.Sum256([]byte(user))
-		return "authfail:acct:#" + hex.EncodeToString(sum[:])
+		return "#" + hex.EncodeToString(sum[:])
 	}
-	return "authfail:acct:" + user
+	return user
 }
 
 // RetryAfterSeconds is d as an HTTP Retry-After value (RFC 9110 §10.2.3):

@@ -1,9 +1,13 @@
 package authguard
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,4 +73,79 @@ func TestSharedRedis(t *testing.T) {
 	if err := b.Check(ctx, ip, "shop1"); err != nil {
 		t.Errorf("once the window frees: %v", err)
 	}
+}
+
+// TestRedisDownFailsClosed: with Redis killed under a running guard, the
+// failures count on the node and the 11th attempt from one IP is refused
+// (the node kept its own count of those made before too),
+// promptly (no dial timeout per attempt); the outage is logged once; once
+// Redis is back the guard counts there again.
+func TestRedisDownFailsClosed(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	st, err := redis.Open(context.Background(), srv.URL(), redis.Options{DialTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	logs := &bytes.Buffer{}
+	var mu sync.Mutex
+	g := New(Config{State: st, MaxFailures: 10, MaxAccountFailures: 50, Window: 15 * time.Minute,
+		TrustedFor: time.Hour, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))})
+	ip := netip.MustParseAddr("198.51.100.7")
+	g.Fail(ctx, ip, "shop") // one counted in Redis
+
+	srv.Stop()
+	start := time.Now()
+	for i := range 9 {
+		if err := g.Check(ctx, ip, "shop"); err != nil {
+			t.Fatalf("attempt %d refused: %v", i+2, err)
+		}
+		g.Fail(ctx, ip, "shop")
+	}
+	// Ten failures: the node kept its own count of all ten, the one made
+	// before Redis went included.
+	var r *Refused
+	if err := g.Check(ctx, ip, "shop"); !errors.As(err, &r) || r.Scope != ScopeIP {
+		t.Fatalf("11th attempt with Redis down: %v, want an IP refusal", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("attempts with Redis down took %v", d)
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if n := strings.Count(out, "shared state unavailable"); n != 1 {
+		t.Errorf("outage logged %d times, want once:\n%s", n, out)
+	}
+
+	srv.Start() // empty: what was counted in it is gone
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		g.Fail(ctx, netip.MustParseAddr("198.51.100.8"), "")
+		mu.Lock()
+		back := strings.Contains(logs.String(), "shared state back")
+		mu.Unlock()
+		if back {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("guard still off the shared state 15s after Redis came back")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	n, err := st.Count(ctx, ipKey(netip.MustParseAddr("198.51.100.8")), time.Now(), time.Hour)
+	if err != nil || n == 0 {
+		t.Errorf("failures after Redis came back: %d in Redis, %v; want counted there", n, err)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

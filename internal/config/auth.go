@@ -22,16 +22,34 @@ type Auth struct {
 	// Exempt are CIDRs never counted nor refused (monitoring, the
 	// provider's own hosting servers). Loopback is not exempt by default.
 	Exempt []string `toml:"exempt"`
+	// TrustedFor is how long an IP (an IPv6 client's /64) that logged in
+	// to an account with the right password stays exempt from that
+	// account's lock (MaxAccountFailures), so that guessing cannot lock a
+	// customer out; its own IP limit still applies. "0s": only the
+	// account's networks are exempt.
+	TrustedFor Duration `toml:"trusted_for"`
+	// TrustedProxies are the reverse proxies and load balancers (CIDRs)
+	// whose X-Forwarded-For (HTTP) and PROXY protocol header (submission,
+	// with submission.proxy_protocol) name the real client. Nobody else's
+	// are believed.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 func defaultAuth() Auth {
-	return Auth{MaxFailures: 10, MaxAccountFailures: 50, Window: Duration(15 * time.Minute)}
+	return Auth{MaxFailures: 10, MaxAccountFailures: 50, Window: Duration(15 * time.Minute),
+		TrustedFor: Duration(720 * time.Hour)}
 }
 
 // ExemptPrefixes returns auth.exempt parsed (Validate has checked it).
-func (a Auth) ExemptPrefixes() []netip.Prefix {
+func (a Auth) ExemptPrefixes() []netip.Prefix { return prefixes(a.Exempt) }
+
+// TrustedProxyPrefixes returns auth.trusted_proxies parsed (Validate has
+// checked it).
+func (a Auth) TrustedProxyPrefixes() []netip.Prefix { return prefixes(a.TrustedProxies) }
+
+func prefixes(list []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, s := range a.Exempt {
+	for _, s := range list {
 		if p, err := parsePrefix(s); err == nil {
 			out = append(out, p)
 		}
@@ -64,5 +82,18 @@ func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 		if _, err := parsePrefix(s); err != nil {
 			bad(fmt.Sprintf("auth.exempt[%d]", i), "%q: want a CIDR such as 192.0.2.0/24", s)
 		}
+	}
+	if a.TrustedFor < 0 {
+		bad("auth.trusted_for", "must not be negative (\"0s\" trusts only the account's networks)")
+	}
+	for i, s := range a.TrustedProxies {
+		if _, err := parsePrefix(s); err != nil {
+			bad(fmt.Sprintf("auth.trusted_proxies[%d]", i), "%q: want a CIDR such as 192.0.2.0/24", s)
+		}
+	}
+	// Without trusted proxies every connection would be refused; a header
+	// from anyone would let any client pose as any address.
+	if c.Submission.ProxyProtocol && len(a.TrustedProxies) == 0 {
+		bad("submission.proxy_protocol", "needs auth.trusted_proxies: the proxies allowed to send the header")
 	}
 }

@@ -53,6 +53,10 @@ type Submission struct {
 	AllowInsecureAuth bool     `toml:"allow_insecure_auth"`
 	MaxMessageSize    Size     `toml:"max_message_size"`
 	MaxRecipients     int      `toml:"max_recipients"`
+	// ProxyProtocol: every connection starts with a PROXY protocol v2
+	// header naming the real client, accepted only from auth.trusted_proxies
+	// (auth.go); any other peer is disconnected.
+	ProxyProtocol bool `toml:"proxy_protocol"`
 }
 
 // HTTP is the API and control panel listener.

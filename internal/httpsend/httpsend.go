@@ -57,6 +57,10 @@ func New(cfg Config) api.SendFunc {
 			}
 			return "", toHTTP(err)
 		}
+		// Only a right password earns the client trust (authguard.Succeed).
+		if cfg.Guard != nil {
+			cfg.Guard.Succeed(ctx, client, user)
+		}
 		// JSON escaping can make the message up to six times larger
 		// (\u00XX); twice the size plus room for the envelope covers any
 		// sane client, and the raw size is checked below.

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"sendpool/internal/intake"
+	"sendpool/internal/proxyproto"
 )
 
 // Defaults of Config.
@@ -47,14 +48,22 @@ type Config struct {
 	WriteTimeout      time.Duration // 0: 1 minute
 	// Guard throttles password guessing (internal/authguard); nil: none.
 	Guard AuthGuard
+	// ProxyProtocol: each connection starts with a PROXY protocol v2
+	// header (internal/proxyproto) from one of TrustedProxies, and the
+	// client it names is the session's client (AUTH, networks, the
+	// throttle, logs, Received). Any other peer is disconnected unread.
+	ProxyProtocol  bool
+	TrustedProxies []netip.Prefix
 }
 
 // AuthGuard is checked before each AUTH's password and told of each
-// failure: past its limits Check returns an error and the client gets 454
-// 4.7.0, then the connection is closed. It must not fail otherwise.
+// failure and success: past its limits Check returns an error and the
+// client gets 454 4.7.0, then the connection is closed. It must not fail
+// otherwise.
 type AuthGuard interface {
 	Check(ctx context.Context, client netip.Addr, user string) error
 	Fail(ctx context.Context, client netip.Addr, user string)
+	Succeed(ctx context.Context, client netip.Addr, user string)
 }
 
 // Server is a submission SMTP server.
@@ -79,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Hostname == "" {
 		return nil, errors.New("smtpd: no hostname")
+	}
+	if cfg.ProxyProtocol && len(cfg.TrustedProxies) == 0 {
+		return nil, errors.New("smtpd: PROXY protocol with no trusted proxies would refuse every connection")
 	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = defaultMaxMessageSize
@@ -128,6 +140,12 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 		return nil
+	}
+	if s.cfg.ProxyProtocol {
+		// The header is read before go-smtp sees the connection, under
+		// the timeout of a command.
+		l = proxyproto.NewListener(l, proxyproto.Config{Trusted: s.cfg.TrustedProxies,
+			Timeout: s.cfg.ReadTimeout, Logger: s.log})
 	}
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()

@@ -176,6 +176,10 @@ func (s *session) authenticate(identity, user, pass string) error {
 		}
 		return s.refuse("auth", nil, err)
 	}
+	// Only a right password earns the client trust (authguard.Succeed).
+	if g != nil {
+		g.Succeed(ctx, s.remote, user)
+	}
 	s.mu.Lock()
 	s.account, s.authed = a, true
 	s.mu.Unlock()

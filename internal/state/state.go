@@ -1,7 +1,8 @@
 // Package state is the shared state of sendpool nodes: rate counters with
-// exact sliding windows, IP suspensions, and a cache with TTLs. One node
-// keeps it in memory; several share it through Redis (state/redis). Both
-// implementations pass the same conformance suite (state/statetest).
+// exact sliding windows, IP suspensions, a cache with TTLs, bounded lists
+// and bounded sets of recent sightings. One node keeps it in memory;
+// several share it through Redis (state/redis). Both implementations pass
+// the same conformance suite (state/statetest).
 package state
 
 import (
@@ -70,6 +71,18 @@ type State interface {
 	Record(ctx context.Context, key string, keep int, ttl time.Duration, values ...[]byte) error
 	// Recent returns up to n entries of the list under key, newest first.
 	Recent(ctx context.Context, key string, n int) ([][]byte, error)
+
+	// Seen notes that member of the set under key was seen at at (a later
+	// sighting already noted stays), drops the members last seen at or
+	// before at-ttl, keeps only the keep most recently seen, and lets the
+	// whole set go ttl after this call. Each member is there once however
+	// often it is seen, so one busy member cannot push the others out
+	// (internal/authguard keeps the IPs that logged in to an account).
+	Seen(ctx context.Context, key, member string, at time.Time, keep int, ttl time.Duration) error
+	// LastSeen returns when member was last seen under key, false if it
+	// is not in the set. The caller judges the age: a member older than
+	// the ttl may still be there until the next Seen trims the set.
+	LastSeen(ctx context.Context, key, member string) (time.Time, bool, error)
 
 	Close() error
 }

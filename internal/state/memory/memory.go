@@ -14,10 +14,28 @@ import (
 type State struct {
 	mu     sync.Mutex
 	events map[string][]time.Time // key → event times, oldest first
-	susp   map[[2]string]state.Suspension
-	cache  map[string]entry
-	lists  map[string]list
-	now    func() time.Time // for cache expiry
+	// gone is when each key of events is outside every window it was
+	// taken with (its newest event plus the longest window): a key is
+	// swept then, as Redis expires it, so that a stream of one-off keys
+	// (a botnet's IPs) does not grow the map for ever.
+	gone  map[string]time.Time
+	swept time.Time // the last sweep, in Take's time
+	susp  map[[2]string]state.Suspension
+	cache map[string]entry
+	lists map[string]list
+	seen  map[string]seenSet
+	now   func() time.Time // for cache, list and set expiry
+}
+
+// sweepEvery is how often (in Take's time) Take drops the keys of events
+// that every window has left: often enough to bound memory, rarely enough
+// that walking every key costs nothing per call.
+const sweepEvery = time.Minute
+
+// seenSet is a Seen set: member → last seen, gone at expires.
+type seenSet struct {
+	members map[string]time.Time
+	expires time.Time
 }
 
 // list is a Record list: newest first, gone at expires.
@@ -38,9 +56,11 @@ func New(now func() time.Time) *State {
 	}
 	return &State{
 		events: map[string][]time.Time{},
+		gone:   map[string]time.Time{},
 		susp:   map[[2]string]state.Suspension{},
 		cache:  map[string]entry{},
 		lists:  map[string]list{},
+		seen:   map[string]seenSet{},
 		now:    now,
 	}
 }
@@ -51,6 +71,7 @@ var _ state.State = (*State)(nil)
 func (s *State) Take(ctx context.Context, key string, n int, now time.Time, windows []state.Window) (state.Decision, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweep(now)
 	ev := s.prune(key, now, windows)
 	for _, w := range windows {
 		from := now.Add(-w.Size)
@@ -71,7 +92,36 @@ func (s *State) Take(ctx context.Context, key string, n int, now time.Time, wind
 		ev = insertSorted(ev, now)
 	}
 	s.events[key] = ev
+	if n > 0 {
+		var longest time.Duration
+		for _, w := range windows {
+			longest = max(longest, w.Size)
+		}
+		if g := ev[len(ev)-1].Add(longest); g.After(s.gone[key]) {
+			s.gone[key] = g
+		}
+	}
 	return state.Decision{Allowed: true}, nil
+}
+
+// sweep drops, at most once per sweepEvery, the keys whose events have
+// left every window they were taken with.
+func (s *State) sweep(now time.Time) {
+	if now.Sub(s.swept) < sweepEvery {
+		return
+	}
+	s.swept = now
+	for k, g := range s.gone {
+		if !g.After(now) {
+			delete(s.gone, k)
+			delete(s.events, k)
+		}
+	}
+	for k, set := range s.seen {
+		if !s.now().Before(set.expires) {
+			delete(s.seen, k)
+		}
+	}
 }
 
 // Count implements state.State.
@@ -220,6 +270,57 @@ func (s *State) Recent(ctx context.Context, key string, n int) ([][]byte, error)
 		out = append(out, append([]byte(nil), v...))
 	}
 	return out, nil
+}
+
+// Seen implements state.State.
+func (s *State) Seen(ctx context.Context, key, member string, at time.Time, keep int, ttl time.Duration) error {
+	if keep <= 0 || ttl <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.seen[key]
+	if set.members == nil || !s.now().Before(set.expires) {
+		set.members = map[string]time.Time{}
+	}
+	if last, ok := set.members[member]; !ok || at.After(last) {
+		set.members[member] = at
+	}
+	from := at.Add(-ttl)
+	for m, t := range set.members {
+		if !t.After(from) {
+			delete(set.members, m)
+		}
+	}
+	// Past keep, the least recently seen go; keep is small (a cap per
+	// account), so a scan per extra member is cheap.
+	for len(set.members) > keep {
+		var oldest string
+		var ot time.Time
+		first := true
+		for m, t := range set.members {
+			if first || t.Before(ot) || t.Equal(ot) && m < oldest {
+				oldest, ot, first = m, t, false
+			}
+		}
+		delete(set.members, oldest)
+	}
+	set.expires = s.now().Add(ttl)
+	s.seen[key] = set
+	return nil
+}
+
+// LastSeen implements state.State.
+func (s *State) LastSeen(ctx context.Context, key, member string) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set, ok := s.seen[key]
+	if !ok || !s.now().Before(set.expires) {
+		delete(s.seen, key)
+		return time.Time{}, false, nil
+	}
+	t, ok := set.members[member]
+	return t, ok, nil
 }
 
 // Close implements state.State.

@@ -149,6 +149,7 @@ func (s *State) Close() error {
 func (s *State) rateKey(key string) string  { return s.prefix + "rate:" + key }
 func (s *State) cacheKey(key string) string { return s.prefix + "cache:" + key }
 func (s *State) listKey(key string) string  { return s.prefix + "list:" + key }
+func (s *State) seenKey(key string) string  { return s.prefix + "seen:" + key }
 func (s *State) suspKey() string            { return s.prefix + "{susp}" }
 func (s *State) suspTokenKey() string       { return s.prefix + "{susp}:token" }
 
@@ -415,6 +416,40 @@ func (s *State) Recent(ctx context.Context, key string, n int) ([][]byte, error)
 		out[i] = []byte(v)
 	}
 	return out, nil
+}
+
+// Seen implements state.State: a sorted set scored by the time seen (in
+// microseconds, exact in a double), changed in one MULTI so that readers
+// never see it over keep. ZADD GT (Redis 6.2) keeps a later sighting that
+// a node with a clock behind would otherwise move back.
+func (s *State) Seen(ctx context.Context, key, member string, at time.Time, keep int, ttl time.Duration) error {
+	if keep <= 0 || ttl <= 0 {
+		return nil
+	}
+	k := s.seenKey(key)
+	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.ZAddGT(ctx, k, goredis.Z{Score: float64(at.UnixMicro()), Member: member})
+		p.ZRemRangeByScore(ctx, k, "-inf", fmt.Sprint(at.Add(-ttl).UnixMicro()))
+		p.ZRemRangeByRank(ctx, k, 0, int64(-keep-1))
+		p.PExpire(ctx, k, max(ttl.Round(time.Millisecond), time.Millisecond))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: seen %s: %w", key, err)
+	}
+	return nil
+}
+
+// LastSeen implements state.State.
+func (s *State) LastSeen(ctx context.Context, key, member string) (time.Time, bool, error) {
+	us, err := s.c.ZScore(ctx, s.seenKey(key), member).Result()
+	if errors.Is(err, goredis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("redis: last seen %s: %w", key, err)
+	}
+	return time.UnixMicro(int64(us)), true, nil
 }
 
 // token returns a random string, unique for every practical purpose.

@@ -41,6 +41,10 @@ func Run(t *testing.T, open func(t *testing.T) state.State) {
 		{"RecordKeepsNewest", testRecord},
 		{"RecordTTL", testRecordTTL},
 		{"ConcurrentRecordBounded", testConcurrentRecord},
+		{"SeenKeepsMostRecent", testSeenKeep},   // seen.go
+		{"SeenDropsOlderThanTTL", testSeenOld},  // seen.go
+		{"SeenTTL", testSeenTTL},                // seen.go
+		{"ConcurrentSeenBounded", testSeenConc}, // seen.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
