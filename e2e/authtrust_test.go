@@ -45,7 +45,7 @@ func dialFrom(t *testing.T, addr, local string, raw []byte) *rawClient {
 func TestAuthTrustedFor(t *testing.T) {
 	e := newEnv(t, map[string]string{"gmail.test": "127.0.0.11"}, "[auth]\ntrusted_for = \"720h\"\n")
 	e.serve()
-	e.addAccount("shop1", "pw-shop1", "shop1.test")
+	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
 
 	home := dialFrom(t, e.smtp, "127.0.0.30", nil)
 	home.expect(220)
@@ -85,7 +85,7 @@ func TestAuthProxies(t *testing.T) {
 	e.serve()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := e.api().CreateAccount(ctx, accountReq("hosted", "pw-hosted", []string{"hosted.test"}, []string{"203.0.113.0/28"})); err != nil {
+	if _, err := e.api().CreateAccount(ctx, accountReq("hosted", "pw-hosted-secret", []string{"hosted.test"}, []string{"203.0.113.0/28"})); err != nil {
 		t.Fatal(err)
 	}
 	header := proxyproto.Header{Command: proxyproto.Proxy, Source: netip.MustParseAddrPort("203.0.113.5:50000"),
@@ -117,7 +117,7 @@ func TestAuthProxies(t *testing.T) {
 		body, _ := json.Marshal(api.SendRequest{From: "a@hosted.test", To: []string{"b@gmail.test"},
 			Raw: "From: a@hosted.test\r\nTo: b@gmail.test\r\nSubject: hi\r\n\r\nhello\r\n"})
 		req, _ := http.NewRequest("POST", "http://"+e.http+"/api/v1/send", bytes.NewReader(body))
-		req.SetBasicAuth("hosted", "pw-hosted")
+		req.SetBasicAuth("hosted", "pw-hosted-secret")
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", xff)
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
