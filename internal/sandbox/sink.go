@@ -26,7 +26,7 @@ const (
 
 // SinkConfig configures a Sink.
 type SinkConfig struct {
-	Addr     string // e.g. "127.0.0.11:2526"; empty: 127.0.0.1 on any port
+	Addr string // e.g. "127.0.0.11:2526"; empty: 127.0.0.1 on any port
 	// Listener, when set, is used instead of listening on Addr: a caller
 	// that had to hold the port (World, one port on many addresses) hands
 	// it over rather than closing it and racing others to bind it again.
