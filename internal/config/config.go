@@ -29,6 +29,8 @@ type Config struct {
 	Protect    Protect    `toml:"protect"` // protect.go
 	DKIM       DKIM       `toml:"dkim"`    // dkim.go
 	Auth       Auth       `toml:"auth"`    // auth.go
+
+	Suppression Suppression `toml:"suppression"` // suppression.go
 }
 
 // Server is the node itself.
@@ -190,6 +192,8 @@ func Default() *Config {
 		Protect: defaultProtect(),
 		Auth:    defaultAuth(),
 		DKIM:    defaultDKIM(),
+
+		Suppression: defaultSuppression(),
 	}
 }
 
@@ -398,6 +402,7 @@ func (c *Config) Validate() Errors {
 	c.validateDKIM(bad)
 	c.validateAuth(bad)
 	c.validateWarmup(bad)
+	c.validateSuppression(bad)
 	return errs
 }
 
