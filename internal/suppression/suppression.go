@@ -15,8 +15,11 @@ package suppression
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	"sendpool/internal/intake"
 )
 
 // ErrNotFound: the account has no entry for the address.
@@ -92,4 +95,18 @@ func Key(address string) string {
 		return a
 	}
 	return a[:at+1] + strings.ToLower(a[at+1:])
+}
+
+// Clean checks an address an admin gives (angle brackets and white space
+// around it are dropped) with intake's syntax of a recipient, so that an
+// entry can match what intake lets through.
+func Clean(address string) (string, error) {
+	a := strings.TrimSpace(address)
+	if len(a) >= 2 && a[0] == '<' && a[len(a)-1] == '>' {
+		a = a[1 : len(a)-1]
+	}
+	if _, _, err := intake.ParseAddress(a); err != nil {
+		return "", fmt.Errorf("address %q: %v", address, err)
+	}
+	return a, nil
 }
