@@ -57,7 +57,7 @@ func TestSuppressionsPage(t *testing.T) {
 	now := clock.Now()
 	bob := suppressiontest.Entry("shop1", "bob@gmail.test", now)
 	bob.Reply = "550 5.1.1 <bob@gmail.test>: User unknown"
-	old := suppressiontest.Entry("shop1", "old@gmail.test", now.Add(-1000 * time.Hour))
+	old := suppressiontest.Entry("shop1", "old@gmail.test", now.Add(-1000*time.Hour))
 	for _, x := range []*suppression.Entry{bob, old, suppressiontest.Entry("shop2", "carol@gmail.test", now)} {
 		if err := e.store.PutSuppression(t.Context(), x); err != nil {
 			t.Fatal(err)
