@@ -112,6 +112,13 @@ func TestSuppressionRoutes(t *testing.T) {
 	if err := c.Unsuppress(ctx, "shop1", "bob@gmail.test"); !apiclient.IsNotFound(err) {
 		t.Fatalf("Unsuppress twice: %v, want 404", err)
 	}
+	// A local part may hold a slash (RFC 5322 atext): one path segment still.
+	if _, err := c.Suppress(ctx, "shop1", api.SuppressionRequest{Address: "a/b@gmail.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unsuppress(ctx, "shop1", "a/b@gmail.test"); err != nil {
+		t.Fatalf("Unsuppress of a/b@gmail.test: %v", err)
+	}
 	if _, err := e.store.GetSuppression(ctx, "shop2", "carol@gmail.test"); err != nil {
 		t.Fatalf("shop2's entry after shop1's removals: %v", err)
 	}
