@@ -30,6 +30,9 @@ const adminUsage = `usage:
   sendpool account ls | show NAME | rm NAME | resume NAME | release NAME
   sendpool account set NAME [same flags as add] [-status active|suspended] [-reason R]
   sendpool account suspend NAME [-reason R]
+  sendpool account suppressions NAME    recipients refused for the account (550 5.1.1)
+  sendpool account suppress NAME ADDRESS [-reason TEXT] [-for DURATION]
+  sendpool account unsuppress NAME ADDRESS
   sendpool domain add DOMAIN -account NAME [-zone]
   sendpool domain ls [-account NAME] | check DOMAIN | rm DOMAIN
   sendpool domain records|rotate-dkim DOMAIN [-zone]

@@ -200,6 +200,8 @@ func (c *adminCmd) account(ctx context.Context, sub string, args []string) error
 		}
 		st := account.StatusActive
 		return c.showAccount(c.client().UpdateAccount(ctx, pos[0], api.AccountPatch{Status: &st}))
+	case "suppressions", "suppress", "unsuppress":
+		return c.suppression(ctx, sub, args) // admin_suppress.go
 	case "rm":
 		pos, err := c.parse(args, 1)
 		if err != nil {

@@ -60,6 +60,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		return nil, err
 	}
 	n.add(st.Close)
+	raw := st
 	st = withLookupCache(st, cfg.Server.LookupCacheTTL.D()) // lookup.go: accounts, domains
 	n.store = st
 
@@ -150,6 +151,8 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Logger:       logger,
 	})
 	n.add(notifier.Close)
+	sup := startSuppression(ctx, cfg, raw, reg, logger) // suppression.go: per-account suppression lists
+	n.add(sup.stop)
 	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
 	sched = queue.NewScheduler(st, observed{ic.guard(courier), m}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
@@ -160,7 +163,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		PoolSize:      len(ips),
 		Logger:        logger,
 		OnBounce:      notifier.Bounce,
-		OnFinal:       ic.onFinal(nil),
+		OnFinal:       ic.onFinal(sup.onFinal()),
 		DelayNotice:   cfg.Delivery.DelayNotice.D(),
 		OnDelay:       notifier.Delayed,
 	})
@@ -188,7 +191,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
 		OnQueued:     sched.Wake,
-		Checks:       ic.list,
+		Checks:       sup.checks(ic.list),
 		Observers:    ic.observers,
 		VerifyDKIM:   verifyDKIM(resolver),
 		Sign:         doms.signer(),
@@ -249,10 +252,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Guard:    guard,
 			Domains:  doms.routes(),
 			Replies:  replies,
+
+			Suppressions: sup.routes(),
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(), Replies: replies,
-			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard}, h)
+			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard,
+			Suppressions: sup.panel()}, h)
 		if err != nil {
 			return nil, err
 		}

@@ -68,6 +68,9 @@ type Config struct {
 	// Replies serves GET /api/v1/ips/{address}/replies (replies.go); nil:
 	// every IP's list is empty.
 	Replies ReplySource
+	// Suppressions serves /api/v1/accounts/{name}/suppressions
+	// (suppressions.go); nil: no such routes.
+	Suppressions *Suppressions
 }
 
 type server struct {
@@ -117,6 +120,7 @@ func New(cfg Config) http.Handler {
 	admin("DELETE /api/v1/messages/{id}", s.deleteMessage)
 	admin("GET /api/v1/queue/stats", s.queueStats)
 	s.domainRoutes(admin)
+	s.suppressionRoutes(admin) // suppressions.go
 	if cfg.Pprof {
 		pprofRoutes(admin)
 	}

@@ -30,6 +30,8 @@ type Config struct {
 	Protect    Protect    `toml:"protect"` // protect.go
 	DKIM       DKIM       `toml:"dkim"`    // dkim.go
 	Auth       Auth       `toml:"auth"`    // auth.go
+
+	Suppression Suppression `toml:"suppression"` // suppression.go
 }
 
 // Server is the node itself.
@@ -209,6 +211,8 @@ func Default() *Config {
 		Protect: defaultProtect(),
 		Auth:    defaultAuth(),
 		DKIM:    defaultDKIM(),
+
+		Suppression: defaultSuppression(),
 	}
 }
 
@@ -431,6 +435,7 @@ func (c *Config) Validate() Errors {
 	c.validateDKIM(bad)
 	c.validateAuth(bad)
 	c.validateWarmup(bad)
+	c.validateSuppression(bad)
 	return errs
 }
 

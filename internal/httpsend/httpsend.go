@@ -16,6 +16,7 @@ import (
 
 	"sendpool/internal/api"
 	"sendpool/internal/intake"
+	"sendpool/internal/suppression"
 )
 
 // The SMTP reply of a client refused by the guard (RFC 4954 §6), which the
@@ -101,7 +102,8 @@ func received(client netip.Addr, host, id string, now time.Time) string {
 // toHTTP turns an intake refusal into an *api.StatusError: temporary ones
 // are 429 (a volume limit: retry later) or 503 (held account, scanner or
 // store down); permanent ones 401 (authentication), 403 (policy), 413
-// (size), 422 (content: spam or virus) or 400 (addresses). The message is
+// (size), 422 (content: spam or virus; a recipient on the account's
+// suppression list) or 400 (addresses). The message is
 // the SMTP reply, so that both protocols tell the same.
 func toHTTP(err error) error {
 	e := intake.AsError(err)
@@ -122,7 +124,7 @@ func Status(e *intake.Error) int {
 		return http.StatusServiceUnavailable
 	case e.Code == intake.CodeTooBig:
 		return http.StatusRequestEntityTooLarge
-	case e.Check == "scan":
+	case e.Check == "scan" || e.Check == suppression.CheckName:
 		return http.StatusUnprocessableEntity
 	case e.Code == intake.CodeMailboxSyntax && strings.HasPrefix(e.Enhanced, "5.1."):
 		return http.StatusBadRequest

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"sendpool/internal/intake"
+	"sendpool/internal/suppression"
 )
 
 // TestStatus: each intake refusal maps to the HTTP status its meaning
@@ -31,6 +32,7 @@ func TestStatus(t *testing.T) {
 		{intake.BadSender(""), http.StatusBadRequest},
 		{intake.BadRecipient(""), http.StatusBadRequest},
 		{intake.NoRecipients(), http.StatusBadRequest},
+		{&intake.Error{Code: intake.CodeRejected, Enhanced: "5.1.1", Check: suppression.CheckName}, http.StatusUnprocessableEntity},
 	}
 	for _, tc := range tests {
 		if got := Status(tc.err); got != tc.want {

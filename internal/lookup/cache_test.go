@@ -244,6 +244,29 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
+// TestCacheFullFreesATenth: a cache full of fresh entries frees a tenth of
+// its bound at once, so that the next stores need no scan of the map.
+func TestCacheFullFreesATenth(t *testing.T) {
+	c := New(Options[string]{TTL: time.Hour, Max: 100, Now: newClock().Now})
+	var n counter
+	for i := range 100 {
+		get(t, c, fmt.Sprint(i), n.load)
+	}
+	if c.Len() != 100 {
+		t.Fatalf("%d entries, want 100", c.Len())
+	}
+	get(t, c, "one more", n.load)
+	if c.Len() != 91 {
+		t.Fatalf("%d entries after a store into a full cache, want 91 (a tenth freed, one added)", c.Len())
+	}
+	for i := range 9 {
+		get(t, c, fmt.Sprint("more", i), n.load)
+	}
+	if c.Len() != 100 {
+		t.Fatalf("%d entries, want 100", c.Len())
+	}
+}
+
 func TestCacheClone(t *testing.T) {
 	c := New(Options[[]byte]{TTL: time.Hour, Clone: func(b []byte) []byte { return append([]byte(nil), b...) }})
 	load := func(context.Context) ([]byte, error) { return []byte("abc"), nil }

@@ -55,6 +55,9 @@ type Config struct {
 	// Guard throttles admin-token guessing at login (internal/authguard);
 	// nil: none.
 	Guard api.AuthGuard
+	// Suppressions are the accounts' suppression lists (suppressions.go);
+	// nil: their pages say the lists are not available.
+	Suppressions api.SuppressionList
 }
 
 type server struct {
@@ -114,6 +117,8 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	page("GET /messages/{id}", s.messagePage)
 	page("POST /messages/{id}/{action}", s.messageAction)
 	page("GET /accounts", s.accountsPage)
+	page("GET /accounts/{name}/suppressions", s.suppressionsPage)          // suppressions.go
+	page("POST /accounts/{name}/suppressions/remove", s.removeSuppression) // suppressions.go
 	return mux, nil
 }
 

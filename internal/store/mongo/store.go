@@ -69,6 +69,8 @@ type Store struct {
 	chunks     *mongo.Collection // bodies over ChunkSize
 	accounts   *mongo.Collection
 	domains    *mongo.Collection // one document per version of a domain
+
+	suppressions *mongo.Collection // suppressions.go
 }
 
 var (
@@ -122,6 +124,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 	s.chunks = s.db.Collection("chunks")
 	s.accounts = s.db.Collection("accounts")
 	s.domains = s.db.Collection("domains")
+	s.suppressions = s.db.Collection("suppressions")
 
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -174,6 +177,8 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.chunks, bson.D{{Key: "m", Value: 1}, {Key: "n", Value: 1}}},
 		{s.domains, bson.D{{Key: "name", Value: 1}, {Key: "version", Value: -1}}},
 		{s.domains, bson.D{{Key: "account", Value: 1}}},
+		{s.suppressions, bson.D{{Key: "account", Value: 1}, {Key: "created", Value: -1}}},
+		{s.suppressions, bson.D{{Key: "expires", Value: 1}}},
 	} {
 		if _, err := x.c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: x.keys}); err != nil {
 			return fmt.Errorf("%s %v: %w", x.c.Name(), x.keys, err)
