@@ -125,11 +125,11 @@ func TestSuppressAfterBadMailbox(t *testing.T) {
 		sandbox.Rule{Stage: sandbox.StageRcpt, Rcpt: "dave@gmail.test", Reply: spamReply},
 	)
 	e.serve()
-	e.addAccount("shop1", "pw1", "shop1.test")
-	e.addAccount("shop2", "pw2", "shop2.test")
+	e.addAccount("shop1", "pw1-long-enough", "shop1.test")
+	e.addAccount("shop2", "pw2-long-enough", "shop2.test")
 	const from = "news@shop1.test"
 	for _, to := range []string{"bob@gmail.test", "carol@gmail.test", "dave@gmail.test"} {
-		if err := submit(e.smtp, "shop1", "pw1", from, []string{to}, message(from, to, strings.Split(to, "@")[0])); err != nil {
+		if err := submit(e.smtp, "shop1", "pw1-long-enough", from, []string{to}, message(from, to, strings.Split(to, "@")[0])); err != nil {
 			t.Fatalf("first message to %s: %v", to, err)
 		}
 	}
@@ -159,17 +159,17 @@ func TestSuppressAfterBadMailbox(t *testing.T) {
 	onlyBob("once bob is on it")
 
 	for _, rcpt := range []string{"bob@gmail.test", "bob@GMAIL.test"} {
-		code, msg := rcptReply(t, e.smtp, "shop1", "pw1", from, rcpt)
+		code, msg := rcptReply(t, e.smtp, "shop1", "pw1-long-enough", from, rcpt)
 		if code != 550 || msg != suppressedText(rcpt, s) {
 			t.Errorf("RCPT TO:<%s> for shop1: %d %q, want 550 %q", rcpt, code, msg, suppressedText(rcpt, s))
 		}
 	}
-	_, err = e.httpSend("shop1", "pw1", from, "bob@gmail.test", message(from, "bob@gmail.test", "http1"))
+	_, err = e.httpSend("shop1", "pw1-long-enough", from, "bob@gmail.test", message(from, "bob@gmail.test", "http1"))
 	wantHTTP(t, "POST /api/v1/send to bob", err, http.StatusUnprocessableEntity, "550 "+suppressedText("bob@gmail.test", s))
 	for _, c := range []struct{ user, pass, from, rcpt string }{
-		{"shop2", "pw2", "news@shop2.test", "bob@gmail.test"}, // another account
-		{"shop1", "pw1", from, "carol@gmail.test"},            // an IP block
-		{"shop1", "pw1", from, "dave@gmail.test"},             // a spam refusal
+		{"shop2", "pw2-long-enough", "news@shop2.test", "bob@gmail.test"}, // another account
+		{"shop1", "pw1-long-enough", from, "carol@gmail.test"},            // an IP block
+		{"shop1", "pw1-long-enough", from, "dave@gmail.test"},             // a spam refusal
 	} {
 		if code, msg := rcptReply(t, e.smtp, c.user, c.pass, c.from, c.rcpt); code != 250 {
 			t.Errorf("RCPT TO:<%s> for %s: %d %q, want 250", c.rcpt, c.user, code, msg)
@@ -204,7 +204,7 @@ func TestSuppressAfterBadMailbox(t *testing.T) {
 		t.Errorf("shop1's list after removal: %+v", list)
 	}
 	gmail.SetRules()
-	if err := submit(e.smtp, "shop1", "pw1", from, []string{"bob@gmail.test"}, message(from, "bob@gmail.test", "again")); err != nil {
+	if err := submit(e.smtp, "shop1", "pw1-long-enough", from, []string{"bob@gmail.test"}, message(from, "bob@gmail.test", "again")); err != nil {
 		t.Fatalf("message to bob after removal: %v", err)
 	}
 	e.waitArrived("gmail.test", "again")
@@ -220,10 +220,10 @@ func TestSuppressAcrossNodes(t *testing.T) {
 	gmail := a.world.Sink("gmail.test")
 	gmail.SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Rcpt: "bob@gmail.test", Reply: noSuchAccount})
 	a.serve()
-	a.addAccount("shop1", "pw1", "shop1.test")
-	a.addAccount("shop2", "pw2", "shop2.test")
+	a.addAccount("shop1", "pw1-long-enough", "shop1.test")
+	a.addAccount("shop2", "pw2-long-enough", "shop2.test")
 	const from = "news@shop1.test"
-	if err := submit(a.smtp, "shop1", "pw1", from, []string{"bob@gmail.test"}, message(from, "bob@gmail.test", "m1")); err != nil {
+	if err := submit(a.smtp, "shop1", "pw1-long-enough", from, []string{"bob@gmail.test"}, message(from, "bob@gmail.test", "m1")); err != nil {
 		t.Fatal(err)
 	}
 	s := a.waitSuppressed("shop1", "bob@gmail.test")
@@ -232,10 +232,10 @@ func TestSuppressAcrossNodes(t *testing.T) {
 	}
 
 	b.serve()
-	if code, msg := rcptReply(t, b.smtp, "shop1", "pw1", from, "bob@gmail.test"); code != 550 || msg != suppressedText("bob@gmail.test", s) {
+	if code, msg := rcptReply(t, b.smtp, "shop1", "pw1-long-enough", from, "bob@gmail.test"); code != 550 || msg != suppressedText("bob@gmail.test", s) {
 		t.Fatalf("node B, RCPT TO:<bob@gmail.test> for shop1: %d %q, want 550 %q", code, msg, suppressedText("bob@gmail.test", s))
 	}
-	if code, msg := rcptReply(t, b.smtp, "shop2", "pw2", "news@shop2.test", "bob@gmail.test"); code != 250 {
+	if code, msg := rcptReply(t, b.smtp, "shop2", "pw2-long-enough", "news@shop2.test", "bob@gmail.test"); code != 250 {
 		t.Fatalf("node B, RCPT TO:<bob@gmail.test> for shop2: %d %q, want 250", code, msg)
 	}
 	if list := b.suppressions("shop1"); len(list) != 1 || list[0].MessageID != s.MessageID {
@@ -248,13 +248,13 @@ func TestSuppressAcrossNodes(t *testing.T) {
 	if err := b.api().Unsuppress(ctx, "shop1", "bob@gmail.test"); err != nil {
 		t.Fatal(err)
 	}
-	if code, msg := rcptReply(t, b.smtp, "shop1", "pw1", from, "bob@gmail.test"); code != 250 {
+	if code, msg := rcptReply(t, b.smtp, "shop1", "pw1-long-enough", from, "bob@gmail.test"); code != 250 {
 		t.Fatalf("node B after removal: %d %q, want 250", code, msg)
 	}
 	// Node A never cached bob's entry (its own write forgot what it had);
 	// within server.lookup_cache_ttl in any case.
 	waitFor(t, 10*time.Second, "node A accepting bob again", func() bool {
-		code, _ := rcptReply(t, a.smtp, "shop1", "pw1", from, "bob@gmail.test")
+		code, _ := rcptReply(t, a.smtp, "shop1", "pw1-long-enough", from, "bob@gmail.test")
 		return code == 250
 	})
 }
