@@ -44,6 +44,10 @@ type Rule struct {
 	// Scope of a blocked-ip verdict: "pool" (every destination), "provider"
 	// (the provider of the MX host replying) or a fixed provider name.
 	Scope string `toml:"scope"`
+	// Source says where the rule's wording comes from: a provider's
+	// postmaster page, an RFC, a public rule set or bounce corpus. Every
+	// built-in rule has one; a user's rule may leave it empty.
+	Source string `toml:"source"`
 }
 
 // List is a list of strings that a rule file may also write as one string.
@@ -125,6 +129,9 @@ type compiled struct {
 	codes   []codePattern
 	enh     []enhPattern
 	text    *regexp.Regexp // nil: any text
+	// lits are words one of which the lowercased reply must contain for
+	// text to match (prefilter.go); nil: always run text.
+	lits []string
 }
 
 func compile(r Rule) (*compiled, error) {
@@ -175,11 +182,18 @@ func compile(r Rule) (*compiled, error) {
 	// Each pattern is checked alone for a precise error, then all are
 	// joined into one alternation so that a reply is scanned once per rule.
 	alts := make([]string, len(r.Text))
+	prefilter := true
 	for i, s := range r.Text {
 		if _, err := regexp.Compile(s); err != nil {
 			return fail("text: %v", err)
 		}
 		alts[i] = "(?:" + s + ")"
+		l := requiredLiterals(s)
+		prefilter = prefilter && l != nil
+		c.lits = append(c.lits, l...)
+	}
+	if !prefilter {
+		c.lits = nil
 	}
 	if len(alts) > 0 {
 		re, err := regexp.Compile("(?i)" + strings.Join(alts, "|"))
@@ -205,10 +219,13 @@ func (c *compiled) match(stage, provider string, r *reply) bool {
 	if len(c.enh) > 0 && (!r.hasEnh || !slices.ContainsFunc(c.enh, func(p enhPattern) bool { return p.match(r.enh) })) {
 		return false
 	}
-	if c.text != nil && !c.text.MatchString(r.text) {
+	if c.text == nil {
+		return true
+	}
+	if c.lits != nil && r.ascii && !slices.ContainsFunc(c.lits, func(l string) bool { return strings.Contains(r.lower, l) }) {
 		return false
 	}
-	return true
+	return c.text.MatchString(r.text)
 }
 
 // codePattern matches a reply code: three characters, each a digit or 'x';

@@ -1,6 +1,7 @@
 package smtpreply
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,6 +54,40 @@ func FuzzParse(f *testing.F) {
 		}
 		if IsEnhanced(s) != enhancedRE.MatchString(s) {
 			t.Fatalf("IsEnhanced(%q) = %v", s, IsEnhanced(s))
+		}
+	})
+}
+
+// FuzzFinal checks Final on any input: it recognises a reply exactly when
+// the first non-blank line, white space collapsed, is one Parse accepts; the
+// code is then one of the codes written in the input; its text never starts
+// or ends with a space. The corpus is in testdata/fuzz/FuzzFinal.
+func FuzzFinal(f *testing.F) {
+	f.Add("220-mx.example.org ESMTP\r\n421 4.7.0 Too many connections")
+	f.Add("550-5.7.25 The IP address 550-5.7.25 PTR record 550 5.7.25 end")
+	f.Add("220-laposte 421 4.2.1 Service refuse.")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, ok := Final(s)
+		first := ""
+		for _, l := range strings.Split(s, "\n") {
+			if first = strings.Join(strings.Fields(l), " "); first != "" {
+				break
+			}
+		}
+		if _, want := Parse(first); ok != want {
+			t.Fatalf("Final(%q) ok = %v", s, ok)
+		}
+		if !ok {
+			return
+		}
+		if code := fmt.Sprintf("%03d", r.Code); !strings.Contains(s, code) {
+			t.Fatalf("Final(%q).Code = %d", s, r.Code)
+		}
+		if strings.HasPrefix(r.Text, " ") || strings.HasSuffix(r.Text, " ") {
+			t.Fatalf("Final(%q).Text = %q", s, r.Text)
+		}
+		if r.Enhanced != "" && !IsEnhanced(r.Enhanced) {
+			t.Fatalf("Final(%q).Enhanced = %q", s, r.Enhanced)
 		}
 	})
 }

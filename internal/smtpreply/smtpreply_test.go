@@ -89,3 +89,44 @@ func TestIsEnhanced(t *testing.T) {
 		}
 	}
 }
+
+func TestFinal(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		ok   bool
+		want Reply
+	}{
+		{"550 5.1.1 No such user", true, Reply{550, "5.1.1", "No such user"}},
+		{"", false, Reply{}},
+		{" \r\n ", false, Reply{}},
+		{"connection refused", false, Reply{}},
+		{"550", true, Reply{550, "", ""}},
+		// Lines as a transcript shows them.
+		{"550-5.7.1 first\r\n550-5.7.1 second\r\n550 5.7.1 last", true, Reply{550, "5.7.1", "first second last"}},
+		{"550-5.7.1 first\n550 last", true, Reply{550, "5.7.1", "first last"}},
+		{"220-mx.example.org ESMTP\r\n421 4.7.0 Too many connections", true, Reply{421, "4.7.0", "mx.example.org ESMTP Too many connections"}},
+		{"220-mx.example.org ESMTP\r\n421 Too many connections", true, Reply{421, "", "mx.example.org ESMTP Too many connections"}},
+		{"554 oops\nno code here", true, Reply{554, "", "oops no code here"}},
+		{"550\t5.1.1\tNo", true, Reply{550, "5.1.1", "No"}},
+		// The same reply joined into one line, codes kept.
+		{"550-5.7.25 [192.0.2.10] The IP address sending this message does not have a 550-5.7.25 PTR record setup. 550 5.7.25 https://support.google.com/mail/answer/81126",
+			true, Reply{550, "5.7.25", "[192.0.2.10] The IP address sending this message does not have a PTR record setup. https://support.google.com/mail/answer/81126"}},
+		{"554-gmx.net (mxgmx104) Nemesis ESMTP Service not available 554-No SMTP service 554-Bad DNS PTR resource record. 554 For explanation visit http://postmaster.gmx.com/",
+			true, Reply{554, "", "gmx.net (mxgmx104) Nemesis ESMTP Service not available No SMTP service Bad DNS PTR resource record. For explanation visit http://postmaster.gmx.com/"}},
+		{"220-laposte 421 4.2.1 Service refuse. LPN006_107", true, Reply{421, "4.2.1", "laposte Service refuse. LPN006_107"}},
+		{"220-mx.example.org ESMTP 421 Too many connections", true, Reply{421, "", "mx.example.org ESMTP Too many connections"}},
+		// Numbers in the text are not codes.
+		{"550-5.7.1 no more than 300-400 messages, 500 per hour 550 5.7.1 end", true, Reply{550, "5.7.1", "no more than 300-400 messages, 500 per hour end"}},
+		{"250-mx.example.org Hello 250-SIZE 52428800 250 HELP", true, Reply{250, "", "mx.example.org Hello SIZE 52428800 HELP"}},
+		{"421-4.7.0 [192.0.2.10 15] Our system 421 4.7.0 has detected", true, Reply{421, "4.7.0", "[192.0.2.10 15] Our system has detected"}},
+		// A first line ending in a space has no more lines: 421 is text.
+		{"220 mx.example.org ESMTP 421 4.7.0 odd", true, Reply{220, "", "mx.example.org ESMTP 421 4.7.0 odd"}},
+		// A code of another class than its enhanced code is text.
+		{"220-hi 421 5.7.1 x", true, Reply{421, "", "hi 5.7.1 x"}},
+	} {
+		got, ok := Final(tc.in)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("Final(%q) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
