@@ -185,7 +185,7 @@ func TestDefaults(t *testing.T) {
 		{"554 5.7.13", queue.VerdictPermanent, "bad-mailbox", "enhanced-5.7.13"},
 		{"550 5.7.23", queue.VerdictPermanent, "auth", "enhanced-5.7.x-auth"},
 		{"550 5.7.25", queue.VerdictPermanent, "auth", "enhanced-5.7.x-auth"},
-		{"550 5.7.1 fails DMARC", queue.VerdictPermanent, "auth", "enhanced-5.7.x-auth"},
+		{"550 5.7.1 [192.0.2.10] ptr mismatch", queue.VerdictBlockedIP, "blocked-ip", "enhanced-5.7.x-client"},
 		{"550 5.7.1 what a mess", queue.VerdictPermanent, "policy", "enhanced-5.7.x"},
 		{"554 5.5.0", queue.VerdictPermanent, "protocol", "enhanced-5.5.x"},
 		{"554 5.6.0", queue.VerdictPermanent, "other", "enhanced-5.6.x"},
@@ -202,7 +202,7 @@ func TestDefaults(t *testing.T) {
 		{"5501 x", queue.VerdictDeferred, "other", "default-error"},
 	} {
 		got, rule := c.Explain(StageRcpt, "mx.example.test", tc.reply)
-		if got.Verdict != tc.verdict || got.Category != tc.category || got.Rule != tc.rule || got.Scope != "" {
+		if got.Verdict != tc.verdict || got.Category != tc.category || got.Rule != tc.rule || (got.Scope == "pool") != (tc.verdict == queue.VerdictBlockedIP) {
 			t.Errorf("%q: got %+v, want %s/%s by %s", tc.reply, got, tc.verdict, tc.category, tc.rule)
 		}
 		if rule.Name != got.Rule || rule.Source == "" {

@@ -24,8 +24,6 @@ var enhancedFallback = []fallbackRow{
 	// Security or policy status, RFC 3463 §3.8.
 	{pattern: "7.x-auth", subject: 7, detail: span{20, 29}, category: "auth",
 		source: "RFC 7372 §3 (X.7.20 to X.7.26: DKIM, SPF, sender authentication), RFC 8617 §4 (X.7.29: ARC)"},
-	{pattern: "7.x-auth", subject: 7, detail: anyDetail, text: authWords, category: "auth",
-		source: "RFC 3463 §3.8 (X.7.1 refused for policy), worded about SPF, DKIM or DMARC (RFC 7489 §6.7)"},
 	{pattern: "7.x-client", subject: 7, detail: anyDetail, text: clientWords, blocked: true, category: "blocked-ip",
 		source: "RFC 3463 §3.8 (X.7.1 delivery not authorized), worded about the client host, its IP or reverse DNS"},
 	{pattern: "7.13", subject: 7, detail: span{13, 13}, category: "bad-mailbox",
@@ -81,7 +79,6 @@ var enhancedFallback = []fallbackRow{
 // Words that move a security or policy refusal to another row. RE2, so no
 // pattern here can take more than linear time.
 var (
-	authWords   = regexp.MustCompile(`(?i)\b(spf|dkim|dmarc)\b`)
 	clientWords = regexp.MustCompile(`(?i)\b(client|ip( address)?|ipv[46]|reverse (dns|lookup|hostname)|rdns|ptr|your (host|server|mta|network))\b|\bconnections? (from|refused|rejected|denied|not accepted)`)
 )
 
