@@ -16,9 +16,11 @@ import (
 
 const classifyUsage = `usage: sendpool classify [-stage STAGE] [-mx HOST] [-json] [-rules FILE] REPLY...
 
-Prints how a receiver's reply, or an error on the way to it, would be treated.
-REPLY is the reply ("550 5.1.1 User unknown") or the error text, given as one
-argument or several joined by spaces. Needs no running server.
+Prints how a receiver's reply, or an error on the way to it, would be treated,
+the rule that decided and where that rule's wording comes from. REPLY is the
+reply ("550 5.1.1 User unknown") or the error text, given as one argument or
+several joined by spaces; a multi-line reply may keep its line breaks or its
+"CODE-" prefixes, and its last line's code counts. Needs no running server.
 
 `
 
@@ -32,7 +34,7 @@ func runClassify(args []string, stdout, stderr io.Writer) int {
 	}
 	stage := fs.String("stage", classify.StageRcpt, "SMTP stage the reply came at: "+strings.Join(classify.Stages(), ", "))
 	mx := fs.String("mx", "", "MX host that replied (names the provider of a provider-wide block)")
-	asJSON := fs.Bool("json", false, `print {"verdict","scope","category","rule"}`)
+	asJSON := fs.Bool("json", false, `print {"verdict","scope","category","rule","source"}`)
 	rulesFile := fs.String("rules", "", "TOML file of extra [[rule]]s, tried before the built-in ones")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,11 +68,16 @@ func runClassify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sendpool classify: %v\n", err)
 		return 1
 	}
-	res := c.Classify(st, *mx, reply)
+	res, rule := c.Explain(st, *mx, reply)
 
 	if *asJSON {
+		// SPEC §1's four fields, and where the rule's wording comes from.
+		out := struct {
+			queue.Classification
+			Source string `json:"source"`
+		}{res, rule.Source}
 		enc := json.NewEncoder(stdout)
-		if err := enc.Encode(res); err != nil {
+		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "sendpool classify: %v\n", err)
 			return 1
 		}
@@ -91,7 +98,11 @@ func runClassify(args []string, stdout, stderr io.Writer) int {
 	if category == "" {
 		category = "-"
 	}
-	fmt.Fprintf(stdout, "verdict   %s\nscope     %s\ncategory  %s\nrule      %s\n", res.Verdict, scope, category, res.Rule)
+	source := rule.Source
+	if source == "" {
+		source = "-" // a user's rule that names none
+	}
+	fmt.Fprintf(stdout, "verdict   %s\nscope     %s\ncategory  %s\nrule      %s\nsource    %s\n", res.Verdict, scope, category, res.Rule, source)
 	return 0
 }
 

@@ -36,7 +36,30 @@ category = "policy"
 		{
 			name: "spamhaus json",
 			args: []string{"-json", "554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org"},
-			json: map[string]string{"verdict": "blocked-ip", "scope": "pool", "category": "blocked-ip", "rule": "spamhaus"},
+			json: map[string]string{"verdict": "blocked-ip", "scope": "pool", "category": "blocked-ip", "rule": "spamhaus",
+				"source": "https://www.spamhaus.org/faqs/; github.com/zone-eu/zone-mta/config/bounces.txt"},
+		},
+		{
+			name: "microsoft 5.7.511 banned sender",
+			args: []string{"-mx", "example-com.mail.protection.outlook.com", "-json",
+				"550 5.7.511 Access denied, banned sender[192.0.2.10]. To request removal from this list please forward this message to delist@messaging.microsoft.com."},
+			json: map[string]string{"verdict": "blocked-ip", "scope": "outlook", "category": "blocked-ip", "rule": "outlook-block-list"},
+		},
+		{
+			name: "qq rate limit, not a bounce",
+			args: []string{"-mx", "mx3.qq.com", "-json", "550 Ip frequency limited [V2VkIEFwciAgMyAxNjozNjo1OSBKU1QgMjAxOQo=/RkNGMjlFQTVEQ0E Blocked IP 192.0.2.10]."},
+			json: map[string]string{"verdict": "deferred", "scope": "", "category": "rate-limit", "rule": "qq-rate"},
+		},
+		{
+			name: "a 220- continuation ending in 421 is no success",
+			args: []string{"-stage", "greeting", "-json", "220-mx.example.org ESMTP\r\n421 4.7.0 Too many connections"},
+			json: map[string]string{"verdict": "deferred", "category": "rate-limit", "rule": "rate-limit"},
+		},
+		{
+			name: "enhanced-code fallback names itself",
+			args: []string{"-json", "550 5.7.1 Client address not acceptable here"},
+			json: map[string]string{"verdict": "blocked-ip", "scope": "pool", "category": "blocked-ip", "rule": "enhanced-5.7.x-client",
+				"source": "RFC 3463 §3.8 (X.7.1 delivery not authorized), worded about the client host, its IP or reverse DNS"},
 		},
 		{
 			name: "outlook provider, words as separate args",
@@ -53,7 +76,8 @@ category = "policy"
 		{
 			name: "human output",
 			args: []string{"550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown"},
-			want: []string{"verdict   permanent", "scope     -", "category  bad-mailbox", "rule      bad-mailbox"},
+			want: []string{"verdict   permanent", "scope     -", "category  bad-mailbox", "rule      bad-mailbox",
+				"source    github.com/sisimai/go-sisimai/reason/why-userunknown.go"},
 		},
 		{
 			name: "human output, provider block",
@@ -68,7 +92,12 @@ category = "policy"
 		{
 			name: "user rules first",
 			args: []string{"-rules", rules, "-json", "550 5.7.1 partner says no"},
-			json: map[string]string{"verdict": "deferred", "scope": "", "category": "policy", "rule": "partner"},
+			json: map[string]string{"verdict": "deferred", "scope": "", "category": "policy", "rule": "partner", "source": ""},
+		},
+		{
+			name: "user rule without a source, human output",
+			args: []string{"-rules", rules, "550 5.7.1 partner says no"},
+			want: []string{"rule      partner", "source    -"},
 		},
 		{name: "no reply", args: []string{"-json"}, code: 2},
 		{name: "bad stage", args: []string{"-stage", "quit", "250 ok"}, code: 2},
@@ -98,8 +127,8 @@ category = "policy"
 						t.Errorf("%s = %q, want %q (output %s)", k, got[k], v, stdout.String())
 					}
 				}
-				if len(got) != 4 {
-					t.Errorf("want exactly verdict, scope, category, rule; got %s", stdout.String())
+				if len(got) != 5 {
+					t.Errorf("want exactly verdict, scope, category, rule, source; got %s", stdout.String())
 				}
 			}
 			for _, w := range tc.want {
