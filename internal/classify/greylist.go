@@ -15,8 +15,9 @@ import "regexp"
 // A bare "Try again later" or "temporary local problem" is not enough: those
 // are generic deferrals, and Gmail, which says them, does not greylist.
 //
-// The built-in rule "greylisting" in rules.toml carries the same patterns;
-// the table test checks that both agree on every line of testdata.
+// The built-in rule "greylisting" in rules/40-generic-ip.toml carries the
+// same patterns; the table test checks that both agree on every line of
+// testdata.
 func greylistText() *regexp.Regexp {
 	return regexp.MustCompile(`(?i)gr[ae]y-?list|internal resources? (is |are )?temporarily unavailable`)
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// providerDef is one row of the provider table in rules.toml: MX host
+// providerDef is one row of the provider table in rules/00-providers.toml: MX host
 // suffixes that belong to one mailbox provider or filtering service.
 type providerDef struct {
 	Name string `toml:"name"`

@@ -14,7 +14,7 @@ import (
 	"sendpool/internal/queue"
 )
 
-// Rule is one line of classification data, as written in rules.toml or a
+// Rule is one line of classification data, as written in rules/*.toml or a
 // user's rule file ([[rule]] tables). Every condition that is set must hold;
 // an unset condition matches anything. The first matching rule wins.
 type Rule struct {
