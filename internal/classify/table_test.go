@@ -197,3 +197,34 @@ func BenchmarkClassify(b *testing.B) {
 		c.Classify(r.stage, r.mx, r.reply)
 	}
 }
+
+// TestPrefilterIsExact checks on every line of the table, and on a few
+// patterns, that a rule's prefilter never hides a match its regexp finds.
+func TestPrefilterIsExact(t *testing.T) {
+	c := newClassifier(t, nil)
+	for _, r := range loadTable(t) {
+		rep := newReply(r.reply)
+		for _, rule := range c.rules {
+			if rule.text == nil || rule.lits == nil || !rule.text.MatchString(rep.text) {
+				continue
+			}
+			if !slices.ContainsFunc(rule.lits, func(l string) bool { return strings.Contains(rep.lower, l) }) {
+				t.Errorf("rule %s matches %q, but none of %q is in it", rule.Name, rep.text, rule.lits)
+			}
+		}
+	}
+	for pattern, want := range map[string][]string{
+		`\bS3140\b`:           {"s3140"},
+		`spam(haus)?`:         {"spam"},
+		`ab|cd`:               {"ab", "cd"},
+		`a|b`:                 nil, // a character class: no word
+		`(foo|bar)+ baz`:      {" baz"},
+		`x?`:                  nil,
+		`\d+`:                 nil,
+		`IP[=:]\S+ - problem`: {" - problem"},
+	} {
+		if got := requiredLiterals(pattern); !slices.Equal(got, want) {
+			t.Errorf("requiredLiterals(%q) = %q, want %q", pattern, got, want)
+		}
+	}
+}
