@@ -375,24 +375,43 @@ func submitMany(addr, user, pass string, ids []int, idFormat string, domains []s
 	for _, i := range ids {
 		id := fmt.Sprintf(idFormat, i)
 		to := fmt.Sprintf("r%d@%s", i, domains[i%len(domains)])
-		if err := c.Mail("s@shop1.test"); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		if err := c.Rcpt(to); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		w, err := c.Data()
-		if err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		if _, err := w.Write(message("s@shop1.test", to, id)); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
+		// A temporary refusal (a store slow under load: 451 4.3.0) is
+		// retried, as every MTA does: the message is not accepted until
+		// a 250, and nothing refused is lost.
+		for try := 1; ; try++ {
+			err := sendOne(c, "s@shop1.test", to, message("s@shop1.test", to, id))
+			var te *textproto.Error
+			if err == nil {
+				break
+			}
+			if !errors.As(err, &te) || te.Code/100 != 4 || try == 10 {
+				return fmt.Errorf("%s: %w", id, err)
+			}
+			if err := c.Reset(); err != nil {
+				return fmt.Errorf("%s: %w", id, err)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	return c.Quit()
+}
+
+// sendOne runs one mail transaction on c.
+func sendOne(c *smtp.Client, from, to string, body []byte) error {
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(body); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // execServe runs `sendpool serve` until it exits or timeout passes, and

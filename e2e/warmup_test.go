@@ -65,8 +65,8 @@ providers = ["gmail.test"]
 		case ip.Address != "127.0.0.2" && w != nil:
 			t.Errorf("warm IP %s shows a warm-up: %+v", ip.Address, w)
 		case ip.Address == "127.0.0.2" && (w == nil || w.Day != 1 || w.Days != 2 || w.Schedule != "e2e" || w.Start != today ||
-			len(w.Providers) != 2 || w.Providers[0] != (api.WarmupUsage{Provider: "gmail.test", Used: 3, Cap: 3}) ||
-			w.Providers[1] != (api.WarmupUsage{Provider: "other", Used: 0, Cap: 3})):
+			len(w.Providers) != 2 || w.Providers[0] != (api.WarmupUsage{Provider: "gmail.test", Used: 3, Cap: 3, Day: 1}) ||
+			w.Providers[1] != (api.WarmupUsage{Provider: "other", Used: 0, Cap: 3, Day: 1})):
 			t.Errorf("127.0.0.2's warm-up in GET /api/v1/ips: %+v", w)
 		}
 	}

@@ -66,14 +66,15 @@ func (c *adminCmd) showIP(ip *api.IPStatus, err error) error {
 
 func (c *adminCmd) ipTable(list ...api.IPStatus) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tEHLO\tWEIGHT\tSTATUS\tSCOPE\tUNTIL\tWARMUP\tREASON")
+	fmt.Fprintln(tw, "ADDRESS\tEHLO\tWEIGHT\tSTATUS\tSCOPE\tUNTIL\tWARMUP\tPACE\tREASON")
 	for _, ip := range list {
 		until := ""
 		if ip.SuspendedUntil != nil {
 			until = ip.SuspendedUntil.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", ip.Address, orDash(ip.EHLO), ip.Weight,
-			ip.Status, orDash(ip.Scope), orDash(until), orDash(warmupCell(ip.Warmup)), orDash(ip.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ip.Address, orDash(ip.EHLO), ip.Weight,
+			ip.Status, orDash(ip.Scope), orDash(until), orDash(warmupCell(ip.Warmup)), orDash(paceCell(ip.Paces)),
+			orDash(ip.Reason))
 	}
 	return tw.Flush()
 }
@@ -101,6 +102,10 @@ func (c *adminCmd) ipShow(ctx context.Context, addr string, limit int) error {
 	if err := c.ipTable(ips[i]); err != nil {
 		return err
 	}
+	for _, p := range ips[i].Paces {
+		fmt.Fprintf(c.stdout, "\npaced for %s since %s: %d messages per %s over %d connections; last complaint %s:\n  %s\n",
+			p.Provider, p.Since.Local().Format(time.DateTime), p.Rate, p.Window, p.Conns, p.Last.Local().Format(time.DateTime), p.Reply)
+	}
 	fmt.Fprintf(c.stdout, "\nrecent replies (%d, newest first):\n", len(replies))
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tDOMAIN\tMX\tVERDICT\tCATEGORY\tRCPTS\tRESPONSE")
@@ -126,6 +131,19 @@ func warmupCell(w *api.IPWarmup) string {
 	fmt.Fprintf(&b, "day %d/%d", w.Day, w.Days)
 	for _, p := range w.Providers {
 		fmt.Fprintf(&b, " %s %d/%d", p.Provider, p.Used, p.Cap)
+		if p.Stalled {
+			b.WriteString(" (standing still)")
+		}
 	}
 	return b.String()
+}
+
+// paceCell is an IP's paces in one cell: "gmail 12/1m0s×2 …", messages per
+// window and connections for each provider that asked it to slow down.
+func paceCell(ps []api.IPPace) string {
+	var cells []string
+	for _, p := range ps {
+		cells = append(cells, fmt.Sprintf("%s %d/%s×%d", p.Provider, p.Rate, p.Window, p.Conns))
+	}
+	return strings.Join(cells, " ")
 }

@@ -109,7 +109,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	go func() { defer close(jdone); janitor.Run(jctx) }()
 	n.add(func() error { jcancel(); <-jdone; return nil })
 
-	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), logger)
+	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), metrics.NewPace(reg), logger)
 	n.pool = pp.pool
 	ips := n.pool.IPs()
 	pctx, pcancel := context.WithCancel(ctx)
@@ -122,8 +122,6 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Store:                 st,
 		Classifier:            classifier,
 		Provider:              classifier.Provider,
-		Suspender:             pp.tracker,
-		Warmup:                pp.warmup,
 		Replies:               replies,
 		MaxConnsPerMX:         cfg.Delivery.MaxConnectionsPerMX,
 		MaxConnsPerIPProvider: cfg.Delivery.MaxConnectionsPerIPProvider,
@@ -160,7 +158,6 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Workers:       cfg.Delivery.Workers,
 		PerConnection: cfg.Delivery.MessagesPerConnection,
 		Retry:         retry,
-		PoolSize:      len(ips),
 		Logger:        logger,
 		OnBounce:      notifier.Bounce,
 		OnFinal:       ic.onFinal(sup.onFinal()),
@@ -238,7 +235,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		if n.token, err = adminToken(cfg, logger); err != nil {
 			return nil, err
 		}
-		ips := ipadmin.New(n.pool, pp.tracker, nil).WithWarmup(pp.warmup)
+		ips := ipadmin.New(n.pool, pp.tracker, nil).WithWarmup(pp.warmup).WithPacer(pp.pacer)
 		h := api.New(api.Config{
 			Queue:    st,
 			Accounts: st,

@@ -19,11 +19,13 @@ type poolParts struct {
 	tracker *pool.Tracker
 	checker *pool.Checker // nil without pool.dnsbl
 	warmup  *pool.Warmup  // caps of the IPs in warm-up
+	pacer   *pool.Pacer   // paces after rate-limit replies
 }
 
 // newPool builds the pool from the config, with suspensions tracked in st
 // and, when zones are configured, the DNSBL checker of its own IPs.
-func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metrics.Metrics, held pool.HeldCounter, logger *slog.Logger) poolParts {
+func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metrics.Metrics, held pool.HeldCounter,
+	paces pool.PaceGauge, logger *slog.Logger) poolParts {
 	var ips []pool.IP
 	var warming []pool.WarmIP
 	for _, ip := range cfg.PoolIPs() {
@@ -36,18 +38,29 @@ func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metri
 			warming = append(warming, warmIP(cfg, addr, ip))
 		}
 	}
-	warmup := pool.NewWarmup(pool.WarmupConfig{State: st, IPs: warming, Held: held, Logger: logger.With("part", "warmup")})
+	warmup := pool.NewWarmup(pool.WarmupConfig{State: st, IPs: warming, Held: held, Stall: cfg.Pool.WarmupStall,
+		Logger: logger.With("part", "warmup")})
+	pacer := pool.NewPacer(pool.PaceConfig{
+		State:   st,
+		Window:  cfg.Pool.PaceWindow.D(),
+		Step:    cfg.Pool.PaceStep.D(),
+		Hold:    cfg.Pool.PaceHold.D(),
+		MinRate: cfg.Pool.PaceMinRate,
+		Conns:   cfg.Delivery.MaxConnectionsPerIPProvider,
+		Gauge:   paces,
+		Logger:  logger.With("part", "pace"),
+	})
 	tracker := pool.NewTracker(pool.TrackerConfig{
 		State:      st,
 		SuspendFor: cfg.Pool.SuspendFor.D(),
 		Gauge:      m,
 		Logger:     logger.With("part", "pool"),
 	})
-	var health pool.Health = tracker
+	pc := pool.Config{IPs: ips, Tracker: tracker, Pacer: pacer}
 	if len(warming) > 0 {
-		health = pool.Join(tracker, warmup) // a warm pool asks the tracker alone, as before
+		pc.Warmup = warmup // a warm pool asks no warm-up, as before
 	}
-	p := poolParts{pool: pool.New(ips, health, nil), tracker: tracker, warmup: warmup}
+	p := poolParts{pool: pool.New(pc), tracker: tracker, warmup: warmup, pacer: pacer}
 	if len(cfg.Pool.DNSBL) > 0 {
 		p.checker = pool.NewChecker(pool.CheckerConfig{
 			Resolver: resolver,
@@ -69,9 +82,16 @@ func (p poolParts) run(ctx context.Context, logger *slog.Logger) (wait func()) {
 	if err := p.tracker.Refresh(ctx); err != nil {
 		logger.Warn("reading IP suspensions", "err", err)
 	}
-	done := make(chan struct{}, 2)
-	n := 1
+	if err := p.pacer.Refresh(ctx); err != nil {
+		logger.Warn("reading IP paces", "err", err)
+	}
+	if err := p.warmup.Refresh(ctx); err != nil {
+		logger.Warn("reading IP warm-up stand-stills", "err", err)
+	}
+	done := make(chan struct{}, 3)
+	n := 2
 	go func() { p.tracker.Run(ctx); done <- struct{}{} }()
+	go func() { p.pacer.Run(ctx); done <- struct{}{} }()
 	if p.checker != nil {
 		n++
 		go func() { p.checker.Run(ctx); done <- struct{}{} }()

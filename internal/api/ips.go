@@ -18,6 +18,9 @@ type IPStatus struct {
 	Reason         string     `json:"reason"`
 	// Warmup is set while the IP is in warm-up (warmup.go).
 	Warmup *IPWarmup `json:"warmup,omitempty"`
+	// Paces are the providers that asked the IP to slow down, and how fast
+	// it may send there now.
+	Paces []IPPace `json:"paces,omitempty"`
 }
 
 // IP statuses.

@@ -147,6 +147,8 @@ type Pool struct {
 	IP            []PoolIP `toml:"ip"`
 	// Warmup are named warm-up schedules (warmup.go).
 	Warmup map[string]WarmupSchedule `toml:"warmup"`
+	// Pacing after rate-limit replies (pace.go).
+	Pace
 }
 
 // PoolIP is one sending address.
@@ -205,7 +207,8 @@ func Default() *Config {
 			MaxConnectionsPerMX:         10,
 			MaxConnectionsPerIPProvider: 10,
 		},
-		Pool: Pool{SuspendFor: Duration(time.Hour), DNSBLInterval: Duration(10 * time.Minute), DNSBLCooldown: Duration(time.Hour)},
+		Pool: Pool{SuspendFor: Duration(time.Hour), DNSBLInterval: Duration(10 * time.Minute), DNSBLCooldown: Duration(time.Hour),
+			Pace: defaultPace()},
 		Scan: Scan{SpamRejectScore: 6.0, Fail: "tempfail", Timeout: Duration(30 * time.Second)},
 
 		Protect: defaultProtect(),
@@ -398,6 +401,7 @@ func (c *Config) Validate() Errors {
 	if c.Pool.SuspendFor <= 0 {
 		bad("pool.suspend_for", "must be positive")
 	}
+	c.Pool.Pace.validate(bad)
 	for i, z := range c.Pool.DNSBL {
 		if z = strings.Trim(z, ". "); z == "" || strings.ContainsAny(z, " /:") || !strings.Contains(z, ".") {
 			bad(fmt.Sprintf("pool.dnsbl[%d]", i), "%q is not a DNS zone such as \"zen.spamhaus.org\"", c.Pool.DNSBL[i])

@@ -24,19 +24,22 @@ type BodySource interface {
 	Body(ctx context.Context, messageID string) ([]byte, error)
 }
 
-// Suspender takes a source IP out of the pool when a receiver blocks it;
-// *pool.Tracker implements it.
-type Suspender interface {
-	// Block suspends ip for scope ("pool" or a provider's name) because a
-	// receiver refused it with reply.
-	Block(ctx context.Context, ip, scope, reply string) error
+// Sources is the pool as the courier uses it: one choice of a source IP
+// per message, one report per reply; *pool.Pool implements it. Which IPs
+// are suspended, capped in warm-up or paced stays behind it.
+type Sources interface {
+	Choose(ctx context.Context, req pool.Request) pool.Choice
+	// Report tells what a receiver replied to an attempt from an IP; for
+	// a block or a rate limit it says when to try again (now: another IP
+	// may), zero leaving it to the schedule.
+	Report(ctx context.Context, r pool.Reply) (retry time.Time)
 }
 
 // Config is what a Courier needs. Zero durations and counts take the
 // defaults noted.
 type Config struct {
 	Resolver   dns.Resolver
-	Pool       *pool.Pool
+	Pool       Sources
 	Store      BodySource
 	Classifier Classifier // nil: by the reply code's class only
 	Port       int        // receivers' SMTP port; 0: 25
@@ -44,11 +47,6 @@ type Config struct {
 	// Classifier.Provider): the destination the pool picks a source IP for
 	// and that provider-scoped suspensions match. nil: the host itself.
 	Provider func(mx string) string
-	// Suspender is told of blocked-ip verdicts; nil: nobody.
-	Suspender Suspender
-	// Warmup counts each message against its source IP's warm-up caps;
-	// nil: every IP is warm.
-	Warmup Admitter
 	// Replies is told of every reply to an attempt from a source IP, once
 	// per reply however many recipients share it; nil: nobody.
 	Replies ReplyLog
@@ -122,8 +120,9 @@ func New(cfg Config) *Courier {
 		cfg.MaxConnsPerIPProvider = 10
 	}
 	return &Courier{cfg: cfg, log: cfg.Logger, limits: limits{
-		perMX:         newSlots(cfg.MaxConnsPerMX),
-		perIPProvider: newSlots(cfg.MaxConnsPerIPProvider),
+		maxMX:         cfg.MaxConnsPerMX,
+		perMX:         newSlots(),
+		perIPProvider: newSlots(),
 	}, idle: newIdlePool()}
 }
 
@@ -146,6 +145,10 @@ type run struct {
 	domain string
 	// replies go to Config.Replies when the group is done.
 	replies []history.Reply
+	// reported is the last outcome told to the pool (one report a reply,
+	// however many leases share it), retry its answer.
+	reported *outcome
+	retry    time.Time
 }
 
 // Deliver attempts every lease of group, which all go to one recipient
@@ -191,14 +194,11 @@ func (r *run) deliver(ctx context.Context) {
 		var chunk []batch
 		chunk, pending = takeChunk(pending, c.cfg.MessagesPerConnection)
 		head := r.group[chunk[0].idx[0]]
-		s, f := c.connect(ctx, hosts, head.TriedIPs, chunk[0].nextIP)
+		s, f := c.connect(ctx, hosts, head.TriedIPs, chunk[0].nextIP, len(chunk[0].idx))
 		if f != nil {
-			if f.class.Verdict == queue.VerdictBlockedIP {
-				c.block(ctx, f.src, f.class.Scope, f.reply)
-			}
 			// Another connection now would meet the same fate.
 			r.apply(outcome{start: f.start, src: f.src, mx: f.mx, addr: f.addr, stage: f.stage, reply: f.reply,
-				class: f.class, retryAt: f.retry}, r.undone()...)
+				class: f.class, retryAt: f.retry, dest: f.dest}, r.undone()...)
 			return
 		}
 		// A kept connection has carried messages already: keep to
@@ -257,16 +257,11 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 		if len(idx) == 0 {
 			continue
 		}
-		if !r.c.cfg.Pool.Usable(s.src, s.dest) {
-			// Suspended meanwhile (another connection's block, a DNSBL, an
-			// admin): the rest goes over a new connection from another IP.
-			r.c.log.Info("source IP suspended, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
-			return chunk[k:], false
-		}
-		if !r.c.admit(ctx, s, len(idx)) {
-			// The IP's warm-up cap for this provider is reached: the rest
-			// goes from another IP, or waits until the cap frees.
-			r.c.log.Info("source IP at its warm-up cap, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
+		// The first message was counted when the connection's IP was
+		// chosen for it; each next one asks whether that IP may still
+		// carry it (suspended meanwhile, at its warm-up cap, at its pace).
+		if k > 0 && !r.c.cfg.Pool.Choose(ctx, pool.Request{Destination: s.dest, Only: s.src.String(), Rcpts: len(idx)}).OK {
+			r.c.log.Info("source IP may not send more now, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
 			return chunk[k:], false
 		}
 		body, err := r.c.cfg.Store.Body(ctx, b.id)
@@ -289,7 +284,6 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 		case connBlocked:
 			// The source IP is refused: the scheduler retries the rest of
 			// the group from another one.
-			r.c.block(ctx, o.src, o.class.Scope, o.reply)
 			r.apply(o, r.undone()...)
 			return nil, true
 		}
@@ -305,6 +299,7 @@ type outcome struct {
 	note          string // appended to the recorded response
 	class         queue.Classification
 	retryAt       time.Time // when an attempt may succeed, if known sooner than the schedule
+	dest          string    // the MX host's provider (the pool's destination)
 }
 
 // apply records o as the result of the leases idx that have none yet, and
@@ -319,13 +314,13 @@ func (r *run) apply(o outcome, idx ...int) {
 	if !o.start.IsZero() {
 		dur = now.Sub(o.start)
 	}
-	rcpts := 0
+	var recorded []int
 	for _, i := range idx {
 		if r.done[i] {
 			continue
 		}
 		r.done[i] = true
-		rcpts++
+		recorded = append(recorded, i)
 		l := r.group[i]
 		r.res[i] = queue.Result{
 			Verdict: o.class.Verdict,
@@ -346,9 +341,33 @@ func (r *run) apply(o outcome, idx ...int) {
 			"source_ip", o.src, "mx", o.mx, "mx_addr", o.addr, "stage", o.stage, "reply", resp,
 			"verdict", o.class.Verdict, "category", o.class.Category, "rule", o.class.Rule, "duration", dur)
 	}
-	if o.src != "" && !o.start.IsZero() && rcpts > 0 {
+	if o.src != "" && !o.start.IsZero() && len(recorded) > 0 {
+		r.report(o, recorded)
 		r.reply(history.Reply{Time: o.start, SourceIP: o.src, MX: o.mx, MXAddr: o.addr, Domain: r.domain,
-			Response: resp, Verdict: string(o.class.Verdict), Category: o.class.Category, Rcpts: rcpts})
+			Response: resp, Verdict: string(o.class.Verdict), Category: o.class.Category, Rcpts: len(recorded)})
+	}
+}
+
+// report tells the pool what the receiver replied, once per reply (a
+// block given to the rest of the group is the same reply), and takes its
+// word on when the leases recorded may be tried again.
+func (r *run) report(o outcome, recorded []int) {
+	if r.reported == nil || !r.reported.start.Equal(o.start) || r.reported.src != o.src || r.reported.reply != o.reply {
+		r.reported = &o
+		var tried []string
+		for _, i := range recorded {
+			tried = append(tried, r.group[i].TriedIPs...)
+		}
+		r.retry = r.c.cfg.Pool.Report(r.ctx, pool.Reply{IP: o.src, Destination: o.dest, Tried: tried,
+			Verdict: string(o.class.Verdict), Category: o.class.Category, Scope: o.class.Scope, Text: o.reply})
+	}
+	if r.retry.IsZero() {
+		return
+	}
+	for _, i := range recorded {
+		if r.res[i].RetryAt.IsZero() || r.retry.Before(r.res[i].RetryAt) {
+			r.res[i].RetryAt = r.retry
+		}
 	}
 }
 

@@ -318,7 +318,7 @@ func TestDeliverNoUsableIPDefers(t *testing.T) {
 	w := newWorld(t)
 	w.mx("gmail.test", "mx.gmail.test")
 	w.host("mx.gmail.test", "127.0.0.101")
-	c := w.courier(func(c *Config) { c.Pool = pool.New(w.ips, noHealth{}, nil) })
+	c := w.courier(func(c *Config) { c.Pool = pool.New(pool.Config{IPs: w.ips, Health: noHealth{}}) })
 	res := deliver(t, c, w.message("m1", "x\r\n", "a@gmail.test"))
 	wantVerdict(t, res, queue.VerdictDeferred)
 	if res[0].Attempt.Category != "pool" {

@@ -8,85 +8,99 @@ import (
 
 // slots caps concurrent connections per key: receivers count connections
 // per client and throttle or block those that open too many, so one node
-// keeps its own count per MX host and per source IP × provider.
+// keeps its own count per MX host and per source IP × provider. The cap is
+// the caller's, per acquire: a paced IP's shrinks and grows.
 type slots struct {
-	max int
-
 	mu   sync.Mutex
 	keys map[string]*slot
 }
 
-// slot is one key's semaphore; users counts the holders and waiters, so the
-// entry goes away when nobody needs it and the map stays small.
+// slot is one key's count; it goes away when nobody holds or waits for
+// it, so the map stays small.
 type slot struct {
-	sem   chan struct{}
-	users int
+	held, waiters int
+	wake          chan struct{} // closed (and replaced) at each release
 }
 
-func newSlots(max int) *slots {
-	return &slots{max: max, keys: map[string]*slot{}}
-}
+func newSlots() *slots { return &slots{keys: map[string]*slot{}} }
 
-// acquire waits for a free slot under key, or for ctx to end. The release
-// it returns must be called once.
-func (s *slots) acquire(ctx context.Context, key string) (release func(), err error) {
-	s.mu.Lock()
-	sl, ok := s.keys[key]
-	if !ok {
-		sl = &slot{sem: make(chan struct{}, s.max)}
-		s.keys[key] = sl
-	}
-	sl.users++
-	s.mu.Unlock()
-
-	done := func() {
+// acquire waits until key holds fewer than max slots, or for ctx to end.
+// The release it returns must be called once.
+func (s *slots) acquire(ctx context.Context, key string, max int) (release func(), err error) {
+	for {
 		s.mu.Lock()
-		sl.users--
-		if sl.users == 0 {
-			delete(s.keys, key)
+		sl, ok := s.keys[key]
+		if !ok {
+			sl = &slot{wake: make(chan struct{})}
+			s.keys[key] = sl
 		}
+		if sl.held < max {
+			sl.held++
+			s.mu.Unlock()
+			var once sync.Once
+			return func() { once.Do(func() { s.release(key, sl) }) }, nil
+		}
+		sl.waiters++
+		wake := sl.wake
 		s.mu.Unlock()
+		select {
+		case <-wake:
+			s.mu.Lock()
+			sl.waiters--
+			s.mu.Unlock()
+		case <-ctx.Done():
+			s.mu.Lock()
+			sl.waiters--
+			s.drop(key, sl)
+			s.mu.Unlock()
+			return nil, context.Cause(ctx)
+		}
 	}
-	select {
-	case sl.sem <- struct{}{}:
-	case <-ctx.Done():
-		done()
-		return nil, context.Cause(ctx)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			<-sl.sem
-			done()
-		})
-	}, nil
 }
 
-// inUse is how many slots key holds (tests).
+func (s *slots) release(key string, sl *slot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl.held--
+	close(sl.wake)
+	sl.wake = make(chan struct{})
+	s.drop(key, sl)
+}
+
+// drop forgets key's slot when nobody holds or waits for it. s.mu held.
+func (s *slots) drop(key string, sl *slot) {
+	if sl.held == 0 && sl.waiters == 0 && s.keys[key] == sl {
+		delete(s.keys, key)
+	}
+}
+
+// inUse is how many slots key holds.
 func (s *slots) inUse(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sl, ok := s.keys[key]; ok {
-		return len(sl.sem)
+		return sl.held
 	}
 	return 0
 }
 
 // limits are the per-destination connection caps of a Courier.
 type limits struct {
+	maxMX         int
 	perMX         *slots // key: MX host name
 	perIPProvider *slots // key: source IP + " " + provider
 }
 
 // acquire takes a slot for a connection from src to the MX host mx of
-// provider, always in the same order (IP × provider, then MX host) so two
-// connections can never each hold what the other waits for.
-func (l *limits) acquire(ctx context.Context, mx, src, provider string) (release func(), err error) {
-	relIP, err := l.perIPProvider.acquire(ctx, src+" "+provider)
+// provider, src holding at most ipMax there, always in the same order (IP
+// × provider, then MX host) so two connections can never each hold what
+// the other waits for.
+func (l *limits) acquire(ctx context.Context, mx, src, provider string, ipMax int) (release func(), err error) {
+	relIP, err := l.perIPProvider.acquire(ctx, src+" "+provider, ipMax)
 	if err != nil {
 		return nil, err
 	}
-	relMX, err := l.perMX.acquire(ctx, mx)
+	relMX, err := l.perMX.acquire(ctx, mx, l.maxMX)
 	if err != nil {
 		relIP()
 		return nil, err
@@ -99,7 +113,7 @@ func (s *slots) waiting(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sl, ok := s.keys[key]; ok {
-		return sl.users - len(sl.sem)
+		return sl.waiters
 	}
 	return 0
 }

@@ -28,10 +28,9 @@ func (w *world) withTracker(t *testing.T, mod func(*Config)) (*Courier, *pool.Tr
 		t.Fatal(err)
 	}
 	c := w.courier(func(c *Config) {
-		c.Pool = pool.New(w.ips, tr, mrand.New(mrand.NewPCG(3, 4)))
+		c.Pool = pool.New(pool.Config{IPs: w.ips, Tracker: tr, Rand: mrand.New(mrand.NewPCG(3, 4))})
 		c.Classifier = cl
 		c.Provider = cl.Provider
-		c.Suspender = tr
 		if mod != nil {
 			mod(c)
 		}
@@ -372,33 +371,45 @@ func TestDeliverSlotWaitRespectsContext(t *testing.T) {
 }
 
 func TestSlots(t *testing.T) {
-	s := newSlots(2)
+	s := newSlots()
 	ctx := context.Background()
-	r1, _ := s.acquire(ctx, "k")
-	r2, _ := s.acquire(ctx, "k")
+	r1, _ := s.acquire(ctx, "k", 2)
+	r2, _ := s.acquire(ctx, "k", 2)
 	if n := s.inUse("k"); n != 2 {
 		t.Fatalf("in use %d, want 2", n)
 	}
-	other, err := s.acquire(ctx, "other")
+	other, err := s.acquire(ctx, "other", 2)
 	if err != nil {
 		t.Fatal("another key is limited by this one's slots")
 	}
 	other()
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if _, err := s.acquire(short, "k"); err == nil {
+	if _, err := s.acquire(short, "k", 2); err == nil {
 		t.Fatal("a third slot was given")
 	}
 	got := make(chan func())
 	go func() {
-		r, _ := s.acquire(ctx, "k")
+		r, _ := s.acquire(ctx, "k", 2)
 		got <- r
 	}()
 	r1()
 	r1() // a second release is a no-op
 	r3 := <-got
+	// A lower cap (a paced IP's) waits while as many are held.
+	lower := make(chan func())
+	go func() {
+		r, _ := s.acquire(ctx, "k", 1)
+		lower <- r
+	}()
 	r2()
+	select {
+	case <-lower:
+		t.Fatal("a slot under a cap of 1 was given while one is held")
+	case <-time.After(20 * time.Millisecond):
+	}
 	r3()
+	(<-lower)()
 	if n := s.inUse("k"); n != 0 || len(s.keys) != 0 {
 		t.Errorf("after release: %d in use, %d keys", n, len(s.keys))
 	}

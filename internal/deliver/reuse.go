@@ -181,7 +181,7 @@ func (c *Courier) finish(s *session, sent int, reusable bool) {
 // reuse returns an idle session for mx from src, or makes room for a new
 // connection by ending idle ones that hold the slots it needs: an idle
 // connection must never keep a group waiting.
-func (c *Courier) reuse(ctx context.Context, mx, src, dest string) *session {
+func (c *Courier) reuse(ctx context.Context, mx, src, dest string, ipMax int) *session {
 	if s := c.idle.take(ctx, mx, src); s != nil {
 		return s
 	}
@@ -189,7 +189,7 @@ func (c *Courier) reuse(ctx context.Context, mx, src, dest string) *session {
 	for c.limits.perMX.inUse(lmx) >= c.cfg.MaxConnsPerMX &&
 		c.idle.evictOne(func(k idleKey, _ *session) bool { return k.mx == lmx }) {
 	}
-	for c.limits.perIPProvider.inUse(ipKey) >= c.cfg.MaxConnsPerIPProvider &&
+	for c.limits.perIPProvider.inUse(ipKey) >= ipMax &&
 		c.idle.evictOne(func(k idleKey, s *session) bool { return k.src == src && s.dest == dest }) {
 	}
 	return nil

@@ -41,16 +41,18 @@ type failure struct {
 	class queue.Classification
 	start time.Time
 	src   string    // the source IP, "" when none was usable
+	dest  string    // the MX host's provider
 	retry time.Time // with no usable source IP: when the first returns
 }
 
 // connect opens a session to the first MX host that gives one (RFC 5321
-// §5.1), picking the source IP for each host's provider: a provider-scoped
-// suspension keeps an IP from that provider's hosts only. nextIP, when
-// usable, is the source to keep (greylisting); otherwise the pool prefers
-// an IP not in tried. Each connection holds a slot per MX host and per
-// source IP × provider while it lives.
-func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, nextIP string) (*session, *failure) {
+// §5.1), asking the pool for the source IP for each host's provider (a
+// provider-scoped suspension or pace keeps an IP from that provider's
+// hosts only) and counting the first message, of rcpts recipients, there.
+// nextIP, when it may send, is the source to keep (greylisting); otherwise
+// the pool prefers an IP not in tried. Each connection holds a slot per MX
+// host and per source IP × provider while it lives.
+func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, nextIP string, rcpts int) (*session, *failure) {
 	var last *failure
 	var returns time.Time // earliest return of an IP, while no host had one
 	noSource := 0
@@ -59,34 +61,33 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 			break
 		}
 		dest := c.cfg.Provider(h.mx)
-		src, ok := pool.IP{}, false
-		if nextIP != "" {
-			src, ok = c.cfg.Pool.Reuse(dest, nextIP)
-		}
-		if !ok {
-			src, ok = c.cfg.Pool.Pick(dest, tried)
-		}
-		if !ok {
+		ch := c.cfg.Pool.Choose(ctx, pool.Request{Destination: dest, Tried: tried, Prefer: nextIP, Rcpts: rcpts})
+		if !ch.OK {
 			noSource++
-			if at := c.cfg.Pool.ReturnsAt(dest); noSource == 1 || at.Before(returns) {
-				returns = at
+			if noSource == 1 || ch.Until.Before(returns) {
+				returns = ch.Until
 			}
 			if last == nil {
-				last = &failure{stage: StageConnect, reply: "no usable source IP for " + dest, mx: h.mx, start: c.cfg.Now(),
+				last = &failure{stage: StageConnect, reply: "no usable source IP for " + dest, mx: h.mx, start: c.cfg.Now(), dest: dest,
 					class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "pool", Rule: "no-source-ip"}}
 			}
 			continue
 		}
+		src := ch.IP
 		ts, err := forSource(h.targets, src.Addr)
 		if err != nil {
-			last = &failure{stage: StageConnect, reply: err.Error(), mx: h.mx, src: src.String(), start: c.cfg.Now(),
+			last = &failure{stage: StageConnect, reply: err.Error(), mx: h.mx, src: src.String(), start: c.cfg.Now(), dest: dest,
 				class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "network", Rule: "no-route"}}
 			continue
 		}
-		if s := c.reuse(ctx, h.mx, src.String(), dest); s != nil {
+		ipMax := c.cfg.MaxConnsPerIPProvider
+		if ch.Conns > 0 {
+			ipMax = min(ipMax, ch.Conns)
+		}
+		if s := c.reuse(ctx, h.mx, src.String(), dest, ipMax); s != nil {
 			return s, nil
 		}
-		release, err := c.limits.acquire(ctx, strings.ToLower(h.mx), src.String(), dest)
+		release, err := c.limits.acquire(ctx, strings.ToLower(h.mx), src.String(), dest, ipMax)
 		if err != nil {
 			break // ctx ended while waiting for a slot
 		}
@@ -96,15 +97,15 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 			return s, nil
 		}
 		release()
-		f.src = src.String()
+		f.src, f.dest = src.String(), dest
 		last = f
 		if f.class.Verdict != queue.VerdictDeferred {
 			return nil, f
 		}
 	}
 	if noSource == len(hosts) && last != nil {
-		// Every IP is suspended for these hosts: the mail waits, at most
-		// until the first one returns (zero: the schedule decides).
+		// Every IP is out for these hosts: the mail waits, at most until
+		// the first one returns (zero: the schedule decides).
 		last.retry = returns
 	}
 	if last == nil {
@@ -113,20 +114,6 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 			class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "timeout", Rule: "not-attempted"}}
 	}
 	return nil, last
-}
-
-// block suspends src for scope after a blocked-ip verdict.
-func (c *Courier) block(ctx context.Context, src, scope, reply string) {
-	if c.cfg.Suspender == nil || src == "" {
-		return
-	}
-	// The suspension must be recorded even when the caller's time is up:
-	// the next attempt would otherwise use the IP again.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := c.cfg.Suspender.Block(ctx, src, scope, reply); err != nil {
-		c.log.Error("suspending blocked source IP", "source_ip", src, "scope", scope, "err", err)
-	}
 }
 
 // open connects from src to the first target that gives a session,

@@ -57,10 +57,9 @@ func (w *world) warmupCourier(t *testing.T, st state.State, clk *testclock.Clock
 		Schedule: pool.Schedule{Days: 5, Growth: 2, Caps: map[string]pool.Cap{"gmail.test": {Start: 3, Max: 100}, pool.OtherProvider: {Start: 50, Max: 100}}},
 	}}})
 	return w.courier(func(c *Config) {
-		c.Pool = pool.New(ips, pool.Join(wu), mrand.New(mrand.NewPCG(5, 6)))
+		c.Pool = pool.New(pool.Config{IPs: ips, Warmup: wu, Rand: mrand.New(mrand.NewPCG(5, 6))})
 		c.Classifier = cl
 		c.Provider = cl.Provider
-		c.Warmup = wu
 		c.Now = clk.Now
 	})
 }

@@ -112,7 +112,7 @@ func (w *world) courier(mod func(*Config)) *Courier {
 	}
 	cfg := Config{
 		Resolver:        w.res,
-		Pool:            pool.New(w.ips, nil, mrand.New(mrand.NewPCG(1, 2))),
+		Pool:            pool.New(pool.Config{IPs: w.ips, Rand: mrand.New(mrand.NewPCG(1, 2))}),
 		Store:           w.bodies,
 		Port:            w.port,
 		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},

@@ -19,6 +19,7 @@ type Admin struct {
 	pool    *pool.Pool
 	tracker *pool.Tracker
 	warmup  *pool.Warmup // nil: every IP is warm
+	pacer   *pool.Pacer  // nil: never paced
 	now     func() time.Time
 }
 
@@ -41,6 +42,12 @@ func (a *Admin) WithWarmup(w *pool.Warmup) *Admin {
 	return a
 }
 
+// WithPacer shows the paces of the IPs with their status.
+func (a *Admin) WithPacer(p *pool.Pacer) *Admin {
+	a.pacer = p
+	return a
+}
+
 // IPs lists the pool's IPs with their suspensions. An IP out of the whole
 // pool shows scope "pool"; one out for some providers only shows them,
 // comma-separated, with the latest end and its reason.
@@ -55,6 +62,7 @@ func (a *Admin) IPs(ctx context.Context) []api.IPStatus {
 			st.Status, st.Scope, st.SuspendedUntil, st.Reason = api.IPSuspended, scopes, &until, main.Reason
 		}
 		st.Warmup = a.warming(ctx, ip)
+		st.Paces = a.paces(ip)
 		out = append(out, st)
 	}
 	return out
@@ -113,7 +121,23 @@ func (a *Admin) warming(ctx context.Context, ip pool.IP) *api.IPWarmup {
 	w := &api.IPWarmup{Schedule: st.Schedule, Start: st.Start.Format(time.DateOnly), Day: st.Day, Days: st.Days,
 		Providers: []api.WarmupUsage{}}
 	for _, p := range st.Providers {
-		w.Providers = append(w.Providers, api.WarmupUsage{Provider: p.Provider, Used: p.Used, Cap: p.Cap})
+		w.Providers = append(w.Providers, api.WarmupUsage{Provider: p.Provider, Used: p.Used, Cap: p.Cap,
+			Day: p.Day, Stalled: p.Stalled})
 	}
 	return w
+}
+
+// paces returns ip's paces in force (nil: none).
+func (a *Admin) paces(ip pool.IP) []api.IPPace {
+	if a.pacer == nil {
+		return nil
+	}
+	var out []api.IPPace
+	for _, pc := range a.pacer.Paces() {
+		if pc.IP == ip.String() {
+			out = append(out, api.IPPace{Provider: pc.Provider, Rate: pc.Rate, Window: a.pacer.Window().String(),
+				Conns: pc.Conns, Since: pc.Since, Last: pc.Last, Reply: pc.Reply})
+		}
+	}
+	return out
 }

@@ -19,7 +19,7 @@ func TestIPsShowScopeUntilReason(t *testing.T) {
 		{Addr: netip.MustParseAddr("127.0.0.3"), EHLO: "mta2.test"},
 		{Addr: netip.MustParseAddr("127.0.0.4"), EHLO: "mta3.test"},
 	}
-	a := New(pool.New(ips, tr, nil), tr, nil)
+	a := New(pool.New(pool.Config{IPs: ips, Tracker: tr}), tr, nil)
 	ctx := context.Background()
 	now := time.Now()
 	tr.Suspend(ctx, state.Suspension{IP: "127.0.0.3", Scope: "outlook", Reason: "S3140", Until: now.Add(time.Hour)})
@@ -59,7 +59,7 @@ func TestIPsShowWarmup(t *testing.T) {
 	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour) // day 2
 	w := pool.NewWarmup(pool.WarmupConfig{State: st, IPs: []pool.WarmIP{{Addr: ips[1].Addr, Start: start, Name: "default",
 		Schedule: pool.Schedule{Days: 21, Growth: 2, Caps: map[string]pool.Cap{"gmail": {Start: 50, Max: 20000}, pool.OtherProvider: {Start: 80, Max: 20000}}}}}})
-	a := New(pool.New(ips, pool.Join(tr, w), nil), tr, nil).WithWarmup(w)
+	a := New(pool.New(pool.Config{IPs: ips, Tracker: tr, Warmup: w}), tr, nil).WithWarmup(w)
 	ctx := context.Background()
 	w.Admit(ctx, ips[1].Addr, "gmail", 7)
 	w.Admit(ctx, ips[1].Addr, "example.org", 2)
@@ -69,8 +69,8 @@ func TestIPsShowWarmup(t *testing.T) {
 	}
 	wu := got[1].Warmup
 	if wu == nil || wu.Day != 2 || wu.Days != 21 || wu.Schedule != "default" || wu.Start != start.Format(time.DateOnly) ||
-		len(wu.Providers) != 2 || wu.Providers[0] != (api.WarmupUsage{Provider: "gmail", Used: 7, Cap: 100}) ||
-		wu.Providers[1] != (api.WarmupUsage{Provider: "other", Used: 2, Cap: 160}) {
+		len(wu.Providers) != 2 || wu.Providers[0] != (api.WarmupUsage{Provider: "gmail", Used: 7, Cap: 100, Day: 2}) ||
+		wu.Providers[1] != (api.WarmupUsage{Provider: "other", Used: 2, Cap: 160, Day: 2}) {
 		t.Errorf("warm-up shown: %+v", wu)
 	}
 }

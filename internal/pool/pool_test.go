@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -18,6 +19,17 @@ func testIPs(weights ...int) []IP {
 
 func seeded() *rand.Rand { return rand.New(rand.NewPCG(7, 11)) }
 
+// newTestPool is a pool of ips under health (nil: all usable).
+func newTestPool(ips []IP, health Health) *Pool {
+	return New(Config{IPs: ips, Health: health, Rand: seeded()})
+}
+
+// pick is Choose for one message to dest, after tried.
+func pick(p *Pool, dest string, tried []string) (IP, bool) {
+	c := p.Choose(context.Background(), Request{Destination: dest, Tried: tried, Rcpts: 1})
+	return c.IP, c.OK
+}
+
 // setHealth is a Health with a fixed set of unusable (ip, destination)
 // pairs; destination "*" is every destination.
 type setHealth map[[2]string]time.Time
@@ -32,10 +44,10 @@ func (h setHealth) UsableAt(ip netip.Addr, dest string) time.Time {
 func (h setHealth) Usable(ip netip.Addr, dest string) bool { return h.UsableAt(ip, dest).IsZero() }
 
 func TestPickWeighted(t *testing.T) {
-	p := New(testIPs(1, 3), nil, seeded())
+	p := newTestPool(testIPs(1, 3), nil)
 	n := map[string]int{}
 	for range 4000 {
-		ip, ok := p.Pick("gmail", nil)
+		ip, ok := pick(p, "gmail", nil)
 		if !ok {
 			t.Fatal("no IP picked")
 		}
@@ -49,10 +61,10 @@ func TestPickWeighted(t *testing.T) {
 }
 
 func TestPickZeroWeightCountsAsOne(t *testing.T) {
-	p := New(testIPs(0, 0), nil, seeded())
+	p := newTestPool(testIPs(0, 0), nil)
 	n := map[string]int{}
 	for range 1000 {
-		ip, _ := p.Pick("gmail", nil)
+		ip, _ := pick(p, "gmail", nil)
 		n[ip.String()]++
 	}
 	if n["127.0.0.2"] < 400 || n["127.0.0.3"] < 400 {
@@ -61,10 +73,10 @@ func TestPickZeroWeightCountsAsOne(t *testing.T) {
 }
 
 func TestPickUntriedFirst(t *testing.T) {
-	p := New(testIPs(1, 1, 1, 1), nil, seeded())
+	p := newTestPool(testIPs(1, 1, 1, 1), nil)
 	tried := []string{"127.0.0.2", "127.0.0.4", "127.0.0.5"}
 	for range 200 {
-		ip, _ := p.Pick("gmail", tried)
+		ip, _ := pick(p, "gmail", tried)
 		if ip.String() != "127.0.0.3" {
 			t.Fatalf("picked %s, want the only untried 127.0.0.3", ip)
 		}
@@ -72,7 +84,7 @@ func TestPickUntriedFirst(t *testing.T) {
 	// Two left: each is picked, never a tried one.
 	seen := map[string]bool{}
 	for range 200 {
-		ip, _ := p.Pick("gmail", tried[:2])
+		ip, _ := pick(p, "gmail", tried[:2])
 		if slices.Contains(tried[:2], ip.String()) {
 			t.Fatalf("picked tried %s", ip)
 		}
@@ -84,11 +96,11 @@ func TestPickUntriedFirst(t *testing.T) {
 }
 
 func TestPickCyclesWhenAllTried(t *testing.T) {
-	p := New(testIPs(1, 1, 1), nil, seeded())
+	p := newTestPool(testIPs(1, 1, 1), nil)
 	tried := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
 	seen := map[string]bool{}
 	for range 300 {
-		ip, ok := p.Pick("gmail", tried)
+		ip, ok := pick(p, "gmail", tried)
 		if !ok {
 			t.Fatal("no IP picked")
 		}
@@ -101,24 +113,24 @@ func TestPickCyclesWhenAllTried(t *testing.T) {
 		t.Errorf("picked %v, want 127.0.0.2 and 127.0.0.3", seen)
 	}
 	// A pool of one keeps using it.
-	one := New(testIPs(1), nil, seeded())
-	if ip, ok := one.Pick("gmail", []string{"127.0.0.2"}); !ok || ip.String() != "127.0.0.2" {
+	one := newTestPool(testIPs(1), nil)
+	if ip, ok := pick(one, "gmail", []string{"127.0.0.2"}); !ok || ip.String() != "127.0.0.2" {
 		t.Errorf("pool of one picked %v, %v", ip, ok)
 	}
 }
 
 func TestPickHonoursHealthPerDestination(t *testing.T) {
 	h := setHealth{{"127.0.0.2", "*"}: time.Now().Add(time.Hour), {"127.0.0.3", "outlook"}: time.Now().Add(time.Hour)}
-	p := New(testIPs(1, 1, 1), h, seeded())
+	p := newTestPool(testIPs(1, 1, 1), h)
 	for range 200 {
-		ip, _ := p.Pick("outlook", nil)
+		ip, _ := pick(p, "outlook", nil)
 		if ip.String() != "127.0.0.4" {
 			t.Fatalf("outlook got %s, want 127.0.0.4 (.2 out of the pool, .3 out for outlook)", ip)
 		}
 	}
 	seen := map[string]bool{}
 	for range 200 {
-		ip, _ := p.Pick("gmail", nil)
+		ip, _ := pick(p, "gmail", nil)
 		seen[ip.String()] = true
 	}
 	if seen["127.0.0.2"] || !seen["127.0.0.3"] || !seen["127.0.0.4"] {
@@ -126,7 +138,7 @@ func TestPickHonoursHealthPerDestination(t *testing.T) {
 	}
 	// A tried-but-usable IP beats none: untried ones that are suspended do
 	// not count.
-	if ip, ok := p.Pick("outlook", []string{"127.0.0.4"}); !ok || ip.String() != "127.0.0.4" {
+	if ip, ok := pick(p, "outlook", []string{"127.0.0.4"}); !ok || ip.String() != "127.0.0.4" {
 		t.Errorf("outlook with .4 tried got %v, %v; want .4 again", ip, ok)
 	}
 }
@@ -134,28 +146,38 @@ func TestPickHonoursHealthPerDestination(t *testing.T) {
 func TestPickNoneUsable(t *testing.T) {
 	until := time.Now().Add(time.Hour)
 	h := setHealth{{"127.0.0.2", "*"}: until, {"127.0.0.3", "outlook"}: until.Add(time.Hour)}
-	p := New(testIPs(1, 1), h, seeded())
-	if _, ok := p.Pick("outlook", nil); ok {
+	p := newTestPool(testIPs(1, 1), h)
+	c := p.Choose(context.Background(), Request{Destination: "outlook", Rcpts: 1})
+	if c.OK {
 		t.Fatal("picked an IP while every one is suspended for outlook")
 	}
-	if at := p.ReturnsAt("outlook"); !at.Equal(until) {
-		t.Errorf("ReturnsAt(outlook) = %v, want the earliest end %v", at, until)
-	}
-	if at := p.ReturnsAt("gmail"); !at.IsZero() {
-		t.Errorf("ReturnsAt(gmail) = %v, want zero: .3 is usable", at)
+	if !c.Until.Equal(until) {
+		t.Errorf("Choose(outlook).Until = %v, want the earliest end %v", c.Until, until)
 	}
 }
 
-func TestReuse(t *testing.T) {
+// TestChooseOnlyAndPrefer: Only is the open connection's IP, never
+// another; Prefer (greylisting's) is kept when it may send, else another
+// is chosen.
+func TestChooseOnlyAndPrefer(t *testing.T) {
 	h := setHealth{{"127.0.0.3", "outlook"}: time.Now().Add(time.Hour)}
-	p := New(testIPs(1, 1, 1), h, seeded())
-	if ip, ok := p.Reuse("gmail", "127.0.0.3"); !ok || ip.String() != "127.0.0.3" {
-		t.Errorf("Reuse(gmail, .3) = %v, %v", ip, ok)
+	p := newTestPool(testIPs(1, 1, 1), h)
+	ctx := context.Background()
+	if c := p.Choose(ctx, Request{Destination: "gmail", Only: "127.0.0.3"}); !c.OK || c.IP.String() != "127.0.0.3" {
+		t.Errorf("Only .3 for gmail = %+v", c)
 	}
-	if _, ok := p.Reuse("outlook", "127.0.0.3"); ok {
-		t.Error("Reuse gave an IP suspended for the destination")
+	if c := p.Choose(ctx, Request{Destination: "outlook", Only: "127.0.0.3"}); c.OK {
+		t.Error("Only gave an IP suspended for the destination")
 	}
-	if _, ok := p.Reuse("gmail", "192.0.2.1"); ok {
-		t.Error("Reuse gave an IP not in the pool")
+	if c := p.Choose(ctx, Request{Destination: "gmail", Only: "192.0.2.1"}); c.OK {
+		t.Error("Only gave an IP not in the pool")
+	}
+	for range 50 {
+		if c := p.Choose(ctx, Request{Destination: "gmail", Prefer: "127.0.0.3", Tried: []string{"127.0.0.3"}}); c.IP.String() != "127.0.0.3" {
+			t.Fatalf("Prefer .3 (tried) for gmail = %+v, want .3 kept", c)
+		}
+		if c := p.Choose(ctx, Request{Destination: "outlook", Prefer: "127.0.0.3"}); !c.OK || c.IP.String() == "127.0.0.3" {
+			t.Fatalf("Prefer .3 for outlook = %+v, want another", c)
+		}
 	}
 }

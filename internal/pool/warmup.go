@@ -37,8 +37,12 @@ type HeldCounter interface {
 
 // WarmupConfig configures a Warmup.
 type WarmupConfig struct {
-	State  state.State
-	IPs    []WarmIP
+	State state.State
+	IPs   []WarmIP
+	// Stall is the share of deferred attempts at a provider, over the
+	// last hour, above which an IP's ramp there stands still
+	// (pool.warmup_stall; stall.go); 0: never.
+	Stall  float64
 	Held   HeldCounter      // nil: none
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
@@ -58,6 +62,7 @@ type Warmup struct {
 
 	mu     sync.Mutex
 	capped map[cappedKey]time.Time // (ip, bucket) → when to ask the state again
+	stalls map[cappedKey]stall     // (ip, bucket) → its ramp's stand-still (stall.go)
 }
 
 type cappedKey struct {
@@ -75,22 +80,25 @@ func NewWarmup(cfg WarmupConfig) *Warmup {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	w := &Warmup{cfg: cfg, log: cfg.Logger, ips: map[netip.Addr]WarmIP{}, capped: map[cappedKey]time.Time{}}
+	w := &Warmup{cfg: cfg, log: cfg.Logger, ips: map[netip.Addr]WarmIP{}, capped: map[cappedKey]time.Time{},
+		stalls: map[cappedKey]stall{}}
 	for _, ip := range cfg.IPs {
 		w.ips[ip.Addr] = ip
 	}
 	return w
 }
 
-// warming returns ip's warm-up and its day at now; ok is false when ip is
-// warm (never in warm-up, or past its schedule).
-func (w *Warmup) warming(ip netip.Addr, now time.Time) (wi WarmIP, day int, ok bool) {
+// warming returns ip's warm-up and its day at now for destination's
+// bucket; ok is false when ip is warm there (never in warm-up, or past its
+// schedule).
+func (w *Warmup) warming(ip netip.Addr, destination string, now time.Time) (wi WarmIP, b string, day int, ok bool) {
 	wi, ok = w.ips[ip]
 	if !ok {
-		return WarmIP{}, 0, false
+		return WarmIP{}, "", 0, false
 	}
-	day = Day(wi.Start, now)
-	return wi, day, day <= wi.Schedule.Days
+	b = wi.Schedule.Bucket(destination)
+	day = w.day(wi, b, now)
+	return wi, b, day, day <= wi.Schedule.Days
 }
 
 // Usable implements Health.
@@ -105,11 +113,11 @@ func (w *Warmup) UsableAt(ip netip.Addr, destination string) time.Time {
 		return time.Time{}
 	}
 	now := w.cfg.Now()
-	wi, _, ok := w.warming(ip, now)
+	_, b, _, ok := w.warming(ip, destination, now)
 	if !ok {
 		return time.Time{}
 	}
-	k := cappedKey{ip, wi.Schedule.Bucket(destination)}
+	k := cappedKey{ip, b}
 	w.mu.Lock()
 	until := w.capped[k]
 	w.mu.Unlock()
@@ -129,17 +137,18 @@ func (w *Warmup) Admit(ctx context.Context, ip netip.Addr, destination string, n
 		return true
 	}
 	now := w.cfg.Now()
-	wi, day, ok := w.warming(ip, now)
+	wi, b, day, ok := w.warming(ip, destination, now)
 	if !ok {
 		return true
 	}
-	b := wi.Schedule.Bucket(destination)
 	limit := wi.Schedule.Limit(b, day)
 	d, err := w.cfg.State.Take(ctx, key(ip, b), min(max(n, 1), limit), now, []state.Window{{Size: warmupWindow, Max: limit}})
 	if err == nil && d.Allowed {
 		return true
 	}
-	until := dayEnd(wi.Start, day)
+	w.mu.Lock()
+	until := dayEnd(wi.Start.Add(w.stalls[cappedKey{ip, b}].shift(now)), day)
+	w.mu.Unlock()
 	if err != nil {
 		w.log.Warn("counting warm-up deliveries", "source_ip", ip.String(), "provider", b, "err", err)
 		until = now.Add(retryAfterError)
@@ -164,13 +173,18 @@ type ProviderUsage struct {
 	Provider string
 	Used     int // deliveries counted in the last 24 hours
 	Cap      int // today's cap
+	// Day is the IP's day there: the calendar's less the time its ramp
+	// stood still for deferrals (stall.go); Stalled says it stands still
+	// now.
+	Day     int
+	Stalled bool
 }
 
 // WarmupStatus is an IP's place in its warm-up.
 type WarmupStatus struct {
 	Schedule  string
 	Start     time.Time
-	Day       int // 1 is the first day
+	Day       int // 1 is the first day, by the calendar
 	Days      int // warm after this day
 	Providers []ProviderUsage
 }
@@ -179,64 +193,29 @@ type WarmupStatus struct {
 // shared counts (one call per provider): for the API, not the hot path.
 func (w *Warmup) Status(ctx context.Context, ip netip.Addr) (st WarmupStatus, ok bool, err error) {
 	now := w.cfg.Now()
-	wi, day, ok := w.warming(ip, now)
+	wi, ok := w.ips[ip]
 	if !ok {
 		return WarmupStatus{}, false, nil
 	}
-	st = WarmupStatus{Schedule: wi.Name, Start: wi.Start, Day: day, Days: wi.Schedule.Days}
+	st = WarmupStatus{Schedule: wi.Name, Start: wi.Start, Day: Day(wi.Start, now), Days: wi.Schedule.Days}
+	warming := false
 	for _, b := range wi.Schedule.Buckets() {
 		n, err := w.cfg.State.Count(ctx, key(ip, b), now, warmupWindow)
 		if err != nil {
 			return st, true, err
 		}
-		st.Providers = append(st.Providers, ProviderUsage{Provider: b, Used: n, Cap: wi.Schedule.Limit(b, day)})
+		day := w.day(wi, b, now)
+		w.mu.Lock()
+		stalled := !w.stalls[cappedKey{ip, b}].Since.IsZero()
+		w.mu.Unlock()
+		warming = warming || day <= wi.Schedule.Days
+		st.Providers = append(st.Providers, ProviderUsage{Provider: b, Used: n, Cap: wi.Schedule.Limit(b, day),
+			Day: day, Stalled: stalled})
 	}
-	return st, true, nil
+	return st, warming, nil
 }
 
 // key is the state key of ip's count for bucket.
 func key(ip netip.Addr, bucket string) string {
 	return "warmup:" + ip.String() + ":" + bucket
-}
-
-// Join is a Health that allows an IP only when every one of hs does: the
-// suspension tracker and the warm-up together. Nil entries are skipped.
-func Join(hs ...Health) Health {
-	var j joined
-	for _, h := range hs {
-		if h != nil {
-			j = append(j, h)
-		}
-	}
-	return j
-}
-
-type joined []Health
-
-func (j joined) Usable(ip netip.Addr, destination string) bool {
-	for _, h := range j {
-		if !h.Usable(ip, destination) {
-			return false
-		}
-	}
-	return true
-}
-
-// UsableAt is the latest return among the parts; the zero time when one
-// cannot tell (the schedule decides then).
-func (j joined) UsableAt(ip netip.Addr, destination string) time.Time {
-	var at time.Time
-	for _, h := range j {
-		u, ok := h.(untilHealth)
-		if !ok {
-			if !h.Usable(ip, destination) {
-				return time.Time{}
-			}
-			continue
-		}
-		if t := u.UsableAt(ip, destination); t.After(at) {
-			at = t
-		}
-	}
-	return at
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,7 +91,7 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 	held := heldCount{}
 	w := NewWarmup(WarmupConfig{State: st, IPs: []WarmIP{{Addr: cold.Addr, Start: day1, Schedule: schedule3()}},
 		Held: held, Now: clk.Now})
-	p := New(ips, Join(nil, w), seeded())
+	p := New(Config{IPs: ips, Health: w, Rand: seeded()}) // as a Health: Pick only, no admission
 
 	for i := range 3 {
 		if !w.Admit(ctx, cold.Addr, "gmail", 1) {
@@ -106,13 +105,13 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 		t.Errorf("held: %v", held)
 	}
 	for range 200 {
-		if ip, ok := p.Pick("gmail", nil); !ok || ip != warm {
+		if ip, ok := pick(p, "gmail", nil); !ok || ip != warm {
 			t.Fatalf("Pick(gmail) = %v, %v; want the warm IP only", ip, ok)
 		}
 	}
 	n := 0
 	for range 200 {
-		if ip, _ := p.Pick("outlook", nil); ip == cold {
+		if ip, _ := pick(p, "outlook", nil); ip == cold {
 			n++
 		}
 	}
@@ -131,15 +130,14 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 	}
 
 	// With the cold IP alone, nothing is usable for gmail until day 2.
-	alone := New([]IP{cold}, Join(w), nil)
-	if _, ok := alone.Pick("gmail", nil); ok {
+	alone := New(Config{IPs: []IP{cold}, Health: w})
+	if c := alone.Choose(ctx, Request{Destination: "gmail"}); c.OK {
 		t.Fatal("a capped IP picked")
-	}
-	if at := alone.ReturnsAt("gmail"); !at.Equal(day1.Add(24 * time.Hour)) {
-		t.Errorf("ReturnsAt = %v, want the start of day 2 (cap 6)", at)
+	} else if !c.Until.Equal(day1.Add(24 * time.Hour)) {
+		t.Errorf("Until = %v, want the start of day 2 (cap 6)", c.Until)
 	}
 	clk.Add(14 * time.Hour) // day 2: cap 6, 3 counted in the last 24 h
-	if _, ok := alone.Pick("gmail", nil); !ok {
+	if _, ok := pick(alone, "gmail", nil); !ok {
 		t.Fatal("not usable on day 2")
 	}
 	for i := range 3 {
@@ -153,7 +151,7 @@ func TestWarmupCapsOneProvider(t *testing.T) {
 	// Day 4: warm, no more counting.
 	clk.Add(48 * time.Hour)
 	before = st.calls.Load()
-	if !w.Admit(ctx, cold.Addr, "gmail", 1000) || !alone.Usable(cold, "gmail") || st.calls.Load() != before {
+	if !w.Admit(ctx, cold.Addr, "gmail", 1000) || !w.Usable(cold.Addr, "gmail") || st.calls.Load() != before {
 		t.Error("an IP past its schedule is still counted")
 	}
 	if _, ok, _ := w.Status(ctx, cold.Addr); ok {
@@ -230,44 +228,35 @@ func sharedCount(t *testing.T, s1, s2 state.State) {
 	if err != nil || !ok {
 		t.Fatalf("Status: %v %v", ok, err)
 	}
-	want := []ProviderUsage{{"gmail", 3, 3}, {OtherProvider, 2, 5}}
+	want := []ProviderUsage{{Provider: "gmail", Used: 3, Cap: 3, Day: 1}, {Provider: OtherProvider, Used: 2, Cap: 5, Day: 1}}
 	if st.Day != 1 || st.Days != 3 || st.Schedule != "test" || len(st.Providers) != 2 ||
 		st.Providers[0] != want[0] || st.Providers[1] != want[1] {
 		t.Errorf("Status = %+v, want day 1 of 3 and %v", st, want)
 	}
 }
 
-// Join allows an IP only when every part does, and returns when the last
-// part that holds it out lets it go.
-func TestJoin(t *testing.T) {
-	a := netip.MustParseAddr("127.0.0.2")
-	now := time.Now()
-	h := Join(setHealth{{"127.0.0.2", "gmail"}: now.Add(time.Hour)}, setHealth{{"127.0.0.2", "*"}: now.Add(2 * time.Hour)}, nil)
-	if h.Usable(a, "yahoo") || h.Usable(a, "gmail") {
-		t.Error("usable while one part holds it out")
-	}
-	if at := h.(untilHealth).UsableAt(a, "gmail"); !at.Equal(now.Add(2 * time.Hour)) {
-		t.Errorf("UsableAt = %v", at)
-	}
-	if !Join(setHealth{}, nil).Usable(a, "gmail") {
-		t.Error("not usable with no hold")
-	}
-}
-
-// The cost of a pick: suspensions alone (a warm pool), and suspensions
-// joined with a warm-up whose IPs are all warm, or one of four in warm-up.
-func BenchmarkPickWarmup(b *testing.B) {
+// The cost of a choice: suspensions alone (a warm pool), with a warm-up
+// whose IPs are all warm, or one of four in warm-up; and with the pacer of
+// a pool none of whose IPs is paced.
+func BenchmarkChooseWarmup(b *testing.B) {
 	ips := testIPs(1, 1, 1, 1)
 	tr := NewTracker(TrackerConfig{State: memory.New(nil)})
 	one := NewWarmup(WarmupConfig{State: memory.New(nil), IPs: []WarmIP{{Addr: ips[0].Addr, Start: time.Now(), Schedule: schedule3()}}})
 	for _, c := range []struct {
 		name string
-		h    Health
-	}{{"tracker", tr}, {"joined-none-warming", Join(tr, NewWarmup(WarmupConfig{State: memory.New(nil)}))}, {"joined-one-warming", Join(tr, one)}} {
+		cfg  Config
+	}{
+		{"tracker", Config{IPs: ips, Tracker: tr}},
+		{"none-warming", Config{IPs: ips, Tracker: tr, Warmup: NewWarmup(WarmupConfig{State: memory.New(nil)})}},
+		{"one-warming", Config{IPs: ips, Tracker: tr, Warmup: one}},
+		{"pacer", Config{IPs: ips, Tracker: tr, Pacer: NewPacer(PaceConfig{State: memory.New(nil)})}},
+	} {
 		b.Run(c.name, func(b *testing.B) {
-			p := New(ips, c.h, seeded())
+			c.cfg.Rand = seeded()
+			p := New(c.cfg)
+			ctx := context.Background()
 			for b.Loop() {
-				p.Pick("gmail", nil)
+				p.Choose(ctx, Request{Destination: "gmail", Rcpts: 1})
 			}
 		})
 	}

@@ -252,8 +252,10 @@ type Result struct {
 	// Greylisted asks that the next attempt uses the same source IP.
 	Greylisted bool
 	// RetryAt, when set, is when the next attempt may succeed if that is
-	// sooner than the retry schedule: the end of the first suspension when
-	// every source IP was suspended for the destination.
+	// sooner than the retry schedule: now (or before) when the receiver
+	// refused the source IP, not the mail, and another IP may send at once;
+	// when every source IP was out for the destination, when the first
+	// returns; for a rate limit, when the paced IP may send again.
 	RetryAt time.Time
 }
 

@@ -26,12 +26,9 @@ type SchedulerConfig struct {
 	// scheduler (retries coming due, other nodes' expired leases).
 	Poll time.Duration
 	// Retry is the retry schedule; its last step repeats.
-	Retry []time.Duration
-	// PoolSize is the number of sending IPs: a blocked-IP verdict is retried
-	// at once only while an IP not yet tried remains.
-	PoolSize int
-	Now      func() time.Time
-	Logger   *slog.Logger
+	Retry  []time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
 	// OnFinal, if set, is called once a delivery is delivered or bounced,
 	// after the store recorded it.
 	OnFinal func(ctx context.Context, l *Lease, o Outcome, r Result)
@@ -332,15 +329,17 @@ func (s *Scheduler) outcome(l *Lease, r Result) Outcome {
 	// told that it is still being retried (RFC 3464 Action: delayed).
 	o.DelayNotified = l.DelayNotified ||
 		(s.cfg.DelayNotice > 0 && !now.Before(l.Created.Add(s.cfg.DelayNotice)))
-	if r.Verdict == VerdictBlockedIP && s.untriedLeft(l, r) {
-		// The receiver refused the IP, not the mail: try another IP now.
+	if !r.RetryAt.IsZero() && !r.RetryAt.After(now) {
+		// The receiver refused the IP (or asked it to slow down), not the
+		// mail, and the courier says another IP may send now: try it.
+		// Each such retry adds an IP to the tried ones, so it cannot spin.
 		o.Next = now
 		return o
 	}
 	o.Next = now.Add(s.delay(l.Attempts))
 	if r.RetryAt.After(now) && r.RetryAt.Before(o.Next) {
-		// Every IP was suspended for the destination: come back when the
-		// first returns, if that is sooner.
+		// Every IP was out for the destination (suspended, capped, paced):
+		// come back when the first may send, if that is sooner.
 		o.Next = r.RetryAt
 	}
 	if !l.Expires.IsZero() && o.Next.After(l.Expires) {
@@ -348,19 +347,6 @@ func (s *Scheduler) outcome(l *Lease, r Result) Outcome {
 		o.Next = l.Expires
 	}
 	return o
-}
-
-func (s *Scheduler) untriedLeft(l *Lease, r Result) bool {
-	if r.Attempt.SourceIP == "" {
-		// No IP was refused (none could be picked): retrying at once would
-		// spin, so the schedule applies.
-		return false
-	}
-	tried := map[string]bool{r.Attempt.SourceIP: true}
-	for _, ip := range l.TriedIPs {
-		tried[ip] = true
-	}
-	return len(tried) < s.cfg.PoolSize
 }
 
 // delay is the retry step after attempts earlier attempts, ±10% jitter so

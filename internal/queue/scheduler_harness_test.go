@@ -143,9 +143,6 @@ func (h *harness) start(owner string, c queue.Courier, cfg queue.SchedulerConfig
 	cfg.LeaseFor = time.Minute
 	cfg.Now = h.clock.Now
 	cfg.Logger = slog.New(h.logs)
-	if cfg.PoolSize == 0 {
-		cfg.PoolSize = len(poolIPs)
-	}
 	cfg.OnFinal = func(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
 		stored := queue.Status("")
 		if d, err := h.store.GetMessage(ctx, l.MessageID); err == nil {

@@ -10,7 +10,7 @@ import (
 // TestOutcomeGreylistedKeepsIP: a greylisted deferral asks for the same
 // source IP next time; any other deferral clears the wish.
 func TestOutcomeGreylistedKeepsIP(t *testing.T) {
-	s := NewScheduler(nil, nil, SchedulerConfig{Retry: []time.Duration{time.Minute}, PoolSize: 4})
+	s := NewScheduler(nil, nil, SchedulerConfig{Retry: []time.Duration{time.Minute}})
 	l := &Lease{Delivery: Delivery{NextIP: "127.0.0.9"}}
 	o := s.outcome(l, Result{Verdict: VerdictDeferred, Greylisted: true, Attempt: Attempt{SourceIP: "127.0.0.3"}})
 	if o.Status != StatusDeferred || o.NextIP != "127.0.0.3" {
@@ -27,7 +27,7 @@ func TestOutcomeGreylistedKeepsIP(t *testing.T) {
 // later than the step.
 func TestOutcomeRetryAtWhenSooner(t *testing.T) {
 	now := testclock.New().Now()
-	s := NewScheduler(nil, nil, SchedulerConfig{Retry: []time.Duration{time.Hour}, PoolSize: 4, Now: func() time.Time { return now }})
+	s := NewScheduler(nil, nil, SchedulerConfig{Retry: []time.Duration{time.Hour}, Now: func() time.Time { return now }})
 	l := &Lease{}
 	o := s.outcome(l, Result{Verdict: VerdictDeferred, RetryAt: now.Add(10 * time.Minute)})
 	if !o.Next.Equal(now.Add(10 * time.Minute)) {

@@ -160,17 +160,23 @@ func TestExpiryWithoutUsableIP(t *testing.T) {
 	}
 }
 
-// TestBlockedIPRetriedAtOnce: a blocked-IP verdict is retried at once from
-// another IP while one not yet tried remains; once all were tried the
-// schedule applies. A verdict with no IP (none could be picked) does not
-// spin.
+// TestBlockedIPRetriedAtOnce: a blocked-IP verdict whose courier says
+// another IP may send now (RetryAt not after now, as pool.Report answers
+// while an untried usable IP remains) is retried at once; once all were
+// tried the schedule applies. A verdict with no IP (none could be picked)
+// does not spin.
 func TestBlockedIPRetriedAtOnce(t *testing.T) {
-	h := newHarness(t, func(_ context.Context, l *queue.Lease, ip string) queue.Result {
+	var h *harness
+	h = newHarness(t, func(_ context.Context, l *queue.Lease, ip string) queue.Result {
 		if strings.HasPrefix(l.Recipient, "none") {
 			return queue.Result{Verdict: queue.VerdictBlockedIP, Attempt: queue.Attempt{Response: "no IP"}}
 		}
-		return reply(time.Time{}, ip, queue.VerdictBlockedIP,
+		r := reply(time.Time{}, ip, queue.VerdictBlockedIP,
 			"554 5.7.1 Service unavailable; Client host ["+ip+"] blocked using zen.spamhaus.org")
+		if len(l.TriedIPs)+1 < len(poolIPs) {
+			r.RetryAt = h.clock.Now()
+		}
+		return r
 	})
 	m := h.put(24*time.Hour, "user@gmail.test", "none@gmail.test")
 	now := h.clock.Now()

@@ -69,10 +69,10 @@ func newEnvAt(t *testing.T, tok string, now func() time.Time) *env {
 	}
 	tr := pool.NewTracker(pool.TrackerConfig{State: memory.New(nil), SuspendFor: time.Hour})
 	warm := newWarmup() // warmup_test.go: 127.0.0.3 is in warm-up
-	ips := ipadmin.New(pool.New([]pool.IP{
+	ips := ipadmin.New(pool.New(pool.Config{IPs: []pool.IP{
 		{Addr: netip.MustParseAddr("127.0.0.2"), EHLO: "mta1.sendpool.test"},
 		{Addr: netip.MustParseAddr("127.0.0.3"), EHLO: "mta2.sendpool.test"},
-	}, pool.Join(tr, warm), nil), tr, nil).WithWarmup(warm)
+	}, Tracker: tr, Warmup: warm}), tr, nil).WithWarmup(warm).WithPacer(newPacer()) // warmup_test.go
 	ds.SetA("mta1.sendpool.test", "127.0.0.2")
 	recs := &dnsrec.Config{SPFHost: "_spf.relay.sendpool.test", RetireAfter: 168 * time.Hour,
 		Pool: []dnsrec.PoolIP{{Addr: netip.MustParseAddr("127.0.0.2"), EHLO: "mta1.sendpool.test"}}}
@@ -412,7 +412,8 @@ func (e *env) seed(t *testing.T, id string) {
 		Created: now, Expires: now.Add(48 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	ls, err := e.store.Lease(ctx, "test", now, time.Minute, 10)
+	// Due from when Put stored them (the store's clock, a little after now).
+	ls, err := e.store.Lease(ctx, "test", time.Now(), time.Minute, 10)
 	if err != nil || len(ls) != 2 {
 		t.Fatalf("lease: %v %d", err, len(ls))
 	}
