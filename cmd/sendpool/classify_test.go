@@ -43,7 +43,7 @@ category = "policy"
 			name: "microsoft 5.7.511 banned sender",
 			args: []string{"-mx", "example-com.mail.protection.outlook.com", "-json",
 				"550 5.7.511 Access denied, banned sender[192.0.2.10]. To request removal from this list please forward this message to delist@messaging.microsoft.com."},
-			json: map[string]string{"verdict": "blocked-ip", "scope": "outlook", "category": "blocked-ip", "rule": "outlook-block-list"},
+			json: map[string]string{"verdict": "blocked-ip", "scope": "outlook", "category": "blocked-ip", "rule": "outlook-banned-ip"},
 		},
 		{
 			name: "qq rate limit, not a bounce",
