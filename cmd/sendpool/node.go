@@ -155,6 +155,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	sched = queue.NewScheduler(st, observed{ic.guard(courier), m}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
 		LeaseFor:      cfg.Delivery.LeaseFor.D(),
+		MaxGroupTime:  cfg.Delivery.MaxGroupTime.D(),
 		Workers:       cfg.Delivery.Workers,
 		PerConnection: cfg.Delivery.MessagesPerConnection,
 		Retry:         retry,

@@ -122,9 +122,15 @@ type Delivery struct {
 	// under their lease, so it must stay well under LeaseFor.
 	DelayNoticeGather Duration `toml:"delay_notice_gather"`
 	ConnectTimeout    Duration `toml:"connect_timeout"`
-	// LeaseFor is how long a node holds the deliveries it takes; a node
-	// that dies loses them to the others when it runs out.
+	// LeaseFor is how long a node holds the deliveries it takes; it renews
+	// the leases of those it is working on every third of it, so a
+	// delivery may take longer, while a node that dies loses its work to
+	// the others within it.
 	LeaseFor Duration `toml:"lease_for"`
+	// MaxGroupTime bounds the work on one group of deliveries (one
+	// recipient domain's, over shared connections), whatever its receivers
+	// do; the SMTP timeouts of RFC 5321 §4.5.3.2 bound each step within.
+	MaxGroupTime Duration `toml:"max_group_time"`
 	// Workers is how many deliveries run at once on this node.
 	Workers int `toml:"workers"`
 	// MessagesPerConnection caps how many messages share one connection.
@@ -200,7 +206,8 @@ func Default() *Config {
 			DelayNotice:           Duration(4 * time.Hour),
 			DelayNoticeGather:     Duration(time.Second),
 			ConnectTimeout:        Duration(30 * time.Second),
-			LeaseFor:              Duration(10 * time.Minute),
+			LeaseFor:              Duration(30 * time.Second),
+			MaxGroupTime:          Duration(30 * time.Minute),
 			Workers:               64,
 			MessagesPerConnection: 100,
 
@@ -383,8 +390,13 @@ func (c *Config) Validate() Errors {
 	if c.Delivery.Workers <= 0 {
 		bad("delivery.workers", "must be positive")
 	}
-	if c.Delivery.LeaseFor <= 0 || c.Delivery.LeaseFor < 2*c.Delivery.ConnectTimeout {
-		bad("delivery.lease_for", "must be at least twice delivery.connect_timeout (%v)", c.Delivery.ConnectTimeout.D())
+	// Renewed every third of a lease, each renewal given a sixth to
+	// answer: below 3s the store's round trips would not fit.
+	if c.Delivery.LeaseFor < Duration(3*time.Second) {
+		bad("delivery.lease_for", "must be at least 3s")
+	}
+	if c.Delivery.MaxGroupTime <= 0 {
+		bad("delivery.max_group_time", "must be positive")
 	}
 	if c.DNS.CacheMaxTTL < 0 {
 		bad("dns.cache_max_ttl", "must not be negative")

@@ -190,7 +190,7 @@ func (r *run) deliver(ctx context.Context) {
 	}
 	hosts := byHost(targets)
 	pending := r.batches()
-	for len(pending) > 0 && ctx.Err() == nil {
+	for len(pending) > 0 && ctx.Err() == nil && queue.Held(ctx) {
 		var chunk []batch
 		chunk, pending = takeChunk(pending, c.cfg.MessagesPerConnection)
 		head := r.group[chunk[0].idx[0]]
@@ -256,6 +256,12 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 		idx := r.undoneOf(b.idx)
 		if len(idx) == 0 {
 			continue
+		}
+		if !queue.Held(ctx) {
+			// The leases ended unrenewed (this node was paused, or cut off
+			// from the store): another node may be delivering them now.
+			r.c.log.Warn("leases no longer held: stopping before the next message", "mx", s.mx)
+			return chunk[k:], true
 		}
 		// The first message was counted when the connection's IP was
 		// chosen for it; each next one asks whether that IP may still

@@ -178,6 +178,13 @@ type Store interface {
 	// Report records the outcome of a leased delivery and ends the lease.
 	// It returns ErrLeaseLost when the lease is no longer current.
 	Report(ctx context.Context, l *Lease, o Outcome) error
+	// Renew extends leases still held (their owner's, in progress) to
+	// now+leaseFor, so that a delivery may take longer than one lease
+	// while a dead node's work is taken over within one. It sets each
+	// renewed lease's Until (and Generation, where the store moves it on)
+	// and returns those lost meanwhile: taken over by another owner after
+	// they expired, held, retried or deleted. Their worker must stop.
+	Renew(ctx context.Context, ls []*Lease, now time.Time, leaseFor time.Duration) (lost []*Lease, err error)
 	// ReleaseOwner ends every lease held by owner, making the deliveries due
 	// at once. A node calls it at start so its own work is not left waiting
 	// for leases its previous run held.

@@ -20,8 +20,12 @@ type SchedulerConfig struct {
 	// PerConnection caps a group's size: the messages that share one
 	// connection.
 	PerConnection int
-	// LeaseFor is how long a lease lasts; a delivery must finish within it.
+	// LeaseFor is how long a lease lasts; the leases of a group being
+	// worked on are renewed every third of it (hold.go).
 	LeaseFor time.Duration
+	// MaxGroupTime bounds the courier's work on one group, whatever its
+	// receivers do (0: 30 minutes).
+	MaxGroupTime time.Duration
 	// Poll is how often the queue is looked at when nothing wakes the
 	// scheduler (retries coming due, other nodes' expired leases).
 	Poll time.Duration
@@ -83,7 +87,10 @@ func NewScheduler(store Store, courier Courier, cfg SchedulerConfig) *Scheduler 
 		cfg.PerConnection = 100
 	}
 	if cfg.LeaseFor <= 0 {
-		cfg.LeaseFor = 10 * time.Minute
+		cfg.LeaseFor = 30 * time.Second
+	}
+	if cfg.MaxGroupTime <= 0 {
+		cfg.MaxGroupTime = 30 * time.Minute
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
@@ -152,18 +159,22 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				break
 			}
 			for _, g := range s.group(leases) {
+				// Renewed from now on: a group may wait for a slot longer
+				// than its lease.
+				hctx, end := s.hold(ctx, g)
 				select {
 				case slots <- struct{}{}:
 				case <-ctx.Done():
-					// Not started: give the leases back by letting them expire
-					// is slow; the next run's ReleaseOwner takes them back.
+					// Not started: its leases lapse; the next run's
+					// ReleaseOwner takes them back at once.
+					end()
 					return nil
 				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					defer func() { <-slots }()
-					s.deliver(ctx, g)
+					s.deliver(ctx, hctx, g, end)
 				}()
 			}
 			if len(leases) < n {
@@ -200,12 +211,13 @@ func (s *Scheduler) group(leases []Lease) [][]*Lease {
 	return groups
 }
 
-func (s *Scheduler) deliver(ctx context.Context, group []*Lease) {
-	// The courier must finish well inside the lease, so no other node takes
-	// the work while it is still in flight.
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseFor*9/10)
+// deliver hands group to the courier under its renewed leases (hctx,
+// hold.go) and records the results, under ctx, once the renewal ended.
+func (s *Scheduler) deliver(ctx, hctx context.Context, group []*Lease, end func()) {
+	dctx, cancel := context.WithTimeout(hctx, s.cfg.MaxGroupTime)
 	results := s.courier.Deliver(dctx, group)
 	cancel()
+	end()
 	rs := make([]Result, len(group))
 	outs := make([]Outcome, len(group))
 	for i, l := range group {

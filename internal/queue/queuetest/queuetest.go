@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) queue.Store) {
 		{"RetryMakesDeferredDueNow", testRetry},
 		{"Delete", testDelete},
 		{"ReleaseOwner", testReleaseOwner},
+		{"RenewKeepsTheLease", testRenewKeepsTheLease},
+		{"RenewLostAfterTakeoverOrHold", testRenewLostAfterTakeover},
 		{"ConcurrentPutsAllStored", testConcurrentPuts},
 		{"ConcurrentLeasersNeverShareADelivery", testConcurrentLeasers},
 		{"BodyDroppedWhenFinal", testBodyDroppedWhenFinal},

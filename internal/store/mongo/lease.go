@@ -340,3 +340,45 @@ func tried(ips []string) []string {
 	}
 	return ips
 }
+
+// Renew extends the leases of ls still held by their owner to
+// now+leaseFor. Each renewal claims the delivery's next generation
+// (claims.go), so that it cannot interleave with a takeover, a hold or a
+// report by anyone else: the one who claims first wins, and the lease that
+// lost is reported lost. A renewed lease gets its new generation and end.
+func (s *Store) Renew(ctx context.Context, ls []*queue.Lease, now time.Time, leaseFor time.Duration) ([]*queue.Lease, error) {
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	until := ms(now.Add(leaseFor))
+	var lost []*queue.Lease
+	// One owner per call (a node's group); claims are made in its name.
+	byOwner := map[string][]*queue.Lease{}
+	for _, l := range ls {
+		byOwner[l.Owner] = append(byOwner[l.Owner], l)
+	}
+	for owner, group := range byOwner {
+		for len(group) > 0 {
+			chunk := group[:min(len(group), maxUpdates)]
+			group = group[len(chunk):]
+			steps := make([]step, len(chunk))
+			for i, l := range chunk {
+				steps[i] = step{d: &deliveryDoc{ID: l.ID, MessageID: l.MessageID, Gen: l.Generation},
+					update: bson.M{"$set": bson.M{"until": until, "next": until}}}
+			}
+			applied, err := s.advance(ctx, owner, now, until, steps)
+			if err != nil {
+				return nil, fmt.Errorf("mongodb: renew: %w", err)
+			}
+			for i, l := range chunk {
+				if !applied[i] {
+					lost = append(lost, l)
+					continue
+				}
+				l.Generation++
+				l.Until = local(until)
+			}
+		}
+	}
+	return lost, nil
+}

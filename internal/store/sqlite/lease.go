@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"sendpool/internal/queue"
@@ -219,4 +220,35 @@ func encodeIPs(ips []string) string {
 	}
 	b, _ := json.Marshal(ips)
 	return string(b)
+}
+
+// Renew extends the leases of ls still held by their owner to
+// now+leaseFor, in one transaction, and returns those lost (another owner,
+// a new generation, or no longer waiting).
+func (s *Store) Renew(ctx context.Context, ls []*queue.Lease, now time.Time, leaseFor time.Duration) ([]*queue.Lease, error) {
+	until := now.Add(leaseFor)
+	var lost []*queue.Lease
+	err := s.write(ctx, func(tx *writeTx) error {
+		lost = lost[:0]
+		for _, l := range ls {
+			res, err := tx.Exec(`UPDATE deliveries SET lease_until = ?, next_attempt = ?
+				WHERE id = ? AND owner = ? AND generation = ? AND status IN ('queued','deferred')`,
+				ms(until), ms(until), l.ID, l.Owner, l.Generation)
+			if err := affected(res, err, queue.ErrLeaseLost); errors.Is(err, queue.ErrLeaseLost) {
+				lost = append(lost, l)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: renew: %w", err)
+	}
+	for _, l := range ls {
+		if !slices.Contains(lost, l) {
+			l.Until = fromMS(ms(until))
+		}
+	}
+	return lost, nil
 }
