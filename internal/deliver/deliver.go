@@ -183,9 +183,10 @@ func errText(err error) string {
 func (r *run) deliver(ctx context.Context) {
 	c := r.c
 	start := c.cfg.Now()
-	targets, rerr := c.route(ctx, r.domain)
-	if rerr != nil {
-		r.apply(outcome{start: start, reply: rerr.msg, class: rerr.class}, r.undone()...)
+	targets, o := c.route(ctx, r.domain)
+	if o != nil {
+		o.start = start
+		r.apply(*o, r.undone()...)
 		return
 	}
 	hosts := byHost(targets)
@@ -197,8 +198,7 @@ func (r *run) deliver(ctx context.Context) {
 		s, f := c.connect(ctx, hosts, head.TriedIPs, chunk[0].nextIP, len(chunk[0].idx))
 		if f != nil {
 			// Another connection now would meet the same fate.
-			r.apply(outcome{start: f.start, src: f.src, mx: f.mx, addr: f.addr, stage: f.stage, reply: f.reply,
-				class: f.class, retryAt: f.retry, dest: f.dest}, r.undone()...)
+			r.apply(*f, r.undone()...)
 			return
 		}
 		// A kept connection has carried messages already: keep to
@@ -297,7 +297,11 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 	return nil, false
 }
 
-// outcome is a classified reply for one or more leases.
+// outcome is what came of one attempt, for one or more leases: the
+// receiver's reply or the error on the way to it, where (stage, MX,
+// source IP) and how the classifier read it. It is made where the reply or
+// the error is met (route, connect, a transaction), classified once there,
+// and recorded by apply; the one-line reply is what storage keeps.
 type outcome struct {
 	start         time.Time // zero: no attempt was made
 	src, mx, addr string

@@ -17,17 +17,9 @@ type target struct {
 	addr netip.Addr
 }
 
-// routeError is why a domain has no address to try.
-type routeError struct {
-	msg   string
-	class queue.Classification
-}
-
-func (e *routeError) Error() string { return e.msg }
-
 // route resolves domain's MX hosts, in preference order (RFC 5321 §5.1),
 // and their addresses, refusing those the policy does not allow.
-func (c *Courier) route(ctx context.Context, domain string) ([]target, *routeError) {
+func (c *Courier) route(ctx context.Context, domain string) ([]target, *outcome) {
 	mxs, err := c.cfg.Resolver.LookupMX(ctx, domain)
 	if err != nil {
 		return nil, dnsError(err)
@@ -59,8 +51,8 @@ func (c *Courier) route(ctx context.Context, domain string) ([]target, *routeErr
 		return targets, nil
 	}
 	if len(errs) == 0 && len(refused) > 0 {
-		return nil, &routeError{
-			msg:   "destination address not allowed: " + strings.Join(refused, ", "),
+		return nil, &outcome{
+			reply: "destination address not allowed: " + strings.Join(refused, ", "),
 			class: queue.Classification{Verdict: queue.VerdictPermanent, Category: "policy", Rule: "destination-not-allowed"},
 		}
 	}
@@ -71,14 +63,14 @@ func (c *Courier) route(ctx context.Context, domain string) ([]target, *routeErr
 	err = errors.Join(errs...)
 	for _, e := range errs {
 		if !dns.IsPermanent(e) {
-			return nil, &routeError{msg: err.Error(), class: dnsClass(false)}
+			return nil, &outcome{reply: err.Error(), class: dnsClass(false)}
 		}
 	}
-	return nil, &routeError{msg: err.Error(), class: dnsClass(true)}
+	return nil, &outcome{reply: err.Error(), class: dnsClass(true)}
 }
 
-func dnsError(err error) *routeError {
-	return &routeError{msg: err.Error(), class: dnsClass(dns.IsPermanent(err))}
+func dnsError(err error) *outcome {
+	return &outcome{reply: err.Error(), class: dnsClass(dns.IsPermanent(err))}
 }
 
 func dnsClass(permanent bool) queue.Classification {

@@ -32,19 +32,6 @@ type session struct {
 	sent    int // messages carried, over every group that used it
 }
 
-// failure is what kept an attempt from getting a session, or ended one.
-type failure struct {
-	stage string
-	reply string // the reply, or the error's text
-	mx    string
-	addr  string
-	class queue.Classification
-	start time.Time
-	src   string    // the source IP, "" when none was usable
-	dest  string    // the MX host's provider
-	retry time.Time // with no usable source IP: when the first returns
-}
-
 // connect opens a session to the first MX host that gives one (RFC 5321
 // §5.1), asking the pool for the source IP for each host's provider (a
 // provider-scoped suspension or pace keeps an IP from that provider's
@@ -52,8 +39,8 @@ type failure struct {
 // nextIP, when it may send, is the source to keep (greylisting); otherwise
 // the pool prefers an IP not in tried. Each connection holds a slot per MX
 // host and per source IP × provider while it lives.
-func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, nextIP string, rcpts int) (*session, *failure) {
-	var last *failure
+func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, nextIP string, rcpts int) (*session, *outcome) {
+	var last *outcome
 	var returns time.Time // earliest return of an IP, while no host had one
 	noSource := 0
 	for _, h := range hosts {
@@ -68,7 +55,7 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 				returns = ch.Until
 			}
 			if last == nil {
-				last = &failure{stage: StageConnect, reply: "no usable source IP for " + dest, mx: h.mx, start: c.cfg.Now(), dest: dest,
+				last = &outcome{stage: StageConnect, reply: "no usable source IP for " + dest, mx: h.mx, start: c.cfg.Now(), dest: dest,
 					class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "pool", Rule: "no-source-ip"}}
 			}
 			continue
@@ -76,7 +63,7 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 		src := ch.IP
 		ts, err := forSource(h.targets, src.Addr)
 		if err != nil {
-			last = &failure{stage: StageConnect, reply: err.Error(), mx: h.mx, src: src.String(), start: c.cfg.Now(), dest: dest,
+			last = &outcome{stage: StageConnect, reply: err.Error(), mx: h.mx, src: src.String(), start: c.cfg.Now(), dest: dest,
 				class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "network", Rule: "no-route"}}
 			continue
 		}
@@ -106,11 +93,11 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 	if noSource == len(hosts) && last != nil {
 		// Every IP is out for these hosts: the mail waits, at most until
 		// the first one returns (zero: the schedule decides).
-		last.retry = returns
+		last.retryAt = returns
 	}
 	if last == nil {
 		// ctx ended before any host was tried: no attempt was made.
-		last = &failure{stage: StageConnect, reply: "not attempted: " + errText(context.Cause(ctx)),
+		last = &outcome{stage: StageConnect, reply: "not attempted: " + errText(context.Cause(ctx)),
 			class: queue.Classification{Verdict: queue.VerdictDeferred, Category: "timeout", Rule: "not-attempted"}}
 	}
 	return nil, last
@@ -120,8 +107,8 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 // trying the next address and the next MX host when one cannot be
 // reached or is unwilling for now (RFC 5321 §5.1). A permanent or
 // blocked-IP answer ends the search: the next MX would say the same.
-func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*session, *failure) {
-	var last *failure
+func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*session, *outcome) {
+	var last *outcome
 	for _, t := range targets {
 		if ctx.Err() != nil {
 			break
@@ -146,7 +133,7 @@ func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*ses
 		}
 	}
 	if last == nil {
-		last = &failure{stage: StageConnect, reply: errText(context.Cause(ctx)), start: c.cfg.Now()}
+		last = &outcome{stage: StageConnect, reply: errText(context.Cause(ctx)), start: c.cfg.Now()}
 		last.class = c.classify(StageConnect, "", last.reply)
 	}
 	return nil, last
@@ -154,11 +141,11 @@ func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*ses
 
 // handshake dials t from src, reads the greeting, says EHLO (HELO if EHLO
 // is refused) and starts TLS when offered, unless plaintext.
-func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintext bool) (*session, *failure) {
+func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintext bool) (*session, *outcome) {
 	start := c.cfg.Now()
 	addr := net.JoinHostPort(t.addr.String(), strconv.Itoa(c.cfg.Port))
-	fail := func(stage, text string) *failure {
-		return &failure{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
+	fail := func(stage, text string) *outcome {
+		return &outcome{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
 	}
 	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
 	if src.Addr.IsValid() {
@@ -171,7 +158,7 @@ func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintex
 	s := &session{client: newClient(ctx, conn), mx: t.mx, addr: addr, src: src, start: start}
 	// Cancellation interrupts whatever the connection is waiting for.
 	s.stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	bad := func(stage, text string) (*session, *failure) {
+	bad := func(stage, text string) (*session, *outcome) {
 		s.close()
 		return nil, fail(stage, text)
 	}
@@ -226,7 +213,7 @@ func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintex
 
 // hello says EHLO with the source IP's name, falling back to HELO when the
 // server refuses EHLO for good (RFC 5321 §3.2).
-func (c *Courier) hello(s *session, fail func(stage, text string) *failure) *failure {
+func (c *Courier) hello(s *session, fail func(stage, text string) *outcome) *outcome {
 	name := ehloName(s.src)
 	r, err := s.cmd(c.cfg.CommandTimeout, "EHLO %s", name)
 	if err != nil {
