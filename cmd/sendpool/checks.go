@@ -76,9 +76,7 @@ func (c *checks) guard(courier queue.Courier) queue.Courier {
 // no longer go here: they are the scheduler's OnBounce).
 func (c *checks) onFinal(hook func(context.Context, *queue.Lease, queue.Outcome, queue.Result)) func(context.Context, *queue.Lease, queue.Outcome, queue.Result) {
 	return func(ctx context.Context, l *queue.Lease, o queue.Outcome, r queue.Result) {
-		if hook != nil {
-			hook(ctx, l, o, r)
-		}
+		hook(ctx, l, o, r)
 		c.protector.OnFinal(ctx, l, o, r)
 	}
 }

@@ -48,13 +48,6 @@ import (
 	"sendpool/internal/state/memory"
 )
 
-// Defaults of Config (SPEC §2 [auth]).
-const (
-	DefaultMaxFailures        = 10
-	DefaultMaxAccountFailures = 50
-	DefaultWindow             = 15 * time.Minute
-)
-
 // Scopes of a refusal and of a lockout.
 const (
 	ScopeIP      = "ip"
@@ -76,7 +69,7 @@ type Config struct {
 	// within Window; zero turns that rule off.
 	MaxFailures        int
 	MaxAccountFailures int
-	Window             time.Duration    // 0: 15 minutes
+	Window             time.Duration    // auth.window; 0: nothing is refused
 	Exempt             []netip.Prefix   // clients never counted nor refused
 	Now                func() time.Time // nil: time.Now
 	Logger             *slog.Logger     // nil: discard
@@ -102,9 +95,6 @@ type Guard struct {
 
 // New returns a Guard.
 func New(cfg Config) *Guard {
-	if cfg.Window <= 0 {
-		cfg.Window = DefaultWindow
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -25,7 +25,8 @@ type Store interface {
 type Config struct {
 	Store    Store
 	Hostname string // server.hostname: Reporting-MTA and MAILER-DAEMON@
-	// MaxQueueTime is how long the DSN itself is retried; 0: 72h.
+	// MaxQueueTime is how long the DSN itself is retried
+	// (delivery.max_queue_time); 0: it never expires.
 	MaxQueueTime time.Duration
 	// Gather is how long delay notices of one message's recipients are
 	// collected into one DSN; 0: one second. Delayed waits for it, so the
@@ -84,9 +85,6 @@ func newPending(l *queue.Lease) *pendingDSN {
 
 // New returns a Notifier.
 func New(cfg Config) *Notifier {
-	if cfg.MaxQueueTime <= 0 {
-		cfg.MaxQueueTime = 72 * time.Hour
-	}
 	if cfg.Gather <= 0 {
 		cfg.Gather = time.Second
 	}
@@ -326,7 +324,7 @@ func (n *Notifier) send(ctx context.Context, d *dsn) error {
 		Recipients: []string{l.From},
 		Body:       b.Body,
 		Created:    now,
-		Expires:    now.Add(n.cfg.MaxQueueTime),
+		Expires:    queue.ExpiresAt(now, n.cfg.MaxQueueTime),
 		Bounce:     true,
 	}
 	if err := n.cfg.Store.Put(ctx, m); err != nil {

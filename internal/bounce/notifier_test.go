@@ -35,7 +35,7 @@ func newFixture(t *testing.T, gather time.Duration, from string, rcpts ...string
 	}
 	t.Cleanup(func() { st.Close() })
 	f := &fixture{t: t, store: st}
-	f.n = New(Config{Store: st, Hostname: "relay.sendpool.test", Gather: gather,
+	f.n = New(Config{Store: st, Hostname: "relay.sendpool.test", Gather: gather, MaxQueueTime: 72 * time.Hour,
 		OnQueued: func() { f.woken.Add(1) }})
 	t.Cleanup(func() { f.n.Close() })
 	now := time.Now()
@@ -114,7 +114,7 @@ func TestFailedQueuesDSN(t *testing.T) {
 			d.From, d.Bounce, d.Recipient, d.Account)
 	}
 	if d.Expires.Sub(d.Created) != 72*time.Hour {
-		t.Errorf("DSN expires after %v, want the 72h default", d.Expires.Sub(d.Created))
+		t.Errorf("DSN expires after %v, want delivery.max_queue_time's 72h", d.Expires.Sub(d.Created))
 	}
 	if f.woken.Load() != 1 {
 		t.Errorf("scheduler woken %d times, want 1", f.woken.Load())

@@ -22,11 +22,10 @@ import (
 
 // Kinds of events.
 const (
-	KindAccepted = "accepted"  // a message was queued
-	KindRefused  = "refused"   // a message was refused by a check
-	KindHeld     = "held"      // an account was held automatically
-	KindReleased = "released"  // an admin released an account
-	KindHoldMail = "hold-mail" // an account's queued mail was held
+	KindAccepted = "accepted" // a message was queued
+	KindRefused  = "refused"  // a message was refused by a check
+	KindHeld     = "held"     // an account was held automatically
+	KindReleased = "released" // an admin released an account
 )
 
 // Event is one entry.

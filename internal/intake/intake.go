@@ -60,7 +60,7 @@ type Config struct {
 	Queue        queue.Store
 	Now          func() time.Time // nil: time.Now
 	Logger       *slog.Logger     // nil: discard
-	MaxQueueTime time.Duration    // delivery.max_queue_time; 0: 72h
+	MaxQueueTime time.Duration    // delivery.max_queue_time; 0: messages never expire
 	OnQueued     func()           // wakes the scheduler; may be nil
 	Checks       []Check          // run in order by Accept
 	// Observers are told of every Accept's outcome (decision.go).
@@ -73,9 +73,6 @@ type Config struct {
 	// same signature. An error is a temporary failure (451 4.3.0).
 	Sign func(ctx context.Context, s *Submission) ([]byte, error)
 }
-
-// Default of Config.MaxQueueTime (SPEC §2).
-const defaultMaxQueueTime = 72 * time.Hour
 
 // Service runs the intake checks. It is safe for concurrent use.
 type Service struct {
@@ -107,9 +104,6 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.MaxQueueTime <= 0 {
-		cfg.MaxQueueTime = defaultMaxQueueTime
 	}
 	return &Service{
 		cfg:        cfg,
@@ -215,7 +209,7 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 		Recipients: sub.To,
 		Body:       sub.Body,
 		Created:    now,
-		Expires:    now.Add(s.cfg.MaxQueueTime),
+		Expires:    queue.ExpiresAt(now, s.cfg.MaxQueueTime),
 		Intake:     rec,
 	}
 	if err := s.cfg.Queue.Put(ctx, m); err != nil {

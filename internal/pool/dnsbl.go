@@ -42,12 +42,6 @@ type Checker struct {
 
 // NewChecker returns a checker; Run starts it.
 func NewChecker(cfg CheckerConfig) *Checker {
-	if cfg.Interval <= 0 {
-		cfg.Interval = 10 * time.Minute
-	}
-	if cfg.Cooldown <= 0 {
-		cfg.Cooldown = time.Hour
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

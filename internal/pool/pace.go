@@ -49,11 +49,11 @@ type PaceConfig struct {
 	// Window is the span Rate counts over (pool.pace_window); Step how
 	// often a clean pace speeds up (pool.pace_step); Hold how long a pace
 	// stays after the last complaint although its rate is back
-	// (pool.pace_hold). Config gives the defaults; 0 here: 1m, 1m, 30m.
+	// (pool.pace_hold). Config keeps their defaults.
 	Window, Step, Hold time.Duration
-	// MinRate is the slowest a pace goes, messages per Window (0: 2);
-	// Conns the connections an unpaced IP may hold per provider
-	// (delivery.max_connections_per_ip_provider; 0: 10).
+	// MinRate is the slowest a pace goes, messages per Window
+	// (pool.pace_min_rate); Conns the connections an unpaced IP may hold
+	// per provider (delivery.max_connections_per_ip_provider).
 	MinRate, Conns int
 	// Refresh is how often the shared paces are read (0: 1s).
 	Refresh time.Duration
@@ -84,21 +84,10 @@ type paceID struct{ ip, provider string }
 
 // NewPacer returns a pacer; call Refresh (or Run) before relying on it.
 func NewPacer(cfg PaceConfig) *Pacer {
-	if cfg.Window <= 0 {
-		cfg.Window = time.Minute
-	}
-	if cfg.Step <= 0 {
-		cfg.Step = time.Minute
-	}
-	if cfg.Hold <= 0 {
-		cfg.Hold = 30 * time.Minute
-	}
-	if cfg.MinRate <= 0 {
-		cfg.MinRate = 2
-	}
-	if cfg.Conns <= 0 {
-		cfg.Conns = 10
-	}
+	// Zero values the config would never give: the smallest that work.
+	cfg.Window = max(cfg.Window, time.Second)
+	cfg.MinRate = max(cfg.MinRate, 1)
+	cfg.Conns = max(cfg.Conns, 1)
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = time.Second
 	}

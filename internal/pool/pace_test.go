@@ -178,7 +178,7 @@ func sharedPace(t *testing.T, s1, s2 state.State) {
 func TestReportRetry(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New()
-	tr := NewTracker(TrackerConfig{State: memory.New(clk.Now), Now: clk.Now})
+	tr := NewTracker(TrackerConfig{State: memory.New(clk.Now), SuspendFor: time.Hour, Now: clk.Now})
 	ips := testIPs(1, 1, 1)
 	p := New(Config{IPs: ips, Tracker: tr, Now: clk.Now})
 	block := Reply{IP: "127.0.0.2", Destination: "gmail", Verdict: "blocked-ip", Scope: "pool",

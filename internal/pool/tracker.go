@@ -27,7 +27,7 @@ type Gauge interface {
 type TrackerConfig struct {
 	State state.State
 	// SuspendFor is how long a receiver's block keeps an IP out
-	// (pool.suspend_for); 0: one hour.
+	// (pool.suspend_for, whose default config keeps).
 	SuspendFor time.Duration
 	// Refresh is how often the snapshot is read from State; 0: 300ms, so a
 	// suspension made on another node is honoured within a second.
@@ -57,9 +57,6 @@ var _ Health = (*Tracker)(nil)
 // NewTracker returns a tracker with an empty snapshot; call Refresh (or
 // Run) before relying on it.
 func NewTracker(cfg TrackerConfig) *Tracker {
-	if cfg.SuspendFor <= 0 {
-		cfg.SuspendFor = time.Hour
-	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 300 * time.Millisecond
 	}

@@ -64,6 +64,16 @@ type Message struct {
 	Intake *Intake
 }
 
+// ExpiresAt is when a message queued at now expires, after maxQueue
+// (delivery.max_queue_time): then it bounces. With no maximum it never
+// does (the zero time).
+func ExpiresAt(now time.Time, maxQueue time.Duration) time.Time {
+	if maxQueue <= 0 {
+		return time.Time{}
+	}
+	return now.Add(maxQueue)
+}
+
 // Delivery is one recipient of one message.
 type Delivery struct {
 	ID          string // unique; MessageID + "/" + index

@@ -25,7 +25,7 @@ func newWarmup() *pool.Warmup {
 
 // newPacer has 127.0.0.2 paced for gmail after a rate-limit reply.
 func newPacer() *pool.Pacer {
-	p := pool.NewPacer(pool.PaceConfig{State: memory.New(nil)})
+	p := pool.NewPacer(pool.PaceConfig{State: memory.New(nil), Window: time.Minute, Step: time.Minute, Hold: 30 * time.Minute, MinRate: 2, Conns: 10})
 	p.Limited(context.Background(), netip.MustParseAddr("127.0.0.2"), "gmail",
 		"421 4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your IP address")
 	return p
