@@ -67,9 +67,9 @@ func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Re
 	return c
 }
 
-// guard keeps held and suspended accounts' mail from going out.
-func (c *checks) guard(courier queue.Courier) queue.Courier {
-	return protect.NewGuard(courier, protect.GuardConfig{Accounts: c.accounts, Queue: c.queue, Logger: c.logger})
+// gate keeps held and suspended accounts' mail from going out.
+func (c *checks) gate(courier queue.Courier) queue.Courier {
+	return protect.NewGate(courier, protect.GateConfig{Accounts: c.accounts, Queue: c.queue, Logger: c.logger})
 }
 
 // onFinal chains the protector's bounce counting after hook, if any (DSNs

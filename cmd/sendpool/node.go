@@ -152,7 +152,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	sup := startSuppression(ctx, cfg, raw, reg, logger) // suppression.go: per-account suppression lists
 	n.add(sup.stop)
 	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
-	sched = queue.NewScheduler(st, observed{ic.guard(courier), m}, queue.SchedulerConfig{
+	sched = queue.NewScheduler(st, observed{ic.gate(courier), m}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
 		LeaseFor:      cfg.Delivery.LeaseFor.D(),
 		MaxGroupTime:  cfg.Delivery.MaxGroupTime.D(),

@@ -17,13 +17,13 @@ import (
 type poolParts struct {
 	pool    *pool.Pool
 	tracker *pool.Tracker
-	checker *pool.Checker // nil without pool.dnsbl
-	warmup  *pool.Warmup  // caps of the IPs in warm-up
-	pacer   *pool.Pacer   // paces after rate-limit replies
+	dnsbl   *pool.DNSBLWatch // nil without pool.dnsbl
+	warmup  *pool.Warmup     // caps of the IPs in warm-up
+	pacer   *pool.Pacer      // paces after rate-limit replies
 }
 
 // newPool builds the pool from the config, with suspensions tracked in st
-// and, when zones are configured, the DNSBL checker of its own IPs.
+// and, when zones are configured, the DNSBL watch of its own IPs.
 func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metrics.Metrics, held pool.HeldCounter,
 	paces pool.PaceGauge, logger *slog.Logger) poolParts {
 	var ips []pool.IP
@@ -62,7 +62,7 @@ func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metri
 	}
 	p := poolParts{pool: pool.New(pc), tracker: tracker, warmup: warmup, pacer: pacer}
 	if len(cfg.Pool.DNSBL) > 0 {
-		p.checker = pool.NewChecker(pool.CheckerConfig{
+		p.dnsbl = pool.NewDNSBLWatch(pool.DNSBLWatchConfig{
 			Resolver: resolver,
 			Zones:    cfg.Pool.DNSBL,
 			IPs:      ips,
@@ -92,9 +92,9 @@ func (p poolParts) run(ctx context.Context, logger *slog.Logger) (wait func()) {
 	n := 2
 	go func() { p.tracker.Run(ctx); done <- struct{}{} }()
 	go func() { p.pacer.Run(ctx); done <- struct{}{} }()
-	if p.checker != nil {
+	if p.dnsbl != nil {
 		n++
-		go func() { p.checker.Run(ctx); done <- struct{}{} }()
+		go func() { p.dnsbl.Run(ctx); done <- struct{}{} }()
 	}
 	return func() {
 		for range n {

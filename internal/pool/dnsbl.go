@@ -12,8 +12,8 @@ import (
 	"sendpool/internal/state"
 )
 
-// CheckerConfig configures a Checker.
-type CheckerConfig struct {
+// DNSBLWatchConfig configures a DNSBLWatch.
+type DNSBLWatchConfig struct {
 	Resolver dns.Resolver
 	Zones    []string // e.g. zen.spamhaus.org
 	IPs      []IP
@@ -27,32 +27,32 @@ type CheckerConfig struct {
 	Now      func() time.Time // nil: time.Now
 }
 
-// Checker looks the pool's own IPs up on DNSBLs, so that a listed IP stops
+// DNSBLWatch looks the pool's own IPs up on DNSBLs, so that a listed IP stops
 // sending before receivers start refusing it. A listed IP is suspended for
 // the whole pool (source "dnsbl") and returns once it has been clear for the
-// cool-down. Only the checker lifts its own suspensions; a receiver's or an
+// cool-down. Only the watch lifts its own suspensions; a receiver's or an
 // admin's it leaves alone.
-type Checker struct {
-	cfg CheckerConfig
+type DNSBLWatch struct {
+	cfg DNSBLWatchConfig
 	log *slog.Logger
 
 	mu         sync.Mutex
 	clearSince map[string]time.Time // IP → first round it was seen clear while suspended
 }
 
-// NewChecker returns a checker; Run starts it.
-func NewChecker(cfg CheckerConfig) *Checker {
+// NewDNSBLWatch returns a DNSBL watch; Run starts it.
+func NewDNSBLWatch(cfg DNSBLWatchConfig) *DNSBLWatch {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Checker{cfg: cfg, log: cfg.Logger, clearSince: map[string]time.Time{}}
+	return &DNSBLWatch{cfg: cfg, log: cfg.Logger, clearSince: map[string]time.Time{}}
 }
 
 // Run checks at once and then every Interval until ctx ends.
-func (c *Checker) Run(ctx context.Context) {
+func (c *DNSBLWatch) Run(ctx context.Context) {
 	if len(c.cfg.Zones) == 0 {
 		return
 	}
@@ -69,7 +69,7 @@ func (c *Checker) Run(ctx context.Context) {
 }
 
 // Check does one round: every IP on every zone, the IPs in parallel.
-func (c *Checker) Check(ctx context.Context) {
+func (c *DNSBLWatch) Check(ctx context.Context) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8) // a big pool must not flood the resolver
 	for _, ip := range c.cfg.IPs {
@@ -91,7 +91,7 @@ func (c *Checker) Check(ctx context.Context) {
 	wg.Wait()
 }
 
-func (c *Checker) checkIP(ctx context.Context, ip IP) {
+func (c *DNSBLWatch) checkIP(ctx context.Context, ip IP) {
 	addr := ip.String()
 	var listed []string
 	for _, zone := range c.cfg.Zones {
@@ -113,7 +113,7 @@ func (c *Checker) checkIP(ctx context.Context, ip IP) {
 		delete(c.clearSince, addr)
 		c.mu.Unlock()
 		// Renewed every round, and long enough to outlast the rounds that
-		// lift it: should the checker stop (config changed, node gone), the
+		// lift it: should the watch stop (config changed, node gone), the
 		// suspension still ends by itself.
 		s := state.Suspension{IP: addr, Scope: state.ScopePool, Source: SourceDNSBL,
 			Reason: "listed on " + strings.Join(listed, "; "),
@@ -157,7 +157,7 @@ func (c *Checker) checkIP(ctx context.Context, ip IP) {
 }
 
 // current is addr's pool-wide suspension in the tracker's snapshot.
-func (c *Checker) current(addr string) (state.Suspension, bool) {
+func (c *DNSBLWatch) current(addr string) (state.Suspension, bool) {
 	for _, list := range c.cfg.Tracker.Suspensions() {
 		for _, s := range list {
 			if s.IP == addr && s.Scope == state.ScopePool {

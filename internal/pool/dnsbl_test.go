@@ -29,7 +29,7 @@ func TestCheckerSuspendsListedAndResumesAfterCooldown(t *testing.T) {
 	}
 	tr, _, clk, g := newTracker(t)
 	ips := testIPs(1, 1)
-	c := NewChecker(CheckerConfig{Resolver: r, Zones: []string{"zen.spamhaus.test"}, IPs: ips, Tracker: tr,
+	c := NewDNSBLWatch(DNSBLWatchConfig{Resolver: r, Zones: []string{"zen.spamhaus.test"}, IPs: ips, Tracker: tr,
 		Interval: time.Minute, Cooldown: 10 * time.Minute, Now: clk.Now})
 	ctx := context.Background()
 
@@ -95,7 +95,7 @@ func TestCheckerLeavesOthersSuspensions(t *testing.T) {
 	srv.SetA("1.0.0.127.zen.spamhaus.test", "127.0.0.2")
 	r, _ := dns.New([]string{srv.Addr()}, dns.Options{})
 	tr, _, clk, _ := newTracker(t)
-	c := NewChecker(CheckerConfig{Resolver: r, Zones: []string{"zen.spamhaus.test"}, IPs: testIPs(1, 1), Tracker: tr,
+	c := NewDNSBLWatch(DNSBLWatchConfig{Resolver: r, Zones: []string{"zen.spamhaus.test"}, IPs: testIPs(1, 1), Tracker: tr,
 		Interval: time.Minute, Cooldown: time.Minute, Now: clk.Now})
 	ctx := context.Background()
 	tr.Block(ctx, "127.0.0.3", state.ScopePool, "554 blocked using b.barracudacentral.org")
@@ -121,7 +121,7 @@ func TestCheckerLookupFailureChangesNothing(t *testing.T) {
 	srv.SetA(name, "127.0.0.2")
 	r, _ := dns.New([]string{srv.Addr()}, dns.Options{Timeout: time.Second})
 	tr, _, clk, _ := newTracker(t)
-	c := NewChecker(CheckerConfig{Resolver: r, Zones: []string{"zen.spamhaus.test"}, IPs: testIPs(1, 1), Tracker: tr,
+	c := NewDNSBLWatch(DNSBLWatchConfig{Resolver: r, Zones: []string{"zen.spamhaus.test"}, IPs: testIPs(1, 1), Tracker: tr,
 		Interval: time.Minute, Cooldown: time.Minute, Now: clk.Now})
 	ctx := context.Background()
 	c.Check(ctx)

@@ -27,11 +27,11 @@ func (c *countingCourier) Deliver(_ context.Context, group []*queue.Lease) []que
 	return rs
 }
 
-// TestGuard: through the real scheduler and store, the mail of an account
+// TestGate: through the real scheduler and store, the mail of an account
 // suspended after it was queued is never handed to the courier: it is held
 // (the account's status read at most a second late); other accounts' mail
 // goes; once the account is active and released, its mail goes too.
-func TestGuard(t *testing.T) {
+func TestGate(t *testing.T) {
 	f := newFixture(t, Thresholds{}, "shop", "other")
 	put := func(acct string) string {
 		m := &queue.Message{ID: queue.NewID(time.Now()), Account: acct, From: "s@" + acct + ".test",
@@ -50,7 +50,7 @@ func TestGuard(t *testing.T) {
 	}
 
 	c := &countingCourier{}
-	g := NewGuard(c, GuardConfig{Accounts: f.st, Queue: f.st})
+	g := NewGate(c, GateConfig{Accounts: f.st, Queue: f.st})
 	sched := queue.NewScheduler(f.st, g, queue.SchedulerConfig{Owner: "n1", Poll: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -80,7 +80,6 @@ func TestGuard(t *testing.T) {
 
 	a.Status = account.StatusActive
 	f.st.UpdateAccount(t.Context(), a)
-	time.Sleep(statusTTL) // let the guard's cache see it
 	if _, err := f.st.ReleaseAccount(t.Context(), "shop"); err != nil {
 		t.Fatal(err)
 	}
