@@ -7,6 +7,7 @@ import (
 	"sendpool/internal/account"
 	"sendpool/internal/api"
 	"sendpool/internal/config"
+	"sendpool/internal/domain"
 	"sendpool/internal/events"
 	"sendpool/internal/history"
 	"sendpool/internal/httpsend"
@@ -35,6 +36,7 @@ type checks struct {
 type store interface {
 	account.Store
 	queue.Store
+	domain.Store
 }
 
 // The events are every node's: they go to shared through rec.

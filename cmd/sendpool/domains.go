@@ -17,22 +17,15 @@ import (
 
 // domains is the DKIM and DNS-records part of a node: the key manager with
 // its periodic activation check, the intake signer and the API's routes.
-// It is off (nil) when the store cannot keep domains.
 type domains struct {
 	keys *dkim.Manager
 	api  *api.Domains
 	stop func() error
 }
 
-// startDomains wires the domains over st, if st keeps them, and starts the
-// check that activates rotated keys once their records are published.
-func startDomains(ctx context.Context, cfg *config.Config, st any, logger *slog.Logger) (*domains, error) {
-	ds, ok := st.(domain.Store)
-	if !ok {
-		logger.Warn("dkim: the store keeps no domains: mail is not signed and /api/v1/domains is off",
-			"store", cfg.Store.Backend)
-		return nil, nil
-	}
+// startDomains wires the domains over ds and starts the check that
+// activates rotated keys once their records are published.
+func startDomains(ctx context.Context, cfg *config.Config, ds domain.Store, logger *slog.Logger) (*domains, error) {
 	// Checks look records up uncached: one just published must be seen at
 	// once, not after a cached "not found" expires.
 	fresh, err := dns.New(cfg.DNS.Servers, dns.Options{Cache: dns.NoCache{}})
@@ -91,22 +84,6 @@ func startDomains(ctx context.Context, cfg *config.Config, st any, logger *slog.
 // one of the submitting account's.
 func (d *domains) sign(ctx context.Context, s *intake.Submission) ([]byte, error) {
 	return d.keys.Sign(ctx, s.Account.Name, s.Body)
-}
-
-// signer returns intake's Sign hook, nil when domains are off.
-func (d *domains) signer() func(context.Context, *intake.Submission) ([]byte, error) {
-	if d == nil {
-		return nil
-	}
-	return d.sign
-}
-
-// routes returns the API's domain routes, nil when domains are off.
-func (d *domains) routes() *api.Domains {
-	if d == nil {
-		return nil
-	}
-	return d.api
 }
 
 // verifyDKIM is intake's DKIM verifier for the From: rule: keys come

@@ -17,17 +17,15 @@ func withLookupCache(st store, ttl time.Duration) store {
 	if ttl <= 0 {
 		return st
 	}
-	c := &cachedStore{store: st, accounts: lookup.NewAccounts(st, ttl, nil)}
-	if ds, ok := st.(domain.Store); ok {
-		return &cachedDomainStore{cachedStore: c, domains: lookup.NewDomains(ds, ttl, nil)}
-	}
-	return c
+	return &cachedStore{store: st, accounts: lookup.NewAccounts(st, ttl, nil), domains: lookup.NewDomains(st, ttl, nil)}
 }
 
-// cachedStore is a store whose account methods go through lookup.Accounts.
+// cachedStore is a store whose account and domain methods go through
+// lookup.Accounts and lookup.Domains.
 type cachedStore struct {
 	store
 	accounts *lookup.Accounts
+	domains  *lookup.Domains
 }
 
 func (s *cachedStore) GetAccount(ctx context.Context, name string) (*account.Account, error) {
@@ -50,29 +48,22 @@ func (s *cachedStore) DeleteAccount(ctx context.Context, name string) error {
 	return s.accounts.DeleteAccount(ctx, name)
 }
 
-// cachedDomainStore is a cachedStore of a store that keeps domains, whose
-// domain methods go through lookup.Domains.
-type cachedDomainStore struct {
-	*cachedStore
-	domains *lookup.Domains
-}
-
-func (s *cachedDomainStore) CreateDomain(ctx context.Context, d *domain.Domain) error {
+func (s *cachedStore) CreateDomain(ctx context.Context, d *domain.Domain) error {
 	return s.domains.CreateDomain(ctx, d)
 }
 
-func (s *cachedDomainStore) GetDomain(ctx context.Context, name string) (*domain.Domain, error) {
+func (s *cachedStore) GetDomain(ctx context.Context, name string) (*domain.Domain, error) {
 	return s.domains.GetDomain(ctx, name)
 }
 
-func (s *cachedDomainStore) ListDomains(ctx context.Context, account string) ([]*domain.Domain, error) {
+func (s *cachedStore) ListDomains(ctx context.Context, account string) ([]*domain.Domain, error) {
 	return s.domains.ListDomains(ctx, account)
 }
 
-func (s *cachedDomainStore) UpdateDomain(ctx context.Context, d *domain.Domain) error {
+func (s *cachedStore) UpdateDomain(ctx context.Context, d *domain.Domain) error {
 	return s.domains.UpdateDomain(ctx, d)
 }
 
-func (s *cachedDomainStore) DeleteDomain(ctx context.Context, name string) error {
+func (s *cachedStore) DeleteDomain(ctx context.Context, name string) error {
 	return s.domains.DeleteDomain(ctx, name)
 }

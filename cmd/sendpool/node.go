@@ -37,7 +37,7 @@ type node struct {
 	store    store
 	intake   *intake.Service
 	pool     *pool.Pool
-	domains  *domains // nil when the store keeps no domains
+	domains  *domains
 	httpAddr string
 	token    string // the admin token (token.go)
 }
@@ -179,9 +179,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	if err != nil {
 		return nil, err
 	}
-	if doms != nil {
-		n.add(doms.stop)
-	}
+	n.add(doms.stop)
 	n.domains = doms
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
@@ -192,7 +190,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Checks:       sup.checks(ic.list),
 		Observers:    ic.observers,
 		VerifyDKIM:   verifyDKIM(resolver),
-		Sign:         doms.signer(),
+		Sign:         doms.sign,
 	})
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
@@ -248,13 +246,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Events:   ic.events,
 			Send:     ic.send(cfg, n.intake, guard),
 			Guard:    guard,
-			Domains:  doms.routes(),
+			Domains:  doms.api,
 			Replies:  replies,
 
 			Suppressions: sup.routes(),
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
-		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(), Replies: replies,
+		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,
 			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard,
 			Suppressions: sup.panel()}, h)
 		if err != nil {

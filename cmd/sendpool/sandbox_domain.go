@@ -11,11 +11,8 @@ import (
 
 // addDemoDomain gives the demo domain its DKIM keys and publishes every
 // record it should have in the sandbox DNS, so that the demo's mail is
-// signed and its check is ok. Nothing to do when domains are off.
+// signed and its check is ok.
 func addDemoDomain(ctx context.Context, n *node, w *sandbox.World) error {
-	if n.domains == nil {
-		return nil
-	}
 	d, err := n.domains.keys.Add(ctx, demoDomain, demoAccount)
 	if errors.Is(err, domain.ErrExists) {
 		d, err = n.domains.api.Store.GetDomain(ctx, demoDomain)

@@ -39,7 +39,6 @@ type domainRow struct {
 }
 
 type deliverabilityData struct {
-	Off     bool
 	Domains []domainRow
 	Pool    []dnsrec.IPResult
 	CacheS  int // how long a check is kept, in seconds
@@ -50,10 +49,6 @@ type deliverabilityData struct {
 // checkFor, see checkcache.go).
 func (s *server) deliverability(w http.ResponseWriter, r *http.Request) {
 	d := s.cfg.Domains
-	if d == nil {
-		s.render(w, r, http.StatusOK, "deliverability", "Email Deliverability", deliverabilityData{Off: true})
-		return
-	}
 	ds, err := d.Store.ListDomains(r.Context(), "")
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "could not list the domains", err)
@@ -123,10 +118,6 @@ func (s *server) checkPool(ctx context.Context, now time.Time) []dnsrec.IPResult
 // once, whatever the cache holds, and goes back to the page.
 func (s *server) checkNow(w http.ResponseWriter, r *http.Request) {
 	d := s.cfg.Domains
-	if d == nil {
-		s.fail(w, r, http.StatusNotFound, "the store keeps no domains", nil)
-		return
-	}
 	name, err := domain.Normalize(r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, http.StatusNotFound, "no such domain", nil)

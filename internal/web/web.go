@@ -33,7 +33,7 @@ type Config struct {
 	Queue    queue.Store
 	Accounts account.Store
 	IPs      api.IPSource // nil: no IPs listed; suspend/resume when it is an api.IPAdmin
-	Domains  *api.Domains // nil: the deliverability page says domains are off
+	Domains  *api.Domains // nil (tests of other pages only): no deliverability page
 	// Replies are the IPs' recent replies; nil: the IP pool page shows none.
 	Replies api.ReplySource
 	// Token is the admin token; empty: the panel lets nobody in.
@@ -108,8 +108,10 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	mux.HandleFunc("POST /login", s.login)
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authed(h)) }
 	page("POST /logout", s.logout)
-	page("GET /{$}", s.deliverability)
-	page("POST /domains/{name}/check", s.checkNow)
+	if cfg.Domains != nil {
+		page("GET /{$}", s.deliverability)
+		page("POST /domains/{name}/check", s.checkNow)
+	}
 	page("GET /ips", s.ipsPage)
 	page("POST /ips/{address}/{action}", s.ipAction)
 	page("GET /ips/{address}/replies", s.ipRepliesPage)
