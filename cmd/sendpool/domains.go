@@ -13,6 +13,7 @@ import (
 	"sendpool/internal/dnsrec"
 	"sendpool/internal/domain"
 	"sendpool/internal/intake"
+	"sendpool/internal/queue"
 )
 
 // domains is the DKIM and DNS-records part of a node: the key manager with
@@ -82,8 +83,13 @@ func startDomains(ctx context.Context, cfg *config.Config, ds domain.Store, logg
 
 // sign is intake's Sign hook: DKIM-signs a message whose From domain is
 // one of the submitting account's.
-func (d *domains) sign(ctx context.Context, s *intake.Submission) ([]byte, error) {
-	return d.keys.Sign(ctx, s.Account.Name, s.Body)
+func (d *domains) sign(ctx context.Context, s *intake.Submission) ([]byte, []queue.DKIMSignature, error) {
+	signed, made, err := d.keys.Sign(ctx, s.Account.Name, s.Body)
+	sigs := make([]queue.DKIMSignature, len(made))
+	for i, m := range made {
+		sigs[i] = queue.DKIMSignature{Domain: m.Domain, Selector: m.Selector, Algorithm: m.Algorithm}
+	}
+	return signed, sigs, err
 }
 
 // verifyDKIM is intake's DKIM verifier for the From: rule: keys come

@@ -232,41 +232,53 @@ func (m *Manager) update(ctx context.Context, name string, fn func(d *domain.Dom
 	}
 }
 
+// Signature is one DKIM-Signature Sign made: what the message's intake
+// record keeps.
+type Signature struct {
+	Domain, Selector, Algorithm string // d=, s=, a=
+}
+
 // Sign signs msg with the keys of the domain of its From field, or of the
 // nearest parent domain sendpool knows (relaxed alignment, RFC 7489 §3.1.1,
 // holds for a subdomain), if that domain belongs to account: with its
-// active key of each type in Config.Algorithms. Otherwise msg is returned
-// as it is.
-func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte, error) {
+// active key of each type in Config.Algorithms. It returns the message
+// signed and the signatures it made; otherwise msg as it is, and none.
+func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte, []Signature, error) {
 	fields, body := splitHeader(msg)
 	from := fromDomain(fields)
 	if from == "" {
-		return msg, nil
+		return msg, nil, nil
 	}
 	d, err := m.signingDomain(ctx, from)
 	if err != nil || d == nil {
-		return msg, err
+		return msg, nil, err
 	}
 	if d.Account != account {
 		m.log.InfoContext(ctx, "dkim: not signed: domain of another account", "domain", d.Name,
 			"owner", d.Account, "account", account)
-		return msg, nil
+		return msg, nil, nil
 	}
 	var keys []SigningKey
+	var made []Signature
 	for _, k := range d.Signing() {
 		if m.cfg.Algorithms != nil && !slices.Contains(m.cfg.Algorithms, k.Algorithm) {
 			continue
 		}
 		s, err := m.signer(k)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		keys = append(keys, SigningKey{Selector: k.Selector, Signer: s})
+		made = append(made, Signature{Domain: d.Name, Selector: k.Selector, Algorithm: AlgorithmName(k.Algorithm)})
 	}
 	if len(keys) == 0 {
-		return msg, nil
+		return msg, nil, nil
 	}
-	return sign(msg, fields, body, d.Name, keys, m.cfg.Now())
+	signed, err := sign(msg, fields, body, d.Name, keys, m.cfg.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return signed, made, nil
 }
 
 // signingDomain returns the known domain that is from or its nearest

@@ -2,6 +2,7 @@ package dkim
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,9 +72,21 @@ func selectors(msg []byte) string {
 func (e *managerEnv) sign(t *testing.T, account, from string) []byte {
 	t.Helper()
 	msg := "From: " + from + "\r\nTo: a@gmail.test\r\nSubject: hi\r\n\r\nHello.\r\n"
-	out, err := e.m.Sign(t.Context(), account, []byte(msg))
+	out, made, err := e.m.Sign(t.Context(), account, []byte(msg))
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
+	}
+	// What Sign says it made is what the message carries, in order.
+	fields, _ := splitHeader(out)
+	var carried []Signature
+	for _, f := range fields {
+		if strings.EqualFold(f.name, "DKIM-Signature") {
+			tags := sigTags(f.value)
+			carried = append(carried, Signature{Domain: tags["d"], Selector: tags["s"], Algorithm: tags["a"]})
+		}
+	}
+	if !slices.Equal(made, carried) {
+		t.Fatalf("Sign reported %+v, the message carries %+v", made, carried)
 	}
 	return out
 }

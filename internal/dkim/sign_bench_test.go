@@ -107,7 +107,7 @@ func BenchmarkManagerSignParallel(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.m.Sign(b.Context(), "shop", msg); err != nil {
+			if _, _, err := e.m.Sign(b.Context(), "shop", msg); err != nil {
 				b.Error(err)
 				return
 			}

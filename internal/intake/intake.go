@@ -69,9 +69,10 @@ type Config struct {
 	// (CheckHeader); nil: a foreign From: is never vouched for.
 	VerifyDKIM VerifyFunc
 	// Sign, if set, returns the message as it is to be queued (DKIM-signed)
-	// once every check has passed: it is signed once, so retries send the
-	// same signature. An error is a temporary failure (451 4.3.0).
-	Sign func(ctx context.Context, s *Submission) ([]byte, error)
+	// once every check has passed, and the signatures it made (for the
+	// intake record): it is signed once, so retries send the same
+	// signature. An error is a temporary failure (451 4.3.0).
+	Sign func(ctx context.Context, s *Submission) ([]byte, []queue.DKIMSignature, error)
 }
 
 // Service runs the intake checks. It is safe for concurrent use.
@@ -190,11 +191,11 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	}
 	rec := record(sub)
 	if s.cfg.Sign != nil {
-		signed, err := s.cfg.Sign(ctx, sub)
+		signed, sigs, err := s.cfg.Sign(ctx, sub)
 		if err != nil {
 			return "", LocalError("sign", err.Error())
 		}
-		rec.DKIM = addedSignatures(signed, sub.Body)
+		rec.DKIM = sigs
 		sub.Body = signed
 	}
 

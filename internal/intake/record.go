@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"bytes"
 	"strings"
 
 	"sendpool/internal/queue"
@@ -37,52 +36,4 @@ func record(sub *Submission) *queue.Intake {
 		}
 	}
 	return rec
-}
-
-// addedSignatures returns the DKIM signatures that signing put on top of
-// msg to make signed (signers prepend their fields, RFC 6376 §5.6); none
-// when signed is not msg with fields in front.
-func addedSignatures(signed, msg []byte) []queue.DKIMSignature {
-	if len(signed) <= len(msg) || !bytes.HasSuffix(signed, msg) {
-		return nil
-	}
-	var out []queue.DKIMSignature
-	for _, f := range headerFields(signed[:len(signed)-len(msg)]) {
-		name, value, ok := strings.Cut(f, ":")
-		if !ok || !strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
-			continue
-		}
-		var sig queue.DKIMSignature
-		// RFC 6376 §3.2: tag=value pairs separated by ';', with folding
-		// white space allowed around them.
-		for _, tv := range strings.Split(value, ";") {
-			tag, val, _ := strings.Cut(tv, "=")
-			val = strings.Join(strings.Fields(val), "")
-			switch strings.TrimSpace(tag) {
-			case "d":
-				sig.Domain = val
-			case "s":
-				sig.Selector = val
-			case "a":
-				sig.Algorithm = val
-			}
-		}
-		out = append(out, sig)
-	}
-	return out
-}
-
-// headerFields splits header lines (CRLF or LF) into fields, each unfolded
-// (RFC 5322 §2.2.3: a line starting with white space continues the field).
-func headerFields(h []byte) []string {
-	var fields []string
-	for _, line := range strings.Split(strings.TrimRight(string(h), "\r\n"), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if n := len(fields); n > 0 && line != "" && (line[0] == ' ' || line[0] == '\t') {
-			fields[n-1] += line
-			continue
-		}
-		fields = append(fields, line)
-	}
-	return fields
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"sendpool/internal/queue"
 )
 
 // TestAcceptSignsAfterChecksBeforePut: the Sign hook runs once, after every
@@ -20,9 +22,9 @@ func TestAcceptSignsAfterChecksBeforePut(t *testing.T) {
 		return nil
 	}}
 	f := newFixture(t, check)
-	f.svc.cfg.Sign = func(_ context.Context, s *Submission) ([]byte, error) {
+	f.svc.cfg.Sign = func(_ context.Context, s *Submission) ([]byte, []queue.DKIMSignature, error) {
 		order = append(order, "sign:"+s.Account.Name)
-		return append([]byte("DKIM-Signature: v=1; d=acme.test\r\n"), s.Body...), nil
+		return append([]byte("DKIM-Signature: v=1; d=acme.test\r\n"), s.Body...), nil, nil
 	}
 	if _, err := f.svc.Accept(context.Background(), submission(f)); err != nil {
 		t.Fatal(err)
@@ -36,7 +38,9 @@ func TestAcceptSignsAfterChecksBeforePut(t *testing.T) {
 	}
 
 	f = newFixture(t)
-	f.svc.cfg.Sign = func(context.Context, *Submission) ([]byte, error) { return nil, errors.New("store down") }
+	f.svc.cfg.Sign = func(context.Context, *Submission) ([]byte, []queue.DKIMSignature, error) {
+		return nil, nil, errors.New("store down")
+	}
 	_, err := f.svc.Accept(context.Background(), submission(f))
 	if e := wantCode(t, err, 451, "4.3.0"); e.Check != "sign" || len(f.queue.messages()) != 0 {
 		t.Fatalf("failing Sign: %+v, %d queued", e, len(f.queue.messages()))

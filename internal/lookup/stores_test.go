@@ -153,7 +153,7 @@ func (r *txt) publish(d *domain.Domain) {
 // signedWith returns the selectors of the signatures dkim put on msg.
 func signedWith(t *testing.T, m *dkim.Manager, msg string) []string {
 	t.Helper()
-	out, err := m.Sign(t.Context(), "acme", []byte(msg))
+	out, _, err := m.Sign(t.Context(), "acme", []byte(msg))
 	if err != nil {
 		t.Fatal(err)
 	}
