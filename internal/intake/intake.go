@@ -72,6 +72,9 @@ type Config struct {
 	// once every check has passed: it is signed once, so retries send the
 	// same signature. An error is a temporary failure (451 4.3.0).
 	Sign func(ctx context.Context, s *Submission) ([]byte, error)
+	// Space refuses new mail while the disk is under its reserve
+	// (space.go); nil: no check.
+	Space Space
 }
 
 // Default of Config.MaxQueueTime (SPEC §2).
@@ -162,6 +165,9 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	}
 	sub.Account = a
 	if err := s.CheckStatus(a); err != nil {
+		return "", err
+	}
+	if err := s.CheckSpace(); err != nil {
 		return "", err
 	}
 	// The envelope again, so that every submission path gets the same checks.
