@@ -285,7 +285,9 @@ func TestRepliesNameNoSockets(t *testing.T) {
 	}
 	check("auth, store closed", exchange(t, e.addr, auth))
 
-	// Over the cap.
+	// Over the cap, once the sessions above are gone.
+	c.conn.Close()
+	waitOpen(t, e, "127.0.0.1", 0)
 	for range 3 {
 		dialRaw(t, e.addr)
 	}
