@@ -28,6 +28,7 @@ import (
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/smtpd"
+	"sendpool/internal/store/sqlite"
 	"sendpool/internal/web"
 )
 
@@ -55,11 +56,20 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("server.data_dir: %w", err)
 	}
-	st, err := openStore(ctx, cfg, logger) // store.go
+	space := newSpace(cfg, logger) // bounds.go: store.min_free_space
+	n.add(space.Close)
+	st, err := openStore(ctx, cfg, logger, space.Release) // store.go
 	if err != nil {
 		return nil, err
 	}
 	n.add(st.Close)
+	if sq, ok := st.(*sqlite.Store); ok {
+		stop, err := checkIntegrity(ctx, sq, logger) // bounds.go
+		if err != nil {
+			return nil, err
+		}
+		n.add(stop)
+	}
 	raw := st
 	st = withLookupCache(st, cfg.Server.LookupCacheTTL.D()) // lookup.go: accounts, domains
 	n.store = st
@@ -100,7 +110,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			return nil
 		}
 		return c
-	})
+	}, config.QueueCountsEvery)
 	// Retention: finished messages go store.retention after they finished.
 	janitor := queue.NewJanitor(st, queue.JanitorConfig{Retention: cfg.Store.Retention.D(),
 		Logger: logger, OnPurged: m.Purged})
@@ -191,6 +201,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Observers:    ic.observers,
 		VerifyDKIM:   verifyDKIM(resolver),
 		Sign:         doms.sign,
+		Space:        space,
 	})
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
@@ -208,6 +219,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Logger:            logger,
 		ProxyProtocol:     cfg.Submission.ProxyProtocol,
 		TrustedProxies:    cfg.Auth.TrustedProxyPrefixes(),
+		Bounds:            smtpBounds(cfg), // bounds.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("submission: %w", err)
@@ -250,6 +262,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Replies:  replies,
 
 			Suppressions: sup.routes(),
+			Health:       newHealth(cfg, raw.(prober), shared, space, logger).Check, // bounds.go
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,
@@ -262,7 +275,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			PublicURL: cfg.HTTP.PublicURL})
 		// The client behind trusted proxies (X-Forwarded-For) is what the
 		// throttle, /send and the logs see.
-		srv, addr, err := listenHTTP(cfg.HTTP.Listen, clientip.Handler(cfg.Auth.TrustedProxyPrefixes(), shielded), logger)
+		srv, addr, err := listenHTTP(cfg.HTTP.Listen, cfg.HTTP.HTTPBounds, clientip.Handler(cfg.Auth.TrustedProxyPrefixes(), shielded), logger)
 		if err != nil {
 			return nil, err
 		}

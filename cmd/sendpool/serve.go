@@ -15,9 +15,9 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"sendpool/internal/config"
+	"sendpool/internal/connlimit"
 )
 
 // runServe runs a node until SIGINT or SIGTERM.
@@ -54,13 +54,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// listenHTTP serves h on addr in the background.
-func listenHTTP(addr string, h http.Handler, logger *slog.Logger) (*http.Server, string, error) {
+// listenHTTP serves h on addr in the background, within b: without
+// timeouts an idle keep-alive or a stalled request body stays open for
+// good, and each holds a goroutine and a descriptor (issue 13: 200 idle
+// keep-alives took 600 goroutines); past b.MaxConnections new connections
+// wait in the kernel's queue.
+func listenHTTP(addr string, b config.HTTPBounds, h http.Handler, logger *slog.Logger) (*http.Server, string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: b.ReadHeaderTimeout.D(),
+		ReadTimeout:       b.ReadTimeout.D(),
+		// net/http/pprof moves the write deadline for a profile's duration.
+		WriteTimeout:   b.WriteTimeout.D(),
+		IdleTimeout:    b.IdleTimeout.D(),
+		MaxHeaderBytes: int(b.MaxHeaderBytes),
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelInfo),
+	}
+	l = connlimit.NewListener(l, b.MaxConnections)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http", "err", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,7 +18,9 @@ import (
 // unreachable MongoDB is an error within its connect timeout (5s), not a
 // hang; once open, the driver reconnects by itself, and while the server
 // is away Put fails, so intake answers 451 4.3.0 and nothing is lost.
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store, error) {
+// onFull frees disk space for the embedded store when a write failed for
+// lack of it (internal/diskspace's reserve).
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, onFull func() bool) (store, error) {
 	switch cfg.Store.Backend {
 	case "mongodb":
 		st, err := mongo.Open(ctx, cfg.Store.MongoDBURI, mongo.Options{Logger: logger})
@@ -29,7 +32,11 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 		if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("server.data_dir: %w", err)
 		}
-		st, err := sqlite.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), sqlite.Options{Logger: logger})
+		path := filepath.Join(cfg.Server.DataDir, "queue.db")
+		st, err := sqlite.Open(path, sqlite.Options{Logger: logger, OnFull: onFull})
+		if errors.Is(err, sqlite.ErrCorrupt) {
+			return nil, corruptStore(path, err) // bounds.go
+		}
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

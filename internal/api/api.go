@@ -71,6 +71,10 @@ type Config struct {
 	// Suppressions serves /api/v1/accounts/{name}/suppressions
 	// (suppressions.go); nil: no such routes.
 	Suppressions *Suppressions
+	// Health returns the parts of the node that fail, one line each
+	// (internal/health): GET /healthz answers 503 with them, 200 "ok"
+	// with none. nil: always "ok".
+	Health func(ctx context.Context) []string
 }
 
 type server struct {
@@ -92,6 +96,14 @@ func New(cfg Config) http.Handler {
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if cfg.Health != nil {
+			if failed := cfg.Health(r.Context()); len(failed) > 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, strings.Join(failed, "\n")+"\n")
+				return
+			}
+		}
 		io.WriteString(w, "ok\n")
 	})
 	if cfg.Gatherer != nil {

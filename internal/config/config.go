@@ -59,6 +59,8 @@ type Submission struct {
 	// header naming the real client, accepted only from auth.trusted_proxies
 	// (auth.go); any other peer is disconnected.
 	ProxyProtocol bool `toml:"proxy_protocol"`
+	// Bounds (bounds.go): connections, login timeout, junk, header size.
+	SubmissionBounds
 }
 
 // HTTP is the API and control panel listener.
@@ -82,6 +84,8 @@ type HTTP struct {
 	// Pprof serves Go's profiles under /debug/pprof/ (admin-only, as
 	// /api/ is), for profiling a running node (the bench uses it).
 	Pprof bool `toml:"pprof"`
+	// Bounds (bounds.go): timeouts, header size, connections.
+	HTTPBounds
 }
 
 // Store is the durable queue backend.
@@ -92,6 +96,8 @@ type Store struct {
 	// or bounced) is kept, with its trace, before it is deleted; 0 keeps
 	// every message for good.
 	Retention Duration `toml:"retention"`
+	// Bounds (bounds.go): min_free_space.
+	StoreBounds
 }
 
 // State is the shared state backend.
@@ -185,7 +191,7 @@ func Default() *Config {
 	if host == "" {
 		host = "localhost"
 	}
-	return &Config{
+	c := &Config{
 		Server: Server{Hostname: host, DataDir: "./sendpool-data", LookupCacheTTL: Duration(5 * time.Second)},
 		Submission: Submission{
 			Listen:         []string{"127.0.0.1:2525"},
@@ -224,6 +230,10 @@ func Default() *Config {
 
 		Suppression: defaultSuppression(),
 	}
+	c.Submission.SubmissionBounds = defaultSubmissionBounds() // bounds.go
+	c.HTTP.HTTPBounds = defaultHTTPBounds()
+	c.Store.StoreBounds = defaultStoreBounds()
+	return c
 }
 
 // Load reads a TOML file over the defaults. Unknown keys are errors.
@@ -452,6 +462,7 @@ func (c *Config) Validate() Errors {
 	c.validateAuth(bad)
 	c.validateWarmup(bad)
 	c.validateSuppression(bad)
+	c.validateBounds(bad)
 	return errs
 }
 

@@ -62,6 +62,10 @@ func New(cfg Config) api.SendFunc {
 		if cfg.Guard != nil {
 			cfg.Guard.Succeed(ctx, client, user)
 		}
+		// Before the body is read: a full disk takes no message (507).
+		if err := cfg.Intake.CheckSpace(); err != nil {
+			return "", toHTTP(err)
+		}
 		// JSON escaping can make the message up to six times larger
 		// (\u00XX); twice the size plus room for the envelope covers any
 		// sane client, and the raw size is checked below.
@@ -100,8 +104,8 @@ func received(client netip.Addr, host, id string, now time.Time) string {
 }
 
 // toHTTP turns an intake refusal into an *api.StatusError: temporary ones
-// are 429 (a volume limit: retry later) or 503 (held account, scanner or
-// store down); permanent ones 401 (authentication), 403 (policy), 413
+// are 429 (a volume limit: retry later), 507 (the disk under
+// store.min_free_space) or 503 (held account, scanner or store down); permanent ones 401 (authentication), 403 (policy), 413
 // (size), 422 (content: spam or virus; a recipient on the account's
 // suppression list) or 400 (addresses). The message is
 // the SMTP reply, so that both protocols tell the same.
@@ -116,6 +120,10 @@ func Status(e *intake.Error) int {
 	switch {
 	case e.Code == intake.CodeAuthRequired || e.Code == intake.CodeAuthFailed:
 		return http.StatusUnauthorized
+	case e.Check == "space":
+		// RFC 4918 §11.5: the server cannot store what the request
+		// needs; the text is SMTP's 452 4.3.1.
+		return http.StatusInsufficientStorage
 	case e.Check == "limit" || e.Code == intake.CodeInsufficient && e.Check != "recipients":
 		return http.StatusTooManyRequests
 	case e.Code == intake.CodeInsufficient:

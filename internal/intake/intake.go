@@ -73,6 +73,9 @@ type Config struct {
 	// intake record): it is signed once, so retries send the same
 	// signature. An error is a temporary failure (451 4.3.0).
 	Sign func(ctx context.Context, s *Submission) ([]byte, []queue.DKIMSignature, error)
+	// Space refuses new mail while the disk is under its reserve
+	// (space.go); nil: no check.
+	Space Space
 }
 
 // Service runs the intake checks. It is safe for concurrent use.
@@ -157,6 +160,9 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	}
 	sub.Account = a
 	if err := s.CheckStatus(a); err != nil {
+		return "", err
+	}
+	if err := s.CheckSpace(); err != nil {
 		return "", err
 	}
 	// The envelope again, so that every submission path gets the same checks.

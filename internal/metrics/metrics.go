@@ -104,41 +104,84 @@ func (m *Metrics) SetSuspended(ip, scope string, on bool) {
 	m.suspended.WithLabelValues(ip, scope).Set(v)
 }
 
-// SetQueueCounts sets where sendpool_queue_deliveries comes from: counts is
-// called on every scrape. Until it is set, and on a scrape where counts
-// returns nil (the store failed), the gauge has no series: a gap, not a
-// false zero.
-func (m *Metrics) SetQueueCounts(counts func() map[queue.Status]int) {
+// SetQueueCounts sets where sendpool_queue_deliveries comes from. counts
+// is a GROUP BY over every delivery, too dear to run per scrape (/metrics
+// needs no token: a flood of scrapes would be a flood of queries), so it
+// runs in one goroutine at a time and at most once per every; a scrape in
+// between gets its last answer, and one that finds it older waits for a
+// new one up to queueWait (then takes the old one). Until counts is set,
+// and while it returns nil (the store failed), the gauge has no series: a
+// gap, not a false zero.
+func (m *Metrics) SetQueueCounts(counts func() map[queue.Status]int, every time.Duration) {
 	if m != nil {
-		m.queue.set(counts)
+		m.queue.set(counts, every)
 	}
 }
 
-// queueCollector reads the queue's counts at scrape time, so the gauge is
-// never stale and nothing polls the store between scrapes.
+// queueWait is how long a scrape waits for a new count of the queue.
+const queueWait = time.Second
+
+// queueCollector serves the queue's counts from the last count, counting
+// again when it is older than every: nothing polls the store between
+// scrapes, and scrapes never query more often than every.
 type queueCollector struct {
 	desc *prometheus.Desc
 
-	mu     sync.Mutex
-	counts func() map[queue.Status]int
+	mu       sync.Mutex
+	counts   func() map[queue.Status]int
+	every    time.Duration
+	last     map[queue.Status]int
+	at       time.Time     // of last; zero: never counted
+	counting chan struct{} // closed when the count under way ends
 }
 
-func (c *queueCollector) set(counts func() map[queue.Status]int) {
+func (c *queueCollector) set(counts func() map[queue.Status]int, every time.Duration) {
 	c.mu.Lock()
-	c.counts = counts
+	c.counts, c.every, c.last, c.at = counts, every, nil, time.Time{}
 	c.mu.Unlock()
+}
+
+// get returns the counts, counting again if the last count is too old.
+func (c *queueCollector) get() map[queue.Status]int {
+	c.mu.Lock()
+	if c.counts == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	stale := c.at.IsZero() || time.Since(c.at) >= c.every
+	if stale && c.counting == nil {
+		c.counting = make(chan struct{})
+		go c.count(c.counts, c.counting)
+	}
+	counting, last := c.counting, c.last
+	c.mu.Unlock()
+	if !stale || counting == nil {
+		return last
+	}
+	t := time.NewTimer(queueWait)
+	defer t.Stop()
+	select {
+	case <-counting:
+	case <-t.C:
+		return last
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *queueCollector) count(counts func() map[queue.Status]int, done chan struct{}) {
+	got := counts()
+	c.mu.Lock()
+	c.last, c.at, c.counting = got, time.Now(), nil
+	c.mu.Unlock()
+	close(done)
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	counts := c.counts
-	c.mu.Unlock()
-	if counts == nil {
-		return
-	}
-	got := counts()
+	got := c.get()
 	if got == nil {
 		return
 	}

@@ -27,7 +27,7 @@ func TestMetrics(t *testing.T) {
 	m.SetSuspended("127.0.0.4", "outlook", false)
 	m.SetQueueCounts(func() map[queue.Status]int {
 		return map[queue.Status]int{queue.StatusQueued: 4, queue.StatusDelivered: 9}
-	})
+	}, time.Minute)
 
 	got := gather(t, reg)
 	want := map[string]float64{
@@ -98,7 +98,7 @@ func TestQueueCountsNil(t *testing.T) {
 	if n := queueSeries(); n != 0 {
 		t.Errorf("before SetQueueCounts: %d series, want 0", n)
 	}
-	m.SetQueueCounts(func() map[queue.Status]int { return nil })
+	m.SetQueueCounts(func() map[queue.Status]int { return nil }, time.Minute)
 	if n := queueSeries(); n != 0 {
 		t.Errorf("nil counts: %d series, want 0", n)
 	}
@@ -114,7 +114,7 @@ func TestSeparateRegistriesAndNil(t *testing.T) {
 	m.Rejected("x")
 	m.Attempt("delivered", "127.0.0.2", time.Second)
 	m.SetSuspended("127.0.0.2", "pool", true)
-	m.SetQueueCounts(nil)
+	m.SetQueueCounts(nil, time.Minute)
 }
 
 // gather returns every counter and gauge series on reg as

@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"sendpool/internal/connlimit"
 	"sendpool/internal/intake"
 	"sendpool/internal/proxyproto"
 )
@@ -54,6 +55,8 @@ type Config struct {
 	// throttle, logs, Received). Any other peer is disconnected unread.
 	ProxyProtocol  bool
 	TrustedProxies []netip.Prefix
+
+	Bounds // bounds.go: connection caps, login timeout, junk, header size
 }
 
 // AuthGuard is checked before each AUTH's password and told of each
@@ -79,6 +82,9 @@ type Server struct {
 	conns     map[*trackedConn]struct{} // open connections, to force them shut
 	listeners []net.Listener            // closed by Close and Shutdown
 	closed    bool                      // Close or Shutdown has begun
+
+	limiter *connlimit.Limiter // Bounds.MaxConnections, MaxConnectionsPerIP
+	refused refusalLog         // bounds.go
 }
 
 // New returns a Server; it listens once Serve or ListenAndServe is called.
@@ -107,7 +113,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*trackedConn]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*trackedConn]struct{}{},
+		limiter: connlimit.New(cfg.MaxConnections, cfg.MaxConnectionsPerIP)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	be := smtp.NewServer(smtp.BackendFunc(s.newSession))
@@ -246,15 +253,22 @@ type trackedListener struct {
 }
 
 func (l *trackedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		// A connection over a cap is answered and closed here: go-smtp
+		// never sees it (bounds.go).
+		tc := l.srv.admit(c)
+		if tc == nil {
+			continue
+		}
+		l.srv.mu.Lock()
+		l.srv.conns[tc] = struct{}{}
+		l.srv.mu.Unlock()
+		return tc, nil
 	}
-	tc := &trackedConn{Conn: c, srv: l.srv}
-	l.srv.mu.Lock()
-	l.srv.conns[tc] = struct{}{}
-	l.srv.mu.Unlock()
-	return tc, nil
 }
 
 type trackedConn struct {
@@ -270,12 +284,17 @@ type trackedConn struct {
 	// short by the end of the connection would otherwise end the message
 	// (session.Data checks this).
 	readEOF atomic.Bool
+
+	bounds // bounds.go: its slot, login deadline, data mode, command meter
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if err == io.EOF {
 		c.readEOF.Store(true)
+	}
+	if err != nil && err != io.EOF {
+		err = c.readError(err) // bounds.go
 	}
 	return n, err
 }
@@ -284,7 +303,9 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(cleanReply(p)) // as long as p
 	if c.closeAfterWrite.Load() {
 		c.Close()
+		return n, err
 	}
+	c.wrote(p) // bounds.go
 	return n, err
 }
 
@@ -293,6 +314,7 @@ func (c *trackedConn) Close() error {
 		c.srv.mu.Lock()
 		delete(c.srv.conns, c)
 		c.srv.mu.Unlock()
+		c.release()
 	})
 	return c.Conn.Close()
 }

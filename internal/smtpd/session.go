@@ -138,11 +138,11 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(func(identity, user, pass string) error {
+		return saslReplies{sasl.NewPlainServer(func(identity, user, pass string) error {
 			return s.authenticate(identity, user, pass)
-		}), nil
+		}).Next}, nil
 	case sasl.Login:
-		return newLoginServer(func(user, pass string) error { return s.authenticate("", user, pass) }), nil
+		return saslReplies{newLoginServer(func(user, pass string) error { return s.authenticate("", user, pass) }).Next}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -183,6 +183,9 @@ func (s *session) authenticate(identity, user, pass string) error {
 	s.mu.Lock()
 	s.account, s.authed = a, true
 	s.mu.Unlock()
+	if tc := s.tracked(); tc != nil {
+		tc.markBusy() // the login deadline is over (bounds.go)
+	}
 	return nil
 }
 
@@ -232,12 +235,18 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err := s.srv.cfg.Intake.CheckStatus(s.account); err != nil {
 		return s.refuse("mail", s.account, err)
 	}
+	if err := s.srv.cfg.Intake.CheckSpace(); err != nil {
+		return s.refuse("mail", s.account, err)
+	}
 	if err := s.srv.cfg.Intake.CheckSender(s.account, from); err != nil {
 		return s.refuse("mail", s.account, err)
 	}
 	s.inTx, s.from, s.rcpts = true, from, nil
 	if opts != nil {
 		s.size = opts.Size
+	}
+	if tc := s.tracked(); tc != nil {
+		tc.markBusy() // the login deadline is over (bounds.go)
 	}
 	return nil
 }
@@ -265,6 +274,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // every bare CR or LF into CRLF, so nothing we relay on can end early at a
 // lax receiver (SMTP smuggling).
 func (s *session) Data(r io.Reader) error {
+	if tc := s.tracked(); tc != nil {
+		tc.startData() // read errors become replies of ours (bounds.go)
+		defer tc.endData()
+	}
 	s.mu.Lock()
 	a, authed, from, rcpts, size := s.account, s.authed, s.from, s.rcpts, s.size
 	s.mu.Unlock()
@@ -279,14 +292,28 @@ func (s *session) Data(r io.Reader) error {
 		want += int(size)
 	}
 	buf := bytes.NewBuffer(make([]byte, receivedRoom, want))
-	_, err := buf.ReadFrom(&deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.srv.cfg.ReadTimeout})
+	var src io.Reader = &deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.srv.cfg.ReadTimeout}
+	if s.srv.cfg.MaxHeaderSize > 0 {
+		src = &headerLimit{r: src, limit: s.srv.cfg.MaxHeaderSize}
+	}
+	_, err := buf.ReadFrom(src)
+	var reply *smtp.SMTPError
 	switch {
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		return s.refuse("data", a, intake.TooBig(fmt.Sprintf("over %d bytes", s.srv.cfg.MaxMessageSize)))
+	case errors.Is(err, errHeaderTooBig):
+		s.refuse("data", a, intake.TooBig(fmt.Sprintf("header section over %d bytes", s.srv.cfg.MaxHeaderSize)))
+		return errHeaderTooBig // the same code, saying which part
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return errLineTooLong
+	case errors.As(err, &reply):
+		return reply // a read error the connection made a reply of (bounds.go), logged
 	case err != nil:
-		return err // the connection broke; nobody reads a reply
+		// The connection broke (or, under BDAT, the client reset the
+		// transfer); nobody reads a reply, but none repeats the error.
+		s.srv.log.Info("refused", "stage", "data", "code", errConnectionEnded.Code,
+			"detail", err.Error(), "client_ip", s.remote.String())
+		return errConnectionEnded
 	case s.clientClosed():
 		// Under BDAT the end of the data may be the end of the connection
 		// (trackedConn.readEOF): the client never gets a 250 for it and
@@ -318,6 +345,9 @@ func (s *session) Data(r io.Reader) error {
 	id, err = sv.Accept(ctx, sub)
 	if err != nil {
 		return s.refuse("data", a, err)
+	}
+	if tc := s.tracked(); tc != nil {
+		tc.accepted() // mail delivered: the junk and error counts start again
 	}
 	s.srv.log.Info("accepted", "id", id, "account", sub.Account.Name, "from", from,
 		"rcpts", len(rcpts), "size", len(body), "client_ip", s.remote.String(), "protocol", proto)

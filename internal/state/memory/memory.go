@@ -19,18 +19,29 @@ type State struct {
 	// swept then, as Redis expires it, so that a stream of one-off keys
 	// (a botnet's IPs) does not grow the map for ever.
 	gone  map[string]time.Time
-	swept time.Time // the last sweep, in Take's time
 	susp  map[[2]string]state.Suspension
 	cache map[string]entry
 	lists map[string]list
 	seen  map[string]seenSet
 	now   func() time.Time // for cache, list and set expiry
+
+	// When keys may be gone (expiry.go): counters in Take's time (gone),
+	// the cache, lists and seen sets in now's, each key under its kind's
+	// prefix.
+	countersDue, ttlDue expiries
 }
 
-// sweepEvery is how often (in Take's time) Take drops the keys of events
-// that every window has left: often enough to bound memory, rarely enough
-// that walking every key costs nothing per call.
-const sweepEvery = time.Minute
+// sweepBatch bounds how many keys one call looks at to collect those that
+// are gone (sweep). A call adds at most one key, so the sweep outpaces any
+// stream of new keys, and no call pays for a backlog at once.
+const sweepBatch = 64
+
+// Prefixes of the kinds of keys in ttlDue.
+const (
+	dueCache = "c"
+	dueList  = "l"
+	dueSeen  = "s"
+)
 
 // seenSet is a Seen set: member → last seen, gone at expires.
 type seenSet struct {
@@ -62,6 +73,9 @@ func New(now func() time.Time) *State {
 		lists:  map[string]list{},
 		seen:   map[string]seenSet{},
 		now:    now,
+
+		countersDue: newExpiries(),
+		ttlDue:      newExpiries(),
 	}
 }
 
@@ -99,28 +113,84 @@ func (s *State) Take(ctx context.Context, key string, n int, now time.Time, wind
 		}
 		if g := ev[len(ev)-1].Add(longest); g.After(s.gone[key]) {
 			s.gone[key] = g
+			s.countersDue.schedule(key, g)
 		}
 	}
 	return state.Decision{Allowed: true}, nil
 }
 
-// sweep drops, at most once per sweepEvery, the keys whose events have
-// left every window they were taken with.
+// sweep collects, looking at most at sweepBatch keys of each kind, the
+// keys that are gone: counters whose events have left every window they
+// were taken with (in Take's time, now; only Take sweeps them, as only it
+// knows that time), then cache entries, lists and seen sets past their
+// ttl (in the State's clock, sweepTTL). Every call that writes, and Get,
+// sweeps: the work is spread over the calls that make keys, and a key
+// goes within a call of its time once any backlog is through.
 func (s *State) sweep(now time.Time) {
-	if now.Sub(s.swept) < sweepEvery {
-		return
-	}
-	s.swept = now
-	for k, g := range s.gone {
-		if !g.After(now) {
-			delete(s.gone, k)
-			delete(s.events, k)
+	for range sweepBatch {
+		key, live, ok := s.countersDue.pop(now)
+		if !ok {
+			break
+		}
+		if live {
+			s.collectCounter(key, now)
 		}
 	}
-	for k, set := range s.seen {
-		if !s.now().Before(set.expires) {
-			delete(s.seen, k)
+	s.sweepTTL(s.now())
+}
+
+func (s *State) sweepTTL(clock time.Time) {
+	for range sweepBatch {
+		key, live, ok := s.ttlDue.pop(clock)
+		if !ok {
+			return
 		}
+		if live {
+			s.collectTTL(key, clock)
+		}
+	}
+}
+
+func (s *State) collectCounter(key string, now time.Time) {
+	g, ok := s.gone[key]
+	switch {
+	case !ok:
+	case !g.After(now):
+		delete(s.gone, key)
+		delete(s.events, key)
+	default:
+		s.countersDue.schedule(key, g) // taken again since
+	}
+}
+
+func (s *State) collectTTL(due string, clock time.Time) {
+	kind, key := due[:1], due[1:]
+	var expires time.Time
+	var ok bool
+	switch kind {
+	case dueCache:
+		var e entry
+		e, ok = s.cache[key]
+		expires = e.expires
+	case dueList:
+		var l list
+		l, ok = s.lists[key]
+		expires = l.expires
+	case dueSeen:
+		var set seenSet
+		set, ok = s.seen[key]
+		expires = set.expires
+	}
+	switch {
+	case !ok:
+	case clock.Before(expires):
+		s.ttlDue.schedule(due, expires) // written again since
+	case kind == dueCache:
+		delete(s.cache, key)
+	case kind == dueList:
+		delete(s.lists, key)
+	case kind == dueSeen:
+		delete(s.seen, key)
 	}
 }
 
@@ -211,6 +281,7 @@ func (s *State) Suspensions(ctx context.Context, now time.Time) ([]state.Suspens
 func (s *State) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepTTL(s.now())
 	e, ok := s.cache[key]
 	if !ok || !s.now().Before(e.expires) {
 		delete(s.cache, key)
@@ -226,7 +297,10 @@ func (s *State) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cache[key] = entry{value: append([]byte(nil), value...), expires: s.now().Add(ttl)}
+	now := s.now()
+	s.sweepTTL(now)
+	s.cache[key] = entry{value: append([]byte(nil), value...), expires: now.Add(ttl)}
+	s.ttlDue.schedule(dueCache+key, now.Add(ttl))
 	return nil
 }
 
@@ -238,6 +312,7 @@ func (s *State) Record(ctx context.Context, key string, keep int, ttl time.Durat
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.sweepTTL(now)
 	l := s.lists[key]
 	if !now.Before(l.expires) {
 		l.items = nil
@@ -253,6 +328,7 @@ func (s *State) Record(ctx context.Context, key string, keep int, ttl time.Durat
 		items = append(items, v)
 	}
 	s.lists[key] = list{items: items, expires: now.Add(ttl)}
+	s.ttlDue.schedule(dueList+key, now.Add(ttl))
 	return nil
 }
 
@@ -279,6 +355,7 @@ func (s *State) Seen(ctx context.Context, key, member string, at time.Time, keep
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepTTL(s.now())
 	set := s.seen[key]
 	if set.members == nil || !s.now().Before(set.expires) {
 		set.members = map[string]time.Time{}
@@ -307,6 +384,7 @@ func (s *State) Seen(ctx context.Context, key, member string, at time.Time, keep
 	}
 	set.expires = s.now().Add(ttl)
 	s.seen[key] = set
+	s.ttlDue.schedule(dueSeen+key, set.expires)
 	return nil
 }
 

@@ -28,7 +28,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
 	}
 	due := ms(now)
-	err = s.write(ctx, func(tx *writeTx) error {
+	err = s.writeGrowing(ctx, func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO messages
 			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

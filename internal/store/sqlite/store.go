@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -31,12 +32,22 @@ import (
 type Options struct {
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now; the clock of Put, Release, Retry, ReleaseOwner
+	// OnFull is called when a write failed for lack of disk space; it
+	// frees what it can (internal/diskspace's reserve) and reports whether
+	// it did. The writes that do not add mail are then tried again
+	// (full.go). nil: they are tried again once all the same.
+	OnFull func() bool
 }
 
 // Store is the SQLite queue.Store and account.Store.
 type Store struct {
-	log *slog.Logger
-	now func() time.Time
+	log    *slog.Logger
+	now    func() time.Time
+	path   string
+	onFull func() bool
+	// corrupt is the first corruption SQLite reported (full.go), for the
+	// health check; nil while none.
+	corrupt atomic.Pointer[string]
 
 	w  *sql.DB  // one connection, used only by the writer goroutine
 	tx *writeTx // that connection, held for good
@@ -102,6 +113,9 @@ func Open(path string, opts Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := migrate(w); err != nil {
 		w.Close()
+		if c := resultCode(err); c == codeCorrupt || c == codeNotADB {
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		}
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
 
@@ -126,6 +140,8 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		log:     opts.Logger,
 		now:     opts.Now,
+		path:    path,
+		onFull:  opts.OnFull,
 		w:       w,
 		tx:      &writeTx{c: conn, stmts: map[string]*sql.Stmt{}},
 		r:       r,

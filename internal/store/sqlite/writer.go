@@ -16,6 +16,9 @@ type op struct {
 	ctx  context.Context
 	fn   func(tx *writeTx) error
 	done chan error // buffered: the writer never blocks on an abandoned waiter
+	// grows: the op adds mail (Put). When the disk is full it is not
+	// tried again, so that the writes that free space can go (full.go).
+	grows bool
 }
 
 // write runs fn in the writer's next transaction and returns once that
@@ -23,7 +26,16 @@ type op struct {
 // the op is still waiting, it is skipped; once it has started, the caller
 // may return early but the outcome stands.
 func (s *Store) write(ctx context.Context, fn func(tx *writeTx) error) error {
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.enqueue(&op{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// writeGrowing is write for an op that adds mail (op.grows).
+func (s *Store) writeGrowing(ctx context.Context, fn func(tx *writeTx) error) error {
+	return s.enqueue(&op{ctx: ctx, fn: fn, done: make(chan error, 1), grows: true})
+}
+
+func (s *Store) enqueue(o *op) error {
+	ctx := o.ctx
 	select {
 	case s.ops <- o:
 	case <-s.quit:
@@ -64,33 +76,41 @@ func (s *Store) run() {
 	}
 }
 
-// commit runs batch in one transaction. Each op runs inside its own
-// savepoint so a failing op is undone alone and the others still commit.
+// commit runs batch in one transaction and answers every op. When the
+// disk is full, the ops that do not add mail are tried again (full.go).
 func (s *Store) commit(batch []*op) {
-	errs := make([]error, len(batch))
-	answer := func() {
-		for i, o := range batch {
-			o.done <- errs[i]
-		}
+	errs := s.run1(batch)
+	s.retryFull(batch, errs)
+	for i, o := range batch {
+		o.done <- errs[i]
 	}
+}
+
+// run1 runs batch in one transaction and returns each op's error. Each op
+// runs inside its own savepoint so a failing op is undone alone and the
+// others still commit.
+func (s *Store) run1(batch []*op) []error {
+	errs := make([]error, len(batch))
 	fail := func(err error) {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
 		}
-		answer()
 	}
 	tx := s.tx
 	if _, err := tx.Exec(`BEGIN IMMEDIATE`); err != nil {
+		s.noteErr(err)
 		s.log.Error("sqlite: begin", "err", err)
 		fail(fmt.Errorf("sqlite: begin: %w", err))
-		return
+		return errs
 	}
 	abort := func(what string, err error) {
-		if _, rerr := tx.Exec(`ROLLBACK`); rerr != nil {
+		// SQLite may have rolled back already (a full disk does).
+		if _, rerr := tx.Exec(`ROLLBACK`); rerr != nil && resultCode(err) != codeFull {
 			s.log.Error("sqlite: rollback", "err", rerr)
 		}
+		s.noteErr(err)
 		s.log.Error("sqlite: "+what, "err", err, "ops", len(batch))
 		fail(fmt.Errorf("sqlite: %s: %w", what, err))
 	}
@@ -101,27 +121,27 @@ func (s *Store) commit(batch []*op) {
 		}
 		if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
 			abort("savepoint", err)
-			return
+			return errs
 		}
 		errs[i] = o.fn(tx)
 		if errs[i] != nil {
+			s.noteErr(errs[i])
 			if _, err := tx.Exec(`ROLLBACK TO op`); err != nil {
 				abort("rollback to savepoint", err)
-				return
+				return errs
 			}
 		}
 		if _, err := tx.Exec(`RELEASE op`); err != nil {
 			abort("release savepoint", err)
-			return
+			return errs
 		}
 	}
 	// Ops that failed were undone by their savepoints; if the commit fails
 	// the rest fail with it.
 	if _, err := tx.Exec(`COMMIT`); err != nil {
 		abort("commit", err)
-		return
 	}
-	answer()
+	return errs
 }
 
 // writeTx is the writer's connection inside a transaction. It prepares each
