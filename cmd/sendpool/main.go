@@ -20,6 +20,10 @@ commands:
   check-config -config FILE   validate a config file
   classify [-stage S] [-mx HOST] [-json] REPLY
                               show how a receiver's reply would be treated
+  backup [-config FILE] -to FILE
+                              copy the embedded queue while serve runs
+  config-doc [-markdown]      every config key with its default and meaning
+  version                     version, commit, Go version, static or not
   account, domain, ip, queue  admin commands (call a running server's API)
 `
 
@@ -38,6 +42,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheckConfig(rest, stdout, stderr)
 	case "classify":
 		return runClassify(rest, stdout, stderr)
+	case "backup":
+		return runBackup(rest, stdout, stderr)
+	case "config-doc":
+		return runConfigDoc(rest, stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(rest, stdout, stderr)
 	case "account", "domain", "ip", "queue":
 		return runAdmin(cmd, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

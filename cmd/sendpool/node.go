@@ -16,6 +16,7 @@ import (
 
 	"sendpool/internal/api"
 	"sendpool/internal/bounce"
+	"sendpool/internal/buildinfo"
 	"sendpool/internal/classify"
 	"sendpool/internal/clientip"
 	"sendpool/internal/config"
@@ -101,6 +102,8 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	bi := buildinfo.Read()
+	metrics.RegisterBuildInfo(reg, bi.Version, bi.CommitLabel(), bi.GoVersion)
 	metrics.RegisterHistoryDropped(reg, rec.Dropped)
 	m.SetQueueCounts(func() map[queue.Status]int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -198,7 +201,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
 		OnQueued:     sched.Wake,
 		Checks:       sup.checks(ic.list),
-		Observers:    ic.observers,
+		Observers:    append(ic.observers, intakeMetrics(m)),
 		VerifyDKIM:   verifyDKIM(resolver),
 		Sign:         doms.sign,
 		Space:        space,
@@ -304,4 +307,30 @@ func (o observed) Deliver(ctx context.Context, group []*queue.Lease) []queue.Res
 		}
 	}
 	return rs
+}
+
+// intakeMetrics counts intake's decisions on whole messages (the end of
+// DATA, POST /send): accepted by way in, refused by the check that
+// refused, a scan's refusal as spam or virus.
+func intakeMetrics(m *metrics.Metrics) func(context.Context, intake.Decision) {
+	return func(_ context.Context, d intake.Decision) {
+		if d.Accepted() {
+			way := "smtp"
+			if d.Protocol == "HTTP" {
+				way = "http"
+			}
+			m.Accepted(way)
+			return
+		}
+		reason := d.Err.Check
+		switch {
+		case reason == "scan" && d.Err.Code == intake.CodeRejected:
+			reason = "spam"
+		case reason == "scan" && d.Err.Code == intake.CodeTransaction:
+			reason = "virus"
+		case reason == "":
+			reason = "other"
+		}
+		m.Rejected(reason)
+	}
 }

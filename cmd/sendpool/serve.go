@@ -16,8 +16,10 @@ import (
 	"sync"
 	"syscall"
 
+	"sendpool/internal/buildinfo"
 	"sendpool/internal/config"
 	"sendpool/internal/connlimit"
+	"sendpool/internal/sdnotify"
 )
 
 // runServe runs a node until SIGINT or SIGTERM.
@@ -37,6 +39,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	bi := buildinfo.Read()
+	logger.Info("starting", "version", bi.Version, "commit", bi.CommitLabel(), "go", bi.GoVersion)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := startNode(ctx, cfg, logger)
@@ -45,8 +49,17 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "sendpool: submission on %v, API on http://%s\n", cfg.Submission.Listen, n.httpAddr)
+	// Under systemd (Type=notify) the unit is active only now, with every
+	// listener bound: what is ordered after it finds the ports open.
+	notify := os.Getenv("NOTIFY_SOCKET")
+	if err := sdnotify.Send(notify, sdnotify.Ready); err != nil {
+		logger.Warn("telling systemd we are ready", "socket", notify, "err", err)
+	}
 	<-ctx.Done()
 	logger.Info("shutting down")
+	if err := sdnotify.Send(notify, sdnotify.Stopping); err != nil {
+		logger.Warn("telling systemd we are stopping", "socket", notify, "err", err)
+	}
 	if err := n.close(); err != nil {
 		logger.Error("shutdown", "err", err)
 		return 1

@@ -16,9 +16,12 @@ type Auth struct {
 	// window frees.
 	MaxFailures int `toml:"max_failures"`
 	// MaxAccountFailures for one account name within Window, from any
-	// IPs: past it the account refuses every IP outside its networks.
-	MaxAccountFailures int      `toml:"max_account_failures"`
-	Window             Duration `toml:"window"`
+	// IPs: past it the account refuses every IP outside its networks that
+	// has not logged in to it within TrustedFor.
+	MaxAccountFailures int `toml:"max_account_failures"`
+	// Window is the span failures are counted over; they age out of it (a
+	// success resets nothing).
+	Window Duration `toml:"window"`
 	// Exempt are CIDRs never counted nor refused (monitoring, the
 	// provider's own hosting servers). Loopback is not exempt by default.
 	Exempt []string `toml:"exempt"`

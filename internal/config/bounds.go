@@ -7,11 +7,11 @@ import "time"
 // last, the commands it may waste, and the size of a header section. They
 // are part of [submission].
 type SubmissionBounds struct {
-	// MaxConnections and MaxConnectionsPerIP cap this node's open
-	// submission connections, in all and from one client IP (an IPv6
-	// client's /64); a connection past either gets 421 4.7.0 and is
-	// closed at once (SPEC §3).
-	MaxConnections      int `toml:"max_connections"`
+	// MaxConnections caps this node's open submission connections; a
+	// connection past it gets 421 4.7.0 and is closed at once (SPEC §3).
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP caps those from one client IP (an IPv6
+	// client's /64), with the same answer.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	// MaxHeaderSize caps a message's header section, counted as it
 	// arrives: past it, 552 5.3.4 (SPEC §3).
@@ -20,12 +20,13 @@ type SubmissionBounds struct {
 	// authenticated or started a mail transaction (MAIL accepted); then
 	// 421 4.4.2 and the connection is closed, however busy it keeps.
 	LoginTimeout Duration `toml:"login_timeout"`
-	// MaxJunkCommands (NOOP, RSET, VRFY, HELP) and MaxErrors (commands
-	// refused) since the session's last accepted message: past either,
-	// 421 4.7.0 and the connection is closed, as Postfix's
-	// smtpd_junk_command_limit and smtpd_hard_error_limit do.
+	// MaxJunkCommands caps the NOOP, RSET, VRFY and HELP commands since
+	// the session's last accepted message: past it, 421 4.7.0 and the
+	// connection is closed, as Postfix's smtpd_junk_command_limit does.
 	MaxJunkCommands int `toml:"max_junk_commands"`
-	MaxErrors       int `toml:"max_errors"`
+	// MaxErrors caps the commands refused since the session's last
+	// accepted message, likewise (Postfix's smtpd_hard_error_limit).
+	MaxErrors int `toml:"max_errors"`
 }
 
 // HTTPBounds bound the HTTP listener (API, panel, /metrics): how long a

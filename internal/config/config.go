@@ -4,18 +4,17 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration. Every field with a toml tag needs a
+// doc comment: it is what `sendpool config-doc` and docs/configuration.md
+// say about the key (docs_gen.go; the tests fail on a key without one).
 type Config struct {
 	Server     Server     `toml:"server"`
 	Submission Submission `toml:"submission"`
@@ -35,8 +34,12 @@ type Config struct {
 
 // Server is the node itself.
 type Server struct {
-	Hostname string `toml:"hostname"` // banner and default EHLO name
-	DataDir  string `toml:"data_dir"` // embedded store and keys
+	// Hostname is the name in the SMTP banner, the Received field and
+	// DSNs, and the EHLO name of a pool IP that sets none.
+	Hostname string `toml:"hostname"`
+	// DataDir holds the embedded queue (queue.db, SQLite in WAL mode) and
+	// the generated admin token; it must be writable by the service.
+	DataDir string `toml:"data_dir"`
 	// NodeID names this node's leases; default hostname:data_dir. A node
 	// restarting under the same id takes its own leases back at once.
 	NodeID string `toml:"node_id"`
@@ -48,15 +51,25 @@ type Server struct {
 
 // Submission is the SMTP listener hosting servers relay to.
 type Submission struct {
-	Listen            []string `toml:"listen"`
-	TLSCert           string   `toml:"tls_cert"`
-	TLSKey            string   `toml:"tls_key"`
-	AllowInsecureAuth bool     `toml:"allow_insecure_auth"`
-	MaxMessageSize    Size     `toml:"max_message_size"`
-	MaxRecipients     int      `toml:"max_recipients"`
+	// Listen are the ip:port addresses submission listens on (one or more).
+	Listen []string `toml:"listen"`
+	// TLSCert is the PEM certificate chain for STARTTLS, offered when both
+	// TLSCert and TLSKey are set.
+	TLSCert string `toml:"tls_cert"`
+	// TLSKey is the PEM private key of TLSCert.
+	TLSKey string `toml:"tls_key"`
+	// AllowInsecureAuth allows AUTH without TLS from any client; loopback
+	// clients always may.
+	AllowInsecureAuth bool `toml:"allow_insecure_auth"`
+	// MaxMessageSize is the largest message accepted (advertised in SIZE);
+	// a larger one gets 552 5.3.4.
+	MaxMessageSize Size `toml:"max_message_size"`
+	// MaxRecipients is the most recipients one message may have; RCPT past
+	// it gets 452 4.5.3.
+	MaxRecipients int `toml:"max_recipients"`
 	// ProxyProtocol: every connection starts with a PROXY protocol v2
-	// header naming the real client, accepted only from auth.trusted_proxies
-	// (auth.go); any other peer is disconnected.
+	// header naming the real client, accepted only from auth.trusted_proxies;
+	// any other peer is disconnected.
 	ProxyProtocol bool `toml:"proxy_protocol"`
 	// Bounds (bounds.go): connections, login timeout, junk, header size.
 	SubmissionBounds
@@ -64,6 +77,8 @@ type Submission struct {
 
 // HTTP is the API and control panel listener.
 type HTTP struct {
+	// Listen is the ip:port of the API, /metrics, /healthz and the control
+	// panel; empty: no HTTP listener.
 	Listen string `toml:"listen"`
 	// AdminToken is always required; empty: generated at the first start
 	// into data_dir/admin_token (mode 0600) and read from there after.
@@ -89,7 +104,11 @@ type HTTP struct {
 
 // Store is the durable queue backend.
 type Store struct {
-	Backend    string `toml:"backend"` // "sqlite" or "mongodb"
+	// Backend is "sqlite" (embedded, data_dir/queue.db, one node) or
+	// "mongodb" (several nodes sharing one queue).
+	Backend string `toml:"backend"`
+	// MongoDBURI is the MongoDB connection string (mongodb:// or
+	// mongodb+srv://, with the database name), used with backend "mongodb".
 	MongoDBURI string `toml:"mongodb_uri"`
 	// Retention is how long a finished message (every recipient delivered
 	// or bounced) is kept, with its trace, before it is deleted; 0 keeps
@@ -99,15 +118,21 @@ type Store struct {
 	StoreBounds
 }
 
-// State is the shared state backend.
+// State is the shared state backend: volume windows, IP suspensions and
+// paces, the DNS cache, recent replies and events, login throttles.
 type State struct {
-	Backend  string `toml:"backend"` // "memory" or "redis"
+	// Backend is "memory" (one node) or "redis" (shared by several nodes).
+	Backend string `toml:"backend"`
+	// RedisURL is the Redis URL (redis:// or rediss://; a Sentinel or
+	// Cluster URL works too), used with backend "redis".
 	RedisURL string `toml:"redis_url"`
 }
 
 // DNS is the resolver.
 type DNS struct {
-	Servers []string `toml:"servers"` // host:port; empty: /etc/resolv.conf
+	// Servers are the resolvers asked, as ip:port; empty: those of
+	// /etc/resolv.conf.
+	Servers []string `toml:"servers"`
 	// CacheMaxTTL caps how long an answer is cached (its own TTL otherwise);
 	// with state.backend = "redis" the cache is shared by every node.
 	CacheMaxTTL Duration `toml:"cache_max_ttl"`
@@ -115,10 +140,17 @@ type DNS struct {
 
 // Delivery is how mail goes out.
 type Delivery struct {
-	Port            int        `toml:"port"`
-	AllowedNetworks []string   `toml:"allowed_networks"`
-	Retry           []Duration `toml:"retry"`
-	MaxQueueTime    Duration   `toml:"max_queue_time"`
+	// Port is the receivers' SMTP port.
+	Port int `toml:"port"`
+	// AllowedNetworks are destination CIDRs delivered to even though they
+	// are private, loopback or link-local (refused otherwise).
+	AllowedNetworks []string `toml:"allowed_networks"`
+	// Retry is the wait before each retry after a temporary failure (±10%
+	// jitter); past the last step, the last step repeats.
+	Retry []Duration `toml:"retry"`
+	// MaxQueueTime is how long a recipient may stay undelivered before it
+	// bounces (a DSN to the sender).
+	MaxQueueTime Duration `toml:"max_queue_time"`
 	// DelayNotice is when a recipient still deferred gets the sender one
 	// delay notice (a DSN with Action: delayed); 0 disables it.
 	DelayNotice Duration `toml:"delay_notice"`
@@ -126,7 +158,8 @@ type Delivery struct {
 	// recipients are collected into one DSN; the deliveries wait for it
 	// under their lease, so it must stay well under LeaseFor.
 	DelayNoticeGather Duration `toml:"delay_notice_gather"`
-	ConnectTimeout    Duration `toml:"connect_timeout"`
+	// ConnectTimeout bounds connecting to one MX address.
+	ConnectTimeout Duration `toml:"connect_timeout"`
 	// LeaseFor is how long a node holds the deliveries it takes; it renews
 	// the leases of those it is working on every third of it, so a
 	// delivery may take longer, while a node that dies loses its work to
@@ -141,44 +174,70 @@ type Delivery struct {
 	// MessagesPerConnection caps how many messages share one connection.
 	MessagesPerConnection int `toml:"messages_per_connection"`
 	// MaxConnectionsPerMX caps this node's concurrent connections to one MX
-	// host, MaxConnectionsPerIPProvider those from one source IP to one
-	// provider.
-	MaxConnectionsPerMX         int `toml:"max_connections_per_mx"`
+	// host.
+	MaxConnectionsPerMX int `toml:"max_connections_per_mx"`
+	// MaxConnectionsPerIPProvider caps this node's concurrent connections
+	// from one source IP to one provider.
 	MaxConnectionsPerIPProvider int `toml:"max_connections_per_ip_provider"`
 }
 
 // Pool is the set of sending IPs.
 type Pool struct {
+	// SuspendFor is how long an IP stays out after a reply that says it is
+	// blocked (a blocklist, or a provider's own block).
 	SuspendFor Duration `toml:"suspend_for"`
-	DNSBL      []string `toml:"dnsbl"`
-	// DNSBLInterval is how often the pool's IPs are looked up on DNSBL;
-	// DNSBLCooldown how long a listed IP must be clear before it returns.
+	// DNSBL are zones the pool's own IPs are looked up on, e.g.
+	// ["zen.spamhaus.org"]; a listed IP is suspended for every destination.
+	DNSBL []string `toml:"dnsbl"`
+	// DNSBLInterval is how often the pool's IPs are looked up on the dnsbl
+	// zones.
 	DNSBLInterval Duration `toml:"dnsbl_interval"`
+	// DNSBLCooldown is how long a listed IP must be clear before it sends
+	// again.
 	DNSBLCooldown Duration `toml:"dnsbl_cooldown"`
-	IP            []PoolIP `toml:"ip"`
+	// IP are the sending addresses (warmup.go: their warm-up).
+	IP []PoolIP `toml:"ip"`
 	// Warmup are named warm-up schedules (warmup.go).
 	Warmup map[string]WarmupSchedule `toml:"warmup"`
 	// Pacing after rate-limit replies (pace.go).
 	Pace
 }
 
-// PoolIP is one sending address.
+// PoolIP is one sending address. Each attempt picks one at random, by
+// weight, among the healthy ones; a retry prefers one not yet tried for
+// that recipient. With none, the system chooses the source address.
 type PoolIP struct {
+	// Address is the IP to send from; it must be configured on the machine.
 	Address string `toml:"address"`
-	EHLO    string `toml:"ehlo"`
-	Weight  int    `toml:"weight"`
-	// WarmupStart is the first day ("2026-11-20") of the IP's warm-up,
-	// Warmup the schedule's name (default "default"); no date: it is warm.
+	// EHLO is the name the IP greets with (its PTR should match); default
+	// server.hostname.
+	EHLO string `toml:"ehlo"`
+	// Weight is the IP's share of the picks, relative to the others'.
+	Weight int `toml:"weight"`
+	// WarmupStart is the first day ("2026-11-20", UTC) of the IP's warm-up;
+	// no date: it is warm.
 	WarmupStart string `toml:"warmup_start"`
-	Warmup      string `toml:"warmup"`
+	// Warmup is the name of the IP's warm-up schedule, a [pool.warmup.NAME];
+	// default "default".
+	Warmup string `toml:"warmup"`
 }
 
-// Scan is the content check at intake.
+// Scan is the content check at intake: the built-in heuristics always run
+// (GTUBE, EICAR, header, attachment, link and hidden-text rules), clamd
+// and rspamd when set; their scores add up to one.
 type Scan struct {
+	// SpamRejectScore is the score at or over which a message is refused as
+	// spam (550 5.7.1).
 	SpamRejectScore float64 `toml:"spam_reject_score"`
-	Clamd           string  `toml:"clamd"`
-	Rspamd          string  `toml:"rspamd"`
-	Fail            string  `toml:"fail"`
+	// Clamd is clamd's address, ip:port or a Unix socket's path; empty: no
+	// clamd. A virus is refused 554 5.7.1.
+	Clamd string `toml:"clamd"`
+	// Rspamd is rspamd's URL, e.g. "http://127.0.0.1:11333"; empty: no
+	// rspamd.
+	Rspamd string `toml:"rspamd"`
+	// Fail is what a scanner that is down or times out means: "tempfail"
+	// (451 4.7.1, the client retries) or "accept".
+	Fail string `toml:"fail"`
 	// Timeout bounds each scanner's answer; past it the scanner counts as
 	// down (scan.fail).
 	Timeout Duration `toml:"timeout"`
@@ -233,61 +292,6 @@ func Default() *Config {
 	c.HTTP.HTTPBounds = defaultHTTPBounds()
 	c.Store.StoreBounds = defaultStoreBounds()
 	return c
-}
-
-// Load reads a TOML file over the defaults. Unknown keys are errors.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(string(data))
-}
-
-// Parse reads TOML text over the defaults and validates the result.
-func Parse(text string) (*Config, error) {
-	c := Default()
-	md, err := toml.Decode(text, c)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, Errors{{Key: "", Msg: pe.ErrorWithPosition()}}
-		}
-		return nil, Errors{{Key: "", Msg: err.Error()}}
-	}
-	var errs Errors
-	for _, k := range md.Undecoded() {
-		errs = append(errs, KeyError{Key: k.String(), Msg: "unknown key"})
-	}
-	errs = append(errs, c.Validate()...)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return c, nil
-}
-
-// KeyError is one problem with one key.
-type KeyError struct {
-	Key string
-	Msg string
-}
-
-func (e KeyError) Error() string {
-	if e.Key == "" {
-		return e.Msg
-	}
-	return e.Key + ": " + e.Msg
-}
-
-// Errors are every problem found in a config.
-type Errors []KeyError
-
-func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
 }
 
 // Validate checks every value and returns every problem.

@@ -8,12 +8,15 @@ import "time"
 // halves at each complaint and grows a quarter each clean step (pool's
 // Pacer). Its keys sit in [pool].
 type Pace struct {
-	// PaceWindow is the span a paced rate counts messages over; PaceStep
-	// how often a clean pace speeds up; PaceHold how long a pace back at
-	// its starting rate lasts after the last complaint before it ends.
+	// PaceWindow is the span a paced rate counts messages over: a pace
+	// starts at half of what the IP sent the provider in the last window.
 	PaceWindow Duration `toml:"pace_window"`
-	PaceStep   Duration `toml:"pace_step"`
-	PaceHold   Duration `toml:"pace_hold"`
+	// PaceStep is how often a pace without complaints speeds up (a quarter,
+	// and a connection).
+	PaceStep Duration `toml:"pace_step"`
+	// PaceHold is how long a pace back at its starting rate lasts after
+	// the last complaint before it ends.
+	PaceHold Duration `toml:"pace_hold"`
 	// PaceMinRate is the slowest a pace goes: messages per pace_window.
 	PaceMinRate int `toml:"pace_min_rate"`
 	// WarmupStall is the share of an IP in warm-up's attempts at a

@@ -12,19 +12,31 @@ import (
 // its volume against its own baseline past a threshold. A zero count turns
 // its rule off.
 type Protect struct {
-	VirusRejections int      `toml:"virus_rejections"` // virus refusals …
-	VirusWindow     Duration `toml:"virus_window"`     // … within this span
-	SpamRejections  int      `toml:"spam_rejections"`
-	SpamWindow      Duration `toml:"spam_window"`
-	// BounceRate of hard bounces among at least BounceMinRecipients final
-	// recipients within BounceWindow.
-	BounceRate          float64  `toml:"bounce_rate"`
-	BounceMinRecipients int      `toml:"bounce_min_recipients"`
-	BounceWindow        Duration `toml:"bounce_window"`
-	// VolumeFactor: recipients in the last hour over this many times the
-	// account's average hour of the day before, once at least VolumeMin.
+	// VirusRejections is how many of the account's messages refused as
+	// viruses within VirusWindow hold it; 0: never.
+	VirusRejections int `toml:"virus_rejections"`
+	// VirusWindow is the span VirusRejections are counted over.
+	VirusWindow Duration `toml:"virus_window"`
+	// SpamRejections is how many of the account's messages refused as spam
+	// within SpamWindow hold it; 0: never.
+	SpamRejections int `toml:"spam_rejections"`
+	// SpamWindow is the span SpamRejections are counted over.
+	SpamWindow Duration `toml:"spam_window"`
+	// BounceRate is the share of hard bounces among the account's final
+	// recipients within BounceWindow over which it is held.
+	BounceRate float64 `toml:"bounce_rate"`
+	// BounceMinRecipients is how many final recipients BounceRate needs
+	// before it judges; 0: the bounce rule is off.
+	BounceMinRecipients int `toml:"bounce_min_recipients"`
+	// BounceWindow is the span BounceRate is measured over.
+	BounceWindow Duration `toml:"bounce_window"`
+	// VolumeFactor holds an account whose recipients in the last hour are
+	// over this many times its average hour of the day before (once at
+	// least VolumeMin); 0: never.
 	VolumeFactor float64 `toml:"volume_factor"`
-	VolumeMin    int     `toml:"volume_min"`
+	// VolumeMin is how many recipients in the last hour VolumeFactor needs
+	// before it judges; 0: the volume rule is off.
+	VolumeMin int `toml:"volume_min"`
 }
 
 func defaultProtect() Protect {

@@ -16,11 +16,13 @@ const DefaultWarmup = "default"
 // name shares.
 const WarmupOther = "other"
 
-// WarmupSchedule is one [pool.warmup.NAME]: a daily cap per provider that
-// grows day by day. Zero values take the defaults noted.
+// WarmupSchedule is a warm-up schedule, named by the IPs that follow it:
+// a daily cap per provider that grows day by day (day d's cap is
+// start × growth^(d-1), at most max). "default" is built in; a file may
+// redefine it. Zero values take the defaults noted.
 type WarmupSchedule struct {
-	Days   int     `toml:"days"`   // warm from day Days+1; default 21
-	Growth float64 `toml:"growth"` // each day's cap is the day before's times this; default 2
+	Days   int     `toml:"days"`   // the IP is warm from day Days+1; default 21
+	Growth float64 `toml:"growth"` // each day's cap is the day before's times this (1: flat); default 2
 	Start  int     `toml:"start"`  // day-1 cap per provider; default 50
 	Max    int     `toml:"max"`    // no day's cap is higher; default 20000
 	// Providers are counted apart (classify's provider names); every other
@@ -30,10 +32,11 @@ type WarmupSchedule struct {
 	Caps map[string]WarmupCap `toml:"caps"`
 }
 
-// WarmupCap is one provider's day-1 cap and ceiling; zero: the schedule's.
+// WarmupCap is one provider's own day-1 cap and ceiling in a schedule
+// (or "other"'s, every provider not listed).
 type WarmupCap struct {
-	Start int `toml:"start"`
-	Max   int `toml:"max"`
+	Start int `toml:"start"` // the provider's day-1 cap; 0: the schedule's start
+	Max   int `toml:"max"`   // the provider's highest cap; 0: the schedule's max
 }
 
 // Warmup returns the schedule called name with its defaults filled in:

@@ -156,7 +156,16 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
-	return s.smtp.Serve(&trackedListener{Listener: l, srv: s})
+	err := s.smtp.Serve(&trackedListener{Listener: l, srv: s})
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	// closeListeners closed it before go-smtp knew it was shutting down:
+	// a clean stop, not a failed accept.
+	if closed && errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 // closeListeners marks the server closed and closes every listener it has.
@@ -208,8 +217,10 @@ func (s *Server) ListenAndServe(addrs []string) error {
 func (s *Server) Close() error {
 	s.closeListeners()
 	err := s.smtp.Close()
-	if errors.Is(err, smtp.ErrServerClosed) {
-		err = nil // already shut down: force the remaining connections
+	// ErrServerClosed: already shut down, force the remaining connections;
+	// ErrClosed: go-smtp closing the listeners closeListeners closed.
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		err = nil
 	}
 	s.closeConns()
 	s.cancel()
@@ -226,7 +237,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeConns()
 	}
 	s.cancel()
-	if errors.Is(err, smtp.ErrServerClosed) {
+	// As in Close: the listeners were ours to close, and closed.
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err

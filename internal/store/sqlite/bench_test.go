@@ -101,7 +101,7 @@ func BenchmarkLeaseNothingDue(b *testing.B) {
 
 // bulkInsert adds n one-recipient messages with the given delivery status
 // and next attempt, in one transaction.
-func bulkInsert(b *testing.B, s *Store, n int, status queue.Status, next time.Time) {
+func bulkInsert(b testing.TB, s *Store, n int, status queue.Status, next time.Time) {
 	b.Helper()
 	body := make([]byte, 4096)
 	now := time.Now()

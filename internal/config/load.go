@@ -1,11 +1,73 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
+
+// This file loads a config: strict TOML over the defaults, the errors with
+// their key paths, and the types durations and sizes are written as.
+
+// Load reads a TOML file over the defaults. Unknown keys are errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(string(data))
+}
+
+// Parse reads TOML text over the defaults and validates the result.
+func Parse(text string) (*Config, error) {
+	c := Default()
+	md, err := toml.Decode(text, c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, Errors{{Key: "", Msg: pe.ErrorWithPosition()}}
+		}
+		return nil, Errors{{Key: "", Msg: err.Error()}}
+	}
+	var errs Errors
+	for _, k := range md.Undecoded() {
+		errs = append(errs, KeyError{Key: k.String(), Msg: "unknown key"})
+	}
+	errs = append(errs, c.Validate()...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// KeyError is one problem with one key.
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e KeyError) Error() string {
+	if e.Key == "" {
+		return e.Msg
+	}
+	return e.Key + ": " + e.Msg
+}
+
+// Errors are every problem found in a config.
+type Errors []KeyError
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
 
 // Duration is a time.Duration written as a Go duration string ("90s").
 type Duration time.Duration
