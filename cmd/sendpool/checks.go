@@ -85,6 +85,6 @@ func (c *checks) onFinal(hook func(context.Context, *queue.Lease, queue.Outcome,
 
 // send is POST /api/v1/send: the same intake as SMTP submission.
 func (c *checks) send(cfg *config.Config, sv *intake.Service, guard api.AuthGuard) api.SendFunc {
-	return httpsend.New(httpsend.Config{Intake: sv, Hostname: cfg.Server.Hostname,
+	return httpsend.New(httpsend.Config{Intake: sv,
 		MaxMessageSize: int64(cfg.Submission.MaxMessageSize), MaxRecipients: cfg.Submission.MaxRecipients, Guard: guard})
 }

@@ -197,6 +197,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
 		Queue:        st,
+		Hostname:     cfg.Server.Hostname,
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
 		OnQueued:     sched.Wake,

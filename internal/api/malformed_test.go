@@ -33,7 +33,7 @@ func TestMalformedCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	send = httpsend.New(httpsend.Config{Intake: intake.New(intake.Config{Accounts: e.store, Queue: e.store}),
-		Hostname: "relay.test", MaxMessageSize: 1 << 10, MaxRecipients: 2})
+		MaxMessageSize: 1 << 10, MaxRecipients: 2})
 	accountsBefore, err := e.store.ListAccounts(ctx)
 	if err != nil {
 		t.Fatal(err)

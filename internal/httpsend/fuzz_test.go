@@ -51,7 +51,7 @@ func newSendEnv(tb testing.TB) *sendEnv {
 	}
 	in := intake.New(intake.Config{Accounts: st, Queue: st})
 	h := api.New(api.Config{Queue: st, Accounts: st, Token: "admintoken", Send: httpsend.New(httpsend.Config{
-		Intake: in, Hostname: "relay.test", MaxMessageSize: fuzzMaxSize, MaxRecipients: fuzzMaxRcpts})})
+		Intake: in, MaxMessageSize: fuzzMaxSize, MaxRecipients: fuzzMaxRcpts})})
 	srv := httptest.NewServer(h) // on 127.0.0.1
 	tb.Cleanup(srv.Close)
 	return &sendEnv{url: srv.URL, store: st}

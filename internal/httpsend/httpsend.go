@@ -10,12 +10,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
-	"time"
 
 	"sendpool/internal/api"
 	"sendpool/internal/intake"
+	"sendpool/internal/queue"
 	"sendpool/internal/suppression"
 )
 
@@ -29,9 +28,8 @@ const (
 // Config configures the SendFunc.
 type Config struct {
 	Intake         *intake.Service
-	Hostname       string // the Received header's "by"
-	MaxMessageSize int64  // submission.max_message_size
-	MaxRecipients  int    // submission.max_recipients
+	MaxMessageSize int64 // submission.max_message_size
+	MaxRecipients  int   // submission.max_recipients
 	// Guard throttles password guessing (internal/authguard); nil: none.
 	// A client it refuses gets 429 with Retry-After, its password unchecked.
 	Guard api.AuthGuard
@@ -79,28 +77,15 @@ func New(cfg Config) api.SendFunc {
 		if int64(len(req.Raw)) > cfg.MaxMessageSize {
 			return "", toHTTP(intake.TooBig(fmt.Sprintf("%d bytes, at most %d", len(req.Raw), cfg.MaxMessageSize)))
 		}
-		sv := cfg.Intake
-		id := sv.NewID()
-		body := append([]byte(received(client, cfg.Hostname, id, sv.Now())), req.Raw...)
-		sub := &intake.Submission{Account: a, From: req.From, To: req.To, Body: body,
-			ClientIP: client, Protocol: "HTTP", ID: id, TLS: r.TLS != nil}
-		id, err = sv.Accept(ctx, sub)
+		// /send takes HTTP Basic credentials only.
+		sub := &intake.Submission{Account: a, From: req.From, To: req.To, Body: []byte(req.Raw),
+			ClientIP: client, Via: queue.ProtocolHTTP, Auth: queue.AuthPassword, TLS: r.TLS != nil}
+		id, err := cfg.Intake.Accept(ctx, sub)
 		if err != nil {
 			return "", toHTTP(err)
 		}
 		return id, nil
 	}
-}
-
-// received is the trace header of RFC 5321 §4.4, as SMTP submission adds
-// it; "with HTTP" names the protocol (there is no RFC 3848 keyword for it).
-func received(client netip.Addr, host, id string, now time.Time) string {
-	from := "unknown"
-	if client.IsValid() {
-		from = "[" + client.String() + "]"
-	}
-	return fmt.Sprintf("Received: from %s\r\n\tby %s with HTTP id %s;\r\n\t%s\r\n",
-		from, host, id, now.Format(time.RFC1123Z))
 }
 
 // toHTTP turns an intake refusal into an *api.StatusError: temporary ones

@@ -51,7 +51,7 @@ func TestSendBehindProxyTrust(t *testing.T) {
 		Window: 15 * time.Minute, TrustedFor: 720 * time.Hour, Now: clk.Now})
 	in := intake.New(intake.Config{Accounts: st, Queue: st})
 	h := api.New(api.Config{Queue: st, Accounts: st, Send: httpsend.New(httpsend.Config{Intake: in,
-		Hostname: "relay.test", MaxMessageSize: 1 << 20, MaxRecipients: 10, Guard: guard})})
+		MaxMessageSize: 1 << 20, MaxRecipients: 10, Guard: guard})})
 	srv := httptest.NewServer(clientip.Handler([]netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, h))
 	t.Cleanup(srv.Close)
 

@@ -16,9 +16,9 @@ import (
 	"sendpool/internal/domain"
 )
 
-// maxReceived is the most Received: fields a message may carry, ours
-// included, before it is taken for a loop (RFC 5321 §6.3; Postfix's
-// hopcount_limit is the same 50).
+// maxReceived is the most Received: fields a message may arrive with
+// (ours comes on top) before it is taken for a loop (RFC 5321 §6.3;
+// Postfix's hopcount_limit is the same 50).
 const maxReceived = 50
 
 // DKIMResult is one DKIM signature of a message as the From: rule needs
@@ -122,7 +122,8 @@ func fromDomains(value string) ([]string, error) {
 // foreign domain needs it.
 func (s *Service) CheckHeader(ctx context.Context, a *account.Account, msg []byte) error {
 	h := readHeader(msg)
-	if h.received > maxReceived {
+	// Accept put ours on top: the client's are the others.
+	if h.received-1 > maxReceived {
 		return Loop(fmt.Sprintf("%d Received: fields", h.received))
 	}
 	switch len(h.from) {

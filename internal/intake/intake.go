@@ -29,23 +29,32 @@ type Check interface {
 	Check(ctx context.Context, s *Submission) error
 }
 
-// Submission is one message as a client submitted it.
+// Submission is one message as a client submitted it, and what the way in
+// knows of the client: each way in (SMTP submission, /send) fills these
+// fields; Accept does the rest, the Received field included.
 type Submission struct {
-	Account  *account.Account
-	From     string // envelope sender; "" for the null sender <>
-	To       []string
-	Body     []byte // the message with CRLF line endings, trace headers included
+	Account *account.Account
+	From    string // envelope sender; "" for the null sender <>
+	To      []string
+	// Body is the message with CRLF line endings as the client sent it,
+	// behind Room bytes of free space: Accept writes its Received field
+	// there (ReceivedRoom is enough for most), so the message is not
+	// copied to make room for it. From then on Body is the whole message.
+	Body     []byte
+	Room     int
 	ClientIP netip.Addr
-	Protocol string // "ESMTPA", "ESMTPSA", "HTTP", … (RFC 3848 names for SMTP)
-	// ID is the message id to store under; empty: Accept assigns one. The
-	// SMTP server sets it beforehand (Service.NewID) because its Received
-	// header names it.
-	ID string
+	Helo     string // the client's EHLO name (SMTP)
+	Via      string // queue.ProtocolSMTP or queue.ProtocolHTTP
+	Auth     string // queue.AuthPassword (SMTP AUTH, /send's Basic) or queue.AuthNetwork
+	// TLS: the client's connection was encrypted (STARTTLS, HTTPS).
+	TLS bool
+	// ID and Protocol are set by Accept: the message id, and the RFC 3848
+	// keyword of how it came ("ESMTPSA", …; "HTTP").
+	ID       string
+	Protocol string
 	// Findings are what the checks found (scan rules that fired), whether
 	// or not they refused the message; Accept's observers see them.
 	Findings []Finding
-	// TLS: the client's connection was encrypted (STARTTLS, HTTPS).
-	TLS bool
 	// Scans are each scanner's answer (scan.Check sets them); with
 	// Findings they go on the message's queue.Intake record.
 	Scans []queue.ScanVerdict
@@ -58,6 +67,7 @@ func (s *Submission) Size() int { return len(s.Body) }
 type Config struct {
 	Accounts     account.Store
 	Queue        queue.Store
+	Hostname     string           // server.hostname: the Received field's "by"
 	Now          func() time.Time // nil: time.Now
 	Logger       *slog.Logger     // nil: discard
 	MaxQueueTime time.Duration    // delivery.max_queue_time; 0: messages never expire
@@ -119,12 +129,6 @@ func New(cfg Config) *Service {
 	}
 }
 
-// Now is the service's clock, for trace headers.
-func (s *Service) Now() time.Time { return s.cfg.Now() }
-
-// NewID returns a new message id (queue.NewID at the service's now).
-func (s *Service) NewID() string { return queue.NewID(s.cfg.Now()) }
-
 // CheckStatus refuses a suspended account (550 5.7.1) and a held one
 // (451 4.7.1: the client keeps the message and retries).
 func (s *Service) CheckStatus(a *account.Account) error {
@@ -147,6 +151,11 @@ func (s *Service) Accept(ctx context.Context, sub *Submission) (string, error) {
 }
 
 func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
+	now := s.cfg.Now()
+	sub.ID, sub.Protocol = queue.NewID(now), protocol(sub)
+	sub.Body = withReceived(sub.Body, sub.Room,
+		receivedField(sub.Helo, sub.ClientIP, s.cfg.Hostname, sub.Protocol, sub.ID, sub.To, now))
+	sub.Room = 0
 	if sub.Account == nil {
 		return "", AuthRequired("no account")
 	}
@@ -205,10 +214,6 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 		sub.Body = signed
 	}
 
-	now := s.cfg.Now()
-	if sub.ID == "" {
-		sub.ID = queue.NewID(now)
-	}
 	m := &queue.Message{
 		ID:         sub.ID,
 		Account:    a.Name,

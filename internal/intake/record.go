@@ -1,8 +1,6 @@
 package intake
 
 import (
-	"strings"
-
 	"sendpool/internal/queue"
 )
 
@@ -10,18 +8,8 @@ import (
 // sub: how it came, from whom, what the scanners said. Accept adds the
 // DKIM signatures once it has signed.
 func record(sub *Submission) *queue.Intake {
-	rec := &queue.Intake{Protocol: queue.ProtocolSMTP, With: sub.Protocol, TLS: sub.TLS,
+	rec := &queue.Intake{Protocol: sub.Via, With: sub.Protocol, Auth: sub.Auth, TLS: sub.TLS,
 		Scanners: sub.Scans}
-	switch {
-	case strings.EqualFold(sub.Protocol, "HTTP"):
-		// /send takes HTTP Basic credentials only.
-		rec.Protocol, rec.Auth = queue.ProtocolHTTP, queue.AuthPassword
-	case strings.HasSuffix(sub.Protocol, "A"):
-		// RFC 3848 §2: the "A" suffix says the client used SMTP AUTH.
-		rec.Auth = queue.AuthPassword
-	default:
-		rec.Auth = queue.AuthNetwork
-	}
 	if sub.ClientIP.IsValid() {
 		rec.ClientIP = sub.ClientIP.Unmap().String()
 	}

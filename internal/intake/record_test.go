@@ -37,7 +37,7 @@ func TestAcceptKeepsIntakeRecord(t *testing.T) {
 		return signed, made, err
 	}
 	sub := submission(f)
-	sub.TLS, sub.Protocol = true, "ESMTPSA"
+	sub.TLS = true
 	if _, err := f.svc.Accept(context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}
@@ -59,21 +59,23 @@ func TestAcceptKeepsIntakeRecord(t *testing.T) {
 // IPv4-mapped client address is shown as IPv4; no Sign, no signatures.
 func TestIntakeRecordHowItCame(t *testing.T) {
 	for _, tc := range []struct {
-		proto, wantProto, wantAuth string
+		via, auth string
+		tls       bool
+		proto     string
 	}{
-		{"ESMTP", "smtp", "network"},
-		{"ESMTPS", "smtp", "network"},
-		{"ESMTPA", "smtp", "password"},
-		{"HTTP", "http", "password"},
+		{queue.ProtocolSMTP, queue.AuthNetwork, false, "ESMTP"},
+		{queue.ProtocolSMTP, queue.AuthNetwork, true, "ESMTPS"},
+		{queue.ProtocolSMTP, queue.AuthPassword, false, "ESMTPA"},
+		{queue.ProtocolHTTP, queue.AuthPassword, true, "HTTP"},
 	} {
 		f := newFixture(t)
 		sub := submission(f)
-		sub.Protocol, sub.ClientIP = tc.proto, netip.MustParseAddr("::ffff:192.0.2.9")
+		sub.Via, sub.Auth, sub.TLS, sub.ClientIP = tc.via, tc.auth, tc.tls, netip.MustParseAddr("::ffff:192.0.2.9")
 		if _, err := f.svc.Accept(context.Background(), sub); err != nil {
 			t.Fatal(err)
 		}
 		in := f.queue.messages()[0].Intake
-		if in.Protocol != tc.wantProto || in.Auth != tc.wantAuth || in.With != tc.proto ||
+		if in.Protocol != tc.via || in.Auth != tc.auth || in.With != tc.proto ||
 			in.ClientIP != "192.0.2.9" || in.DKIM != nil || in.Rules != nil || in.Score != 0 {
 			t.Errorf("%s: %+v", tc.proto, in)
 		}

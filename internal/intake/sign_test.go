@@ -33,7 +33,7 @@ func TestAcceptSignsAfterChecksBeforePut(t *testing.T) {
 		t.Fatalf("ran %v, want check then sign", order)
 	}
 	m := f.queue.messages()[0]
-	if string(m.Body) != "DKIM-Signature: v=1; d=acme.test\r\n"+body {
+	if !strings.HasPrefix(string(m.Body), "DKIM-Signature: v=1; d=acme.test\r\nReceived: ") || !strings.HasSuffix(string(m.Body), body) {
 		t.Fatalf("queued body %q, want the signed one", m.Body)
 	}
 

@@ -58,7 +58,7 @@ func TestWindowFreesOverSMTPAndHTTP(t *testing.T) {
 	go srv.Serve(l)
 	defer srv.Close()
 	h := httptest.NewServer(api.New(api.Config{Queue: st, Accounts: st,
-		Send: httpsend.New(httpsend.Config{Intake: sv, Hostname: "relay.test", MaxMessageSize: 1 << 20, MaxRecipients: 10})}))
+		Send: httpsend.New(httpsend.Config{Intake: sv, MaxMessageSize: 1 << 20, MaxRecipients: 10})}))
 	defer h.Close()
 	client := apiclient.New(h.URL, "")
 

@@ -77,10 +77,13 @@ func newEnv(t testing.TB, mod func(*Config), extra ...*account.Account) *env {
 
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	in := intake.New(intake.Config{Accounts: st, Queue: st, Logger: logger})
-	cfg := Config{Intake: in, Hostname: "relay.sendpool.test", Logger: logger, MaxMessageSize: 64 << 10, MaxRecipients: 5}
+	cfg := Config{Hostname: "relay.sendpool.test", Logger: logger, MaxMessageSize: 64 << 10, MaxRecipients: 5}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if cfg.Intake == nil {
+		// The node's one host name, in the banner and the Received field.
+		cfg.Intake = intake.New(intake.Config{Accounts: st, Queue: st, Hostname: cfg.Hostname, Logger: logger})
 	}
 	srv, err := New(cfg)
 	if err != nil {

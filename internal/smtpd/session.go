@@ -17,6 +17,7 @@ import (
 
 	"sendpool/internal/account"
 	"sendpool/internal/intake"
+	"sendpool/internal/queue"
 )
 
 // Replies of the session itself; the rest come from intake or go-smtp.
@@ -83,18 +84,6 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	_, isTLS := c.TLSConnectionState()
 	return &session{srv: s, conn: c, remote: remote, helo: c.Hostname(), tls: isTLS}, nil
-}
-
-// protocol is the RFC 3848 "with" keyword for the Received header.
-func (s *session) protocol(authed bool) string {
-	p := "ESMTP"
-	if s.tls {
-		p += "S"
-	}
-	if authed {
-		p += "A"
-	}
-	return p
 }
 
 func (s *session) ctx() (context.Context, context.CancelFunc) {
@@ -287,11 +276,12 @@ func (s *session) Data(r io.Reader) error {
 	// SIZE the buffer is big enough for ReadFrom's last MinRead read, which
 	// would otherwise double it. At 100 KB both copies showed in the
 	// bench's profile.
-	want := receivedRoom + bytes.MinRead
+	want := intake.ReceivedRoom + bytes.MinRead
 	if size > 0 && size <= s.srv.cfg.MaxMessageSize {
 		want += int(size)
 	}
-	buf := bytes.NewBuffer(make([]byte, receivedRoom, want))
+	// The data goes behind room for intake's Received field.
+	buf := bytes.NewBuffer(make([]byte, intake.ReceivedRoom, want))
 	var src io.Reader = &deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.srv.cfg.ReadTimeout}
 	if s.srv.cfg.MaxHeaderSize > 0 {
 		src = &headerLimit{r: src, limit: s.srv.cfg.MaxHeaderSize}
@@ -326,23 +316,15 @@ func (s *session) Data(r io.Reader) error {
 	}
 
 	sv := s.srv.cfg.Intake
-	id := sv.NewID()
-	proto := s.protocol(authed)
-	received := receivedHeader(s.helo, s.remote, s.srv.cfg.Hostname, proto, id, rcpts, sv.Now())
-	data := buf.Bytes()
-	var body []byte
-	if len(received) <= receivedRoom {
-		body = data[receivedRoom-len(received):]
-		copy(body, received)
-	} else {
-		body = append(received, data[receivedRoom:]...)
+	auth := queue.AuthNetwork
+	if authed {
+		auth = queue.AuthPassword
 	}
-
 	ctx, cancel := s.ctx()
 	defer cancel()
-	sub := &intake.Submission{Account: a, From: from, To: rcpts, Body: body,
-		ClientIP: s.remote, Protocol: proto, ID: id, TLS: s.tls}
-	id, err = sv.Accept(ctx, sub)
+	sub := &intake.Submission{Account: a, From: from, To: rcpts, Body: buf.Bytes(), Room: intake.ReceivedRoom,
+		ClientIP: s.remote, Helo: s.helo, Via: queue.ProtocolSMTP, Auth: auth, TLS: s.tls}
+	id, err := sv.Accept(ctx, sub)
 	if err != nil {
 		return s.refuse("data", a, err)
 	}
@@ -350,7 +332,7 @@ func (s *session) Data(r io.Reader) error {
 		tc.accepted() // mail delivered: the junk and error counts start again
 	}
 	s.srv.log.Info("accepted", "id", id, "account", sub.Account.Name, "from", from,
-		"rcpts", len(rcpts), "size", len(body), "client_ip", s.remote.String(), "protocol", proto)
+		"rcpts", len(rcpts), "size", len(sub.Body), "client_ip", s.remote.String(), "protocol", sub.Protocol)
 	// go-smtp sends an error's code and text as they are: this is how the
 	// 250 reply names the id.
 	return &smtp.SMTPError{Code: codeOK, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: queuedMessage + id}

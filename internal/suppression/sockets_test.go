@@ -110,7 +110,7 @@ func TestRefusedOverSMTPAndHTTP(t *testing.T) {
 	go srv.Serve(l)
 	defer srv.Close()
 	h := httptest.NewServer(api.New(api.Config{Queue: st, Accounts: st,
-		Send: httpsend.New(httpsend.Config{Intake: sv, Hostname: "relay.test", MaxMessageSize: 1 << 20, MaxRecipients: 10})}))
+		Send: httpsend.New(httpsend.Config{Intake: sv, MaxMessageSize: 1 << 20, MaxRecipients: 10})}))
 	defer h.Close()
 
 	want := "5.1.1 <bob@gmail.test>: suppressed since " + bob.Created.UTC().Format("2006-01-02") +
