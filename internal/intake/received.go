@@ -2,9 +2,10 @@ package intake
 
 import (
 	"net/netip"
-	"sendpool/internal/queue"
 	"strings"
 	"time"
+
+	"sendpool/internal/queue"
 )
 
 // ReceivedRoom is the room a way in keeps free in front of a submission's
