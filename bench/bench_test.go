@@ -5,24 +5,78 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"sendpool/internal/sandbox"
 )
 
-// testPlan is a tiny plan against the real binary, built once per test.
+// testBin is the real binary, built once for all the tests that run it
+// (TestMain removes it).
+var testBin struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testBin.dir != "" {
+		os.RemoveAll(testBin.dir)
+	}
+	os.Exit(code)
+}
+
+// testPlan is a tiny plan against the real binary.
 func testPlan(t *testing.T, n int) *plan {
 	t.Helper()
-	tmp := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	bin, err := buildSendpool(ctx, tmp)
+	testBin.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if testBin.dir, testBin.err = os.MkdirTemp("", "sendpool-bench-bin-"); testBin.err == nil {
+			testBin.bin, testBin.err = buildSendpool(ctx, testBin.dir)
+		}
+	})
+	if testBin.err != nil {
+		t.Fatal(testBin.err)
+	}
+	// Not t.TempDir(): Postfix's and OpenDKIM's daemons, running as their
+	// users, must reach their directories below it, through every parent.
+	tmp, err := os.MkdirTemp("", "sendpool-bench-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &plan{N: n, Sessions: 3, Size: 2048, Domains: []string{"gmail.test", "yahoo.test"},
-		Drain: 30 * time.Second, TmpDir: tmp, Bin: bin, Log: io.Discard}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &plan{N: n, Sessions: 3, Size: 2048, SizeText: "2KB", Domains: []string{"gmail.test", "yahoo.test"},
+		Drain: 30 * time.Second, TmpDir: tmp, Bin: testBin.bin, Log: io.Discard}
+}
+
+// testWorkload is the plan's size with client.
+func testWorkload(p *plan, client string) workload {
+	return workload{Size: p.Size, SizeText: p.SizeText, Client: client}
+}
+
+// checkDelivered fails unless every one of the run's messages was
+// accepted and arrived, each header parsed, each signed when the run
+// signs, and the figures came out.
+func checkDelivered(t *testing.T, f *Figures, n int) {
+	t.Helper()
+	if f.Accepted != n || f.Failed != 0 || f.Delivered != n {
+		t.Fatalf("accepted %d, failed %d (%v), delivered %d; want %d, 0, %d; notes %q", f.Accepted, f.Failed, f.FirstErr, f.Delivered, n, n, f.Notes)
+	}
+	if f.Sinks.Parsed != n || f.Sinks.Failed != 0 || f.Unsigned() != 0 {
+		t.Errorf("sinks parsed %d, %d malformed, %d unsigned (signs: %v); want %d, 0, 0", f.Sinks.Parsed, f.Sinks.Failed, f.Unsigned(), f.Signs, n)
+	}
+	if f.AcceptRate <= 0 || f.E2ERate <= 0 || f.P50 <= 0 || f.P99 < f.P50 || f.PeakRSSKB <= 0 || f.CPUPer1000 <= 0 {
+		t.Errorf("figures missing: %+v", f)
+	}
 }
 
 // The load generator drives the real binary through the sandbox: every
@@ -39,18 +93,13 @@ func TestBenchSendpool(t *testing.T) {
 		t.Run(r.Key, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			f, err := p.runSendpool(ctx, r)
+			f, err := p.runSendpool(ctx, testWorkload(p, clientPipelining), r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.Accepted != 50 || f.Failed != 0 || f.Delivered != 50 {
-				t.Fatalf("accepted %d, failed %d (%v), delivered %d; want 50, 0, 50", f.Accepted, f.Failed, f.FirstErr, f.Delivered)
-			}
+			checkDelivered(t, f, 50)
 			if got := strings.Join(f.Signatures, ","); got != want[r.Key] {
 				t.Errorf("signatures on arrival %q, want %q", got, want[r.Key])
-			}
-			if f.AcceptRate <= 0 || f.E2ERate <= 0 || f.P50 <= 0 || f.P99 < f.P50 || f.PeakRSSKB <= 0 || f.CPUPer1000 <= 0 {
-				t.Errorf("figures missing: %+v", f)
 			}
 			if len(f.Notes) == 0 || !strings.Contains(f.Notes[0], "DKIM") {
 				t.Errorf("notes %q do not say whether DKIM was on", f.Notes)
@@ -59,6 +108,152 @@ func TestBenchSendpool(t *testing.T) {
 			printTable(&out, []*Figures{f}, nil)
 			if !strings.Contains(out.String(), r.Name) || !strings.Contains(out.String(), "end-to-end msg/s") {
 				t.Errorf("table:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// The plain client, one command at a time and a new connection every 10
+// messages, delivers every message through the real binary.
+func TestBenchPlainClient(t *testing.T) {
+	p := testPlan(t, 50)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, err := p.runSendpool(ctx, testWorkload(p, clientPlain), dkimRun{"off", "sendpool, no DKIM", nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDelivered(t, f, 50)
+}
+
+// The plain client waits for each reply (every command group holds one
+// command), carries at most plainPerConn messages per connection and says
+// QUIT; the pipelining one sends MAIL, RCPT and DATA together.
+func TestLoadClients(t *testing.T) {
+	for _, client := range []string{clientPlain, clientPipelining} {
+		t.Run(client, func(t *testing.T) {
+			sink, err := sandbox.NewSink(sandbox.SinkConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			p := &plan{N: 25, Sessions: 2, Size: 1024, Domains: []string{"sink.test"}}
+			lc := p.loadFor(sink.Addr(), "", "", "t", client)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res := lc.Run(ctx)
+			if res.Accepted != 25 || res.Failed != 0 {
+				t.Fatalf("accepted %d, failed %d (%v)", res.Accepted, res.Failed, res.FirstErr)
+			}
+			conns := sink.Conns()
+			mails := 0
+			for _, c := range conns {
+				n := 0
+				for _, g := range c.Groups {
+					if client == clientPlain && len(g) != 1 {
+						t.Errorf("plain client pipelined %v", g)
+					}
+					if client == clientPipelining && g[0] == "MAIL" && strings.Join(g, " ") != "MAIL RCPT DATA" {
+						t.Errorf("pipelining client sent %v", g)
+					}
+					if g[0] == "MAIL" {
+						n++
+					}
+				}
+				if last := c.Groups[len(c.Groups)-1]; last[len(last)-1] != "QUIT" {
+					t.Errorf("connection ends with %v, not QUIT", last)
+				}
+				if client == clientPlain && n > plainPerConn {
+					t.Errorf("%d messages on one connection, want at most %d", n, plainPerConn)
+				}
+				mails += n
+			}
+			if mails != 25 {
+				t.Errorf("%d MAIL commands, want 25", mails)
+			}
+			if client == clientPlain && len(conns) < 3 {
+				t.Errorf("%d connections for 25 messages, want a new one every %d", len(conns), plainPerConn)
+			}
+			if client == clientPipelining && len(conns) != 2 {
+				t.Errorf("%d connections, want one per session", len(conns))
+			}
+		})
+	}
+}
+
+// needPostfix skips the test unless Postfix, OpenDKIM and the SASL tools
+// are installed and the test runs as root (private instances); in CI a
+// skip would hide a missing install step (scripts/services/packages).
+func needPostfix(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if _, err := postfixVersion(context.Background()); err != nil {
+		missing = append(missing, "postfix")
+	}
+	for _, bin := range []string{"opendkim", "opendkim-genkey", "saslpasswd2"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err := os.Stat(filepath.Join("/usr/sbin", bin)); err != nil {
+				missing = append(missing, bin)
+			}
+		}
+	}
+	why := ""
+	switch {
+	case len(missing) > 0:
+		why = "not installed: " + strings.Join(missing, ", ") + " (scripts/services/packages installs them)"
+	case os.Geteuid() != 0:
+		why = "private Postfix instances need root"
+	default:
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// The postfix-smarthost workload delivers every message through a
+// hosting server's Postfix and the relay, on both sides: sendpool signing
+// with RSA, and Postfix with OpenDKIM; and Postfix alone relays what the
+// plain client sends it.
+func TestBenchPostfix(t *testing.T) {
+	needPostfix(t)
+	p := testPlan(t, 50)
+	for _, tc := range []struct {
+		name   string
+		client string
+		run    func(ctx context.Context, wl workload) (*Figures, error)
+	}{
+		{"smarthost/sendpool", clientPostfix, func(ctx context.Context, wl workload) (*Figures, error) {
+			return p.runSendpool(ctx, wl, dkimRun{"rsa", "sendpool, DKIM RSA", []string{"rsa-sha256"}})
+		}},
+		{"smarthost/postfix", clientPostfix, func(ctx context.Context, wl workload) (*Figures, error) {
+			return p.runPostfix(ctx, wl, true)
+		}},
+		{"plain/postfix", clientPlain, func(ctx context.Context, wl workload) (*Figures, error) {
+			return p.runPostfix(ctx, wl, false)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			f, err := tc.run(ctx, testWorkload(p, tc.client))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkDelivered(t, f, 50)
+			want := ""
+			if f.Signs {
+				want = "rsa-sha256"
+			}
+			if got := strings.Join(f.Signatures, ","); got != want {
+				t.Errorf("signatures on arrival %q, want %q", got, want)
+			}
+			if (tc.client == clientPostfix) != (f.FrontCPUPer1000 > 0) {
+				t.Errorf("hosting server's Postfix CPU %.2f in the %s workload", f.FrontCPUPer1000, tc.client)
+			}
+			if (f.DKIM == "opendkim") != (f.MilterCPUPer1000 > 0) {
+				t.Errorf("OpenDKIM CPU %.2f with DKIM %q", f.MilterCPUPer1000, f.DKIM)
 			}
 		})
 	}
@@ -109,13 +304,13 @@ func TestBenchQueued(t *testing.T) {
 // chroot off, no local delivery and its log where it may be written.
 func TestPostfixConfig(t *testing.T) {
 	p := &plan{Domains: []string{"gmail.test", "yahoo.test"}}
-	w, err := p.newWorld()
+	w, err := p.newWorld("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	dir := t.TempDir()
-	if err := writePostfixConfig(dir, "127.0.0.1:2600", w, p.Domains); err != nil {
+	if err := writePostfixConfig(dir, "127.0.0.1:2600", postfixOptions{Name: "relay", World: w, Domains: p.Domains}); err != nil {
 		t.Fatal(err)
 	}
 	read := func(name string) string {

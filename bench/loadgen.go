@@ -17,7 +17,7 @@ import (
 
 // LoadConfig is one load generator run: Sessions concurrent SMTP sessions
 // that share N messages between them, each session sending one message
-// after another over its one connection (as a hosting server's MTA does).
+// after another over its connection.
 type LoadConfig struct {
 	Addr     string // submission address
 	User     string // AUTH PLAIN identity; empty: no AUTH (trusted network)
@@ -28,6 +28,15 @@ type LoadConfig struct {
 	Sessions int
 	Size     int    // message size in bytes, headers included
 	RunID    string // makes Message-IDs unique across runs
+	// Plain is a client that does not pipeline: MAIL, RCPT and DATA each
+	// wait for their reply, as go-smtp's client and many hosting servers'
+	// MTAs send. Otherwise the three go in one write (RFC 2920), and the
+	// server must offer PIPELINING.
+	Plain bool
+	// PerConn is how many messages a connection carries before QUIT and a
+	// new connection (EHLO and AUTH again); 0: one connection per session
+	// for the whole run.
+	PerConn int
 }
 
 // LoadResult is what a run measured.
@@ -84,7 +93,8 @@ func (c LoadConfig) Run(ctx context.Context) LoadResult {
 					i = int(next.Add(1) - 1)
 					continue
 				}
-				for i < c.N && ctx.Err() == nil {
+				onConn := 0 // messages this connection carried
+				for i < c.N && ctx.Err() == nil && (c.PerConn == 0 || onConn < c.PerConn) {
 					markStart()
 					d, err := c.sendOne(cl, i, filler)
 					if errors.Is(err, errTemporary) {
@@ -105,6 +115,7 @@ func (c LoadConfig) Run(ctx context.Context) LoadResult {
 					}
 					lat = append(lat, d)
 					last = time.Now()
+					onConn++
 					i = int(next.Add(1) - 1)
 				}
 				cl.close()
@@ -148,9 +159,17 @@ func newReaderWriter(c net.Conn) (*bufio.Reader, *bufio.Writer) {
 	return bufio.NewReaderSize(c, 4096), bufio.NewWriterSize(c, 64<<10)
 }
 
+// quitWait bounds the wait for the reply to QUIT.
+const quitWait = 5 * time.Second
+
+// close says QUIT and waits for its reply, as go-smtp's client does,
+// then closes the connection.
 func (cl *loadClient) close() {
 	cl.w.WriteString("QUIT\r\n")
-	cl.w.Flush()
+	if cl.w.Flush() == nil {
+		cl.conn.SetDeadline(time.Now().Add(quitWait))
+		cl.reply()
+	}
 	cl.conn.Close()
 }
 
@@ -175,7 +194,7 @@ func (c LoadConfig) dial(ctx context.Context, session int) (*loadClient, error) 
 	if err != nil || code != codeOK {
 		return fail(fmt.Errorf("EHLO: %d %s %v", code, text, err))
 	}
-	if !strings.Contains(strings.ToUpper(text), "PIPELINING") {
+	if !c.Plain && !strings.Contains(strings.ToUpper(text), "PIPELINING") {
 		return fail(errors.New("server does not offer PIPELINING"))
 	}
 	if c.User != "" {
@@ -189,35 +208,22 @@ func (c LoadConfig) dial(ctx context.Context, session int) (*loadClient, error) 
 	return cl, nil
 }
 
-// sendOne sends message i with MAIL, RCPT and DATA pipelined (RFC 2920)
-// and returns the transaction's time.
+// sendOne sends message i, pipelined (RFC 2920) or step by step as
+// c.Plain says, and returns the transaction's time: from MAIL FROM to the
+// reply to the end of data.
 func (c LoadConfig) sendOne(cl *loadClient, i int, filler []byte) (time.Duration, error) {
 	cl.conn.SetDeadline(time.Now().Add(sessionTimeout))
 	head := c.header(i)
 	size := len(head) + len(filler)
 	t0 := time.Now()
-	fmt.Fprintf(cl.w, "MAIL FROM:<%s> SIZE=%d\r\nRCPT TO:<%s>\r\nDATA\r\n", c.From, size, c.Recipient(i))
-	if err := cl.w.Flush(); err != nil {
+	var err error
+	if c.Plain {
+		err = c.envelopeStepwise(cl, i, size)
+	} else {
+		err = c.envelopePipelined(cl, i, size)
+	}
+	if err != nil {
 		return 0, err
-	}
-	var codes [3]int
-	var texts [3]string
-	for k := range codes {
-		var err error
-		if codes[k], texts[k], err = cl.reply(); err != nil {
-			return 0, err
-		}
-	}
-	if codes[2] != codeStartData {
-		for k, code := range codes {
-			if code/100 == 4 {
-				return 0, fmt.Errorf("%w: %d %s", errTemporary, code, texts[k])
-			}
-			if code/100 == 5 {
-				return 0, fmt.Errorf("refused: %d %s", code, texts[k])
-			}
-		}
-		return 0, fmt.Errorf("DATA: %d %s", codes[2], texts[2])
 	}
 	cl.w.WriteString(head)
 	cl.w.Write(filler)
@@ -237,6 +243,80 @@ func (c LoadConfig) sendOne(cl *loadClient, i int, filler []byte) (time.Duration
 		return 0, fmt.Errorf("%w: end of data: %d %s", errTemporary, code, text)
 	}
 	return 0, fmt.Errorf("end of data: %d %s", code, text)
+}
+
+// envelopePipelined sends MAIL, RCPT and DATA in one write and reads
+// their three replies; nil when DATA's is 354.
+func (c LoadConfig) envelopePipelined(cl *loadClient, i, size int) error {
+	fmt.Fprintf(cl.w, "MAIL FROM:<%s> SIZE=%d\r\nRCPT TO:<%s>\r\nDATA\r\n", c.From, size, c.Recipient(i))
+	if err := cl.w.Flush(); err != nil {
+		return err
+	}
+	var codes [3]int
+	var texts [3]string
+	for k := range codes {
+		var err error
+		if codes[k], texts[k], err = cl.reply(); err != nil {
+			return err
+		}
+	}
+	if codes[2] == codeStartData {
+		return nil
+	}
+	if codes[0] == codeOK {
+		cl.rset() // MAIL was accepted: the transaction is still open
+	}
+	for k, code := range codes {
+		if code/100 == 4 || code/100 == 5 {
+			return refusal(code, texts[k])
+		}
+	}
+	return fmt.Errorf("DATA: %d %s", codes[2], texts[2])
+}
+
+// envelopeStepwise sends MAIL, RCPT and DATA one at a time, each after
+// the reply to the one before; nil when DATA's is 354.
+func (c LoadConfig) envelopeStepwise(cl *loadClient, i, size int) error {
+	steps := []struct {
+		cmd  string
+		want int
+	}{
+		{fmt.Sprintf("MAIL FROM:<%s> SIZE=%d", c.From, size), codeOK},
+		{"RCPT TO:<" + c.Recipient(i) + ">", codeOK},
+		{"DATA", codeStartData},
+	}
+	for k, st := range steps {
+		code, text, err := cl.cmd("%s", st.cmd)
+		if err != nil {
+			return err
+		}
+		if code == st.want {
+			continue
+		}
+		if k > 0 {
+			cl.rset()
+		}
+		if code/100 == 4 || code/100 == 5 {
+			return refusal(code, text)
+		}
+		return fmt.Errorf("%s: %d %s", strings.Fields(st.cmd)[0], code, text)
+	}
+	return nil
+}
+
+// refusal is the error for a 4xx (errTemporary: tried again) or 5xx reply.
+func refusal(code int, text string) error {
+	if code/100 == 4 {
+		return fmt.Errorf("%w: %d %s", errTemporary, code, text)
+	}
+	return fmt.Errorf("refused: %d %s", code, text)
+}
+
+// rset ends an open transaction after a refusal, so that the next MAIL
+// is not a nested one (RFC 5321 §4.1.1.5); its reply is read and not
+// judged: a broken connection shows at the next command.
+func (cl *loadClient) rset() {
+	cl.cmd("RSET")
 }
 
 func (cl *loadClient) cmd(format string, args ...any) (int, string, error) {

@@ -32,9 +32,9 @@ func postfixVersion(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// postfixInstance is a private Postfix (`postfix -c DIR start`) relaying
-// to the world's sinks: its own config, queue and log under one
-// directory, smtpd on a loopback port, no local delivery.
+// postfixInstance is a private Postfix (`postfix -c DIR start`): its own
+// config, queue and log under one directory, smtpd on a loopback port, no
+// local delivery.
 type postfixInstance struct {
 	dir      string
 	conf     string
@@ -43,10 +43,31 @@ type postfixInstance struct {
 	version  string
 }
 
-// postfixMainCF is the instance's main.cf. Relaying is by client address
-// (mynetworks): Postfix gets no AUTH, which would need Cyrus SASL or
-// Dovecot, a separate daemon. Each sink domain goes to its sink by the
-// transport map, with no DNS (the names are sandbox names).
+// postfixOptions say what a private instance does. The relay (the
+// baseline beside sendpool) sends each sink domain to its sink; the
+// hosting server's Postfix (the postfix-smarthost workload) sends
+// everything to a relayhost.
+type postfixOptions struct {
+	Name    string // myhostname is Name.bench.test
+	World   *sandbox.World
+	Domains []string // relayed to their sinks by the transport map
+	// Relayhost, "host:port", takes all mail instead, over STARTTLS
+	// (encrypt: refused without it) and AUTH PLAIN as RelayUser.
+	Relayhost                string
+	RelayUser, RelayPassword string
+	// Cert makes smtpd offer STARTTLS with it.
+	Cert *relayCert
+	// SASLUser makes smtpd relay only for clients that log in as that
+	// user (Cyrus SASL, PLAIN, a sasldb of its own), not by mynetworks.
+	SASLUser, SASLPassword string
+	// Milter, "inet:127.0.0.1:PORT", sees all mail (OpenDKIM).
+	Milter string
+}
+
+// postfixMainCF is the part of main.cf every instance shares; mainCF adds
+// where its mail goes (to each sink domain's sink by the transport map,
+// with no DNS: the names are sandbox names; or to a relayhost), how its
+// smtpd trusts clients, and its milter.
 const postfixMainCF = `# written by the sendpool bench
 compatibility_level = 3.6
 queue_directory = {{dir}}/queue
@@ -57,28 +78,28 @@ meta_directory = /etc/postfix
 shlib_directory = /usr/lib/postfix
 mail_owner = postfix
 setgid_group = postdrop
-myhostname = postfix.bench.test
+myhostname = {{name}}.bench.test
 mydomain = bench.test
 myorigin = bench.test
 mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_peername_lookup = no
-# No local delivery: anything not in the transport map is refused.
+# No local delivery: mail for no sink domain (and no relayhost) is refused.
 local_transport = error:local delivery is disabled
 local_recipient_maps =
 alias_maps =
 alias_database =
-transport_maps = texthash:{{dir}}/conf/transport
 smtp_dns_support_level = disabled
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-# Room for every submission session and for each domain's deliveries
-# (default_destination_concurrency_limit = 20 per sink domain).
+# Room for every submission session and for each destination's
+# deliveries: Postfix's default of 20 at a time per sink domain, or to the
+# relayhost.
 default_process_limit = 200
 smtp_destination_concurrency_limit = 20
+# Sub-millisecond delays= in the log: the postfix-smarthost workload reads
+# the relay's accept latency there.
+delay_logging_resolution_limit = 4
 maillog_file = {{dir}}/log/maillog
 maillog_file_prefixes = {{dir}}/log
 biff = no
@@ -92,6 +113,7 @@ const postfixMasterCF = `# written by the sendpool bench
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
@@ -110,10 +132,57 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `
 
-// writePostfixConfig writes main.cf, master.cf and the transport map into
-// dir/conf, sending each of domains to its sink in world.
-func writePostfixConfig(dir, smtpAddr string, world *sandbox.World, domains []string) error {
-	for _, d := range []string{"conf", "queue", "data", "log"} {
+// mainCF is the whole main.cf for o, the instance living in dir.
+func (o postfixOptions) mainCF(dir string) string {
+	var b strings.Builder
+	b.WriteString(strings.NewReplacer("{{dir}}", dir, "{{name}}", o.Name).Replace(postfixMainCF))
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	if o.Relayhost != "" {
+		host, port, _ := net.SplitHostPort(o.Relayhost)
+		line("# A hosting server: everything goes to the smarthost, over TLS, logged in.")
+		line("relayhost = [%s]:%s", host, port)
+		line("smtp_tls_security_level = encrypt")
+		line("smtp_tls_session_cache_database = btree:%s/data/smtp_scache", dir)
+		line("smtp_sasl_auth_enable = yes")
+		line("smtp_sasl_password_maps = texthash:%s/conf/sasl_passwd", dir)
+		line("smtp_sasl_tls_security_options = noanonymous")
+		line("smtp_sasl_mechanism_filter = plain")
+	} else {
+		line("transport_maps = texthash:%s/conf/transport", dir)
+		line("smtp_tls_security_level = none")
+	}
+	if o.Cert != nil {
+		line("smtpd_tls_security_level = may")
+		line("smtpd_tls_cert_file = %s", o.Cert.CertFile)
+		line("smtpd_tls_key_file = %s", o.Cert.KeyFile)
+		line("smtpd_tls_session_cache_database = btree:%s/data/smtpd_scache", dir)
+	} else {
+		line("smtpd_tls_security_level = none")
+	}
+	if o.SASLUser != "" {
+		line("# Relay for the account that logs in, as sendpool does; not by address.")
+		line("smtpd_sasl_auth_enable = yes")
+		line("smtpd_sasl_type = cyrus")
+		line("smtpd_sasl_path = smtpd")
+		line("cyrus_sasl_config_path = %s/conf/sasl", dir)
+		line("smtpd_sasl_local_domain = %s", benchDomain)
+		line("smtpd_sasl_security_options = noanonymous")
+		line("smtpd_relay_restrictions = permit_sasl_authenticated, reject")
+	} else {
+		line("# Relay by client address: the load generator, or the hosting server's apps.")
+		line("smtpd_relay_restrictions = permit_mynetworks, reject")
+	}
+	if o.Milter != "" {
+		line("smtpd_milters = %s", o.Milter)
+		line("non_smtpd_milters = $smtpd_milters")
+		line("milter_default_action = tempfail")
+	}
+	return b.String()
+}
+
+// writePostfixConfig writes main.cf, master.cf and the maps into dir/conf.
+func writePostfixConfig(dir, smtpAddr string, o postfixOptions) error {
+	for _, d := range []string{"conf", "conf/sasl", "queue", "data", "log", "sasldb"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}
@@ -122,31 +191,60 @@ func writePostfixConfig(dir, smtpAddr string, world *sandbox.World, domains []st
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
-	var transport strings.Builder
-	for _, d := range domains {
-		s := world.Sink(d)
-		if s == nil {
-			return fmt.Errorf("no sink for %s", d)
-		}
-		host, port, _ := net.SplitHostPort(s.Addr())
-		fmt.Fprintf(&transport, "%s smtp:[%s]:%s\n", d, host, port)
-	}
 	files := map[string]string{
-		"main.cf":   strings.ReplaceAll(postfixMainCF, "{{dir}}", dir),
+		"main.cf":   o.mainCF(dir),
 		"master.cf": strings.ReplaceAll(postfixMasterCF, "{{smtp}}", smtpAddr),
-		"transport": transport.String(),
+	}
+	if o.Relayhost != "" {
+		host, port, _ := net.SplitHostPort(o.Relayhost)
+		files["sasl_passwd"] = fmt.Sprintf("[%s]:%s %s:%s\n", host, port, o.RelayUser, o.RelayPassword)
+	} else {
+		var transport strings.Builder
+		for _, d := range o.Domains {
+			s := o.World.Sink(d)
+			if s == nil {
+				return fmt.Errorf("no sink for %s", d)
+			}
+			host, port, _ := net.SplitHostPort(s.Addr())
+			fmt.Fprintf(&transport, "%s smtp:[%s]:%s\n", d, host, port)
+		}
+		files["transport"] = transport.String()
+	}
+	if o.SASLUser != "" {
+		files["sasl/smtpd.conf"] = "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN\nsasldb_path: " +
+			filepath.Join(dir, "sasldb", "sasldb2") + "\n"
 	}
 	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, "conf", name), []byte(text), 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if name == "sasl_passwd" {
+			mode = 0o600 // read by smtp as root, before it drops privileges
+		}
+		if err := os.WriteFile(filepath.Join(dir, "conf", name), []byte(text), mode); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// writeSASLDB stores the one account of an instance that requires AUTH in
+// its sasldb (saslpasswd2, from sasl2-bin), readable by smtpd: outside
+// conf, where Postfix wants every file owned by root.
+func writeSASLDB(ctx context.Context, dir string, o postfixOptions, uid int) error {
+	db := filepath.Join(dir, "sasldb", "sasldb2")
+	cmd := exec.CommandContext(ctx, "saslpasswd2", "-p", "-c", "-f", db, "-u", benchDomain, o.SASLUser)
+	cmd.Stdin = strings.NewReader(o.SASLPassword)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("saslpasswd2 (./scripts/bench installs sasl2-bin): %v %s", err, out)
+	}
+	if err := os.Chown(db, uid, -1); err != nil {
+		return err
+	}
+	return os.Chmod(db, 0o600)
+}
+
 // startPostfix configures and starts a private instance under dir and
 // returns once its smtpd greets.
-func startPostfix(ctx context.Context, dir string, world *sandbox.World, domains []string) (*postfixInstance, error) {
+func startPostfix(ctx context.Context, dir string, o postfixOptions) (*postfixInstance, error) {
 	version, err := postfixVersion(ctx)
 	if err != nil {
 		return nil, err
@@ -158,7 +256,7 @@ func startPostfix(ctx context.Context, dir string, world *sandbox.World, domains
 	if err != nil {
 		return nil, err
 	}
-	if err := writePostfixConfig(dir, smtpAddr, world, domains); err != nil {
+	if err := writePostfixConfig(dir, smtpAddr, o); err != nil {
 		return nil, fmt.Errorf("postfix config: %w", err)
 	}
 	// master takes its lock in data_directory as the postfix user.
@@ -169,6 +267,11 @@ func startPostfix(ctx context.Context, dir string, world *sandbox.World, domains
 	uid, _ := strconv.Atoi(u.Uid)
 	if err := os.Chown(filepath.Join(dir, "data"), uid, -1); err != nil {
 		return nil, err
+	}
+	if o.SASLUser != "" {
+		if err := writeSASLDB(ctx, dir, o, uid); err != nil {
+			return nil, err
+		}
 	}
 	pf := &postfixInstance{dir: dir, conf: filepath.Join(dir, "conf"), smtpAddr: smtpAddr,
 		maillog: filepath.Join(dir, "log", "maillog"), version: version}

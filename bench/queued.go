@@ -58,15 +58,16 @@ func (p *plan) queuedMode(ctx context.Context, out io.Writer, deferred int) erro
 
 // runQueued is one variant: fill, start, drain, then submit.
 func (p *plan) runQueued(ctx context.Context, out io.Writer, deferred int) (*Figures, float64, error) {
-	w, err := p.newWorld()
+	dir, done, err := p.runDir("queued-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	w, err := p.newWorld(dir)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer w.Close()
-	dir, err := os.MkdirTemp(p.TmpDir, "queued-")
-	if err != nil {
-		return nil, 0, err
-	}
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o750); err != nil {
 		return nil, 0, err
@@ -112,10 +113,12 @@ func (p *plan) runQueued(ctx context.Context, out io.Writer, deferred int) (*Fig
 		stop := p.profile(ctx, proc, name)
 		defer stop()
 	}
-	f, err := p.measure(ctx, name, p.loadFor(proc.smtpAddr, benchAccount, benchPassword, fmt.Sprintf("q%d", deferred)), w, func() (float64, error) {
+	f := &Figures{Name: name, Side: sideSendpool, Work: workload{Size: p.Size, SizeText: p.SizeText, Client: clientPipelining}, DKIM: "off"}
+	lc := p.loadFor(proc.smtpAddr, benchAccount, benchPassword, fmt.Sprintf("q%d", deferred), clientPipelining)
+	err = p.measure(ctx, f, lc, w, meters{server: func() (float64, error) {
 		s, _, err := cpuTimes(proc.pid())
 		return s, err
-	})
+	}})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -136,7 +139,7 @@ func (p *plan) fill(ctx context.Context, out io.Writer, path string, deferred in
 	}
 	defer st.Close()
 	small := makeFiller(800)
-	lc := p.loadFor("", "", "", "fill")
+	lc := p.loadFor("", "", "", "fill", clientPipelining)
 	put := func(count int, body func(i int) []byte, what string) error {
 		return parallel(ctx, count, func(i int) error {
 			now := time.Now()

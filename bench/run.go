@@ -4,19 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"sendpool/internal/sandbox"
 )
 
+// The two sides of every comparison.
+const (
+	sideSendpool = "sendpool"
+	sidePostfix  = "postfix"
+)
+
 // Figures are one run's results, as the report prints them.
 type Figures struct {
-	Name  string
+	Name string
+	Side string // sideSendpool or sidePostfix
+	Work workload
+	// DKIM is, for sendpool, its dkimRun's key; for Postfix "off" or
+	// "opendkim".
+	DKIM  string
+	Signs bool // every arrival should carry a DKIM-Signature
 	Notes []string
+	Err   error // the run could not be made; the other fields are empty
 
 	N, Accepted, Failed int
 	Delivered           int // arrivals at the sinks
@@ -26,11 +36,33 @@ type Figures struct {
 	E2ERate    float64 // delivered / (first submission → last arrival)
 	P50, P99   time.Duration
 	PeakRSSKB  int64
-	CPUPer1000 float64  // CPU seconds per 1,000 messages
-	Signatures []string // a= of the signatures on the first arrival (sendpool)
+	// CPUPer1000 is the server's own CPU seconds per 1,000 messages:
+	// sendpool's, or all of Postfix's processes'.
+	CPUPer1000 float64
+	// MilterCPUPer1000 is OpenDKIM's, beside Postfix's.
+	MilterCPUPer1000 float64
+	// FrontCPUPer1000 is the hosting server's Postfix's, in the
+	// postfix-smarthost workload: the same on both sides, counted on
+	// neither.
+	FrontCPUPer1000 float64
 	// BenchCPUPer1000 is the bench's own (load generator and sinks).
 	BenchCPUPer1000 float64
+	Sinks           sandbox.ParseStats // what the sinks found parsing the arrivals
+	Signatures      []string           // a= of the signatures on the first arrival
 	E2E             time.Duration
+}
+
+// ServerCPUPer1000 is all the CPU the measured side spent: sendpool's, or
+// Postfix's and OpenDKIM's.
+func (f *Figures) ServerCPUPer1000() float64 { return f.CPUPer1000 + f.MilterCPUPer1000 }
+
+// Unsigned counts the arrivals that lacked the DKIM-Signature the run
+// should have put on them; 0 when it does not sign.
+func (f *Figures) Unsigned() int {
+	if !f.Signs {
+		return 0
+	}
+	return f.Sinks.Parsed - f.Sinks.Signed
 }
 
 // pssEvery is how often Postfix's memory is sampled.
@@ -39,13 +71,33 @@ const pssEvery = time.Second
 // plan is what every run shares.
 type plan struct {
 	N, Sessions, Size int
+	SizeText          string
 	Domains           []string
 	Drain             time.Duration // how long to wait for arrivals after the last 250
 	TmpDir            string
+	Keep              bool // keep each run's directory (configs, logs, queues)
 	Bin               string
 	ProfileDir        string
 	ProfileFor        time.Duration
 	Log               io.Writer
+}
+
+// runDir makes a run's directory; done removes it unless p.Keep.
+func (p *plan) runDir(prefix string) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp(p.TmpDir, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	// Postfix's and OpenDKIM's daemons, running as their users, must
+	// reach their directories below it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	return dir, func() {
+		if !p.Keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
 
 // domainAddrs gives each recipient domain a sink address 127.0.0.11 on.
@@ -57,9 +109,11 @@ func domainAddrs(domains []string) map[string]string {
 	return m
 }
 
-// newWorld starts a fresh world (DNS, one counting sink per domain).
-func (p *plan) newWorld() (*sandbox.World, error) {
-	return sandbox.StartWorld(sandbox.WorldConfig{Domains: domainAddrs(p.Domains), Discard: true})
+// newWorld starts a fresh world: DNS, and per domain a sink that counts
+// its messages without keeping them, reads each one's header as a
+// receiving MX does and, with logDir, logs a line per message there.
+func (p *plan) newWorld(logDir string) (*sandbox.World, error) {
+	return sandbox.StartWorld(sandbox.WorldConfig{Domains: domainAddrs(p.Domains), Discard: true, Parse: true, LogDir: logDir})
 }
 
 // received sums the world's arrivals and gives the last one's time.
@@ -75,6 +129,18 @@ func received(w *sandbox.World) (int, time.Time) {
 	return total, last
 }
 
+// parseStats sums what the world's sinks found parsing.
+func parseStats(w *sandbox.World) sandbox.ParseStats {
+	var t sandbox.ParseStats
+	for _, s := range w.Sinks() {
+		st := s.ParseStats()
+		t.Parsed += st.Parsed
+		t.Failed += st.Failed
+		t.Signed += st.Signed
+	}
+	return t
+}
+
 // waitArrivals waits until want messages arrived or the drain time passes
 // with no progress... bounded either way.
 func waitArrivals(ctx context.Context, w *sandbox.World, want int, drain time.Duration) (int, time.Time) {
@@ -88,205 +154,145 @@ func waitArrivals(ctx context.Context, w *sandbox.World, want int, drain time.Du
 	}
 }
 
-// measure runs the load against addr and waits for the arrivals; cpu
-// reads the server's CPU seconds so far.
-func (p *plan) measure(ctx context.Context, name string, lc LoadConfig, w *sandbox.World, cpu func() (float64, error)) (*Figures, error) {
-	f := &Figures{Name: name, N: lc.N}
-	cpu0, err := cpu()
+// cpuMeter reads a process's (or a process tree's) CPU seconds so far.
+type cpuMeter func() (float64, error)
+
+// meters are the CPU meters of a run: the server measured, and beside it
+// its milter and the hosting server's Postfix (nil: none).
+type meters struct {
+	server, milter, front cpuMeter
+}
+
+// read is each meter's reading, 0 for a meter not there.
+func (m meters) read() ([3]float64, error) {
+	var out [3]float64
+	for i, f := range []cpuMeter{m.server, m.milter, m.front} {
+		if f == nil {
+			continue
+		}
+		v, err := f()
+		if err != nil {
+			return out, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// measure runs the load and waits for the arrivals, filling f.
+func (p *plan) measure(ctx context.Context, f *Figures, lc LoadConfig, w *sandbox.World, m meters) error {
+	f.N = lc.N
+	cpu0, err := m.read()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	self0, _, err := cpuTimes(os.Getpid())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	fmt.Fprintf(p.Log, "  %s: sending %d messages of %d bytes over %d sessions…\n", name, lc.N, lc.Size, lc.Sessions)
+	fmt.Fprintf(p.Log, "  %s: sending %d messages of %d bytes over %d sessions…\n", f.Name, lc.N, lc.Size, lc.Sessions)
 	res := lc.Run(ctx)
 	f.Accepted, f.Failed, f.FirstErr = res.Accepted, res.Failed, res.FirstErr
-	fmt.Fprintf(p.Log, "  %s: %d accepted, %d failed in %v; waiting for delivery…\n", name, res.Accepted, res.Failed, res.LastAccept.Sub(res.Start).Round(time.Millisecond))
+	fmt.Fprintf(p.Log, "  %s: %d accepted, %d failed in %v; waiting for delivery…\n", f.Name, res.Accepted, res.Failed, res.LastAccept.Sub(res.Start).Round(time.Millisecond))
 	var last time.Time
 	f.Delivered, last = waitArrivals(ctx, w, res.Accepted, p.Drain)
-	cpu1, err := cpu()
+	cpu1, err := m.read()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	self1, _, err := cpuTimes(os.Getpid())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if f.Accepted > 0 {
 		f.AcceptRate = float64(f.Accepted) / res.LastAccept.Sub(res.Start).Seconds()
 		f.P50, f.P99 = percentile(res.Latencies, 50), percentile(res.Latencies, 99)
-		f.CPUPer1000 = (cpu1 - cpu0) / float64(f.Accepted) * 1000
+		per1000 := func(k int) float64 { return (cpu1[k] - cpu0[k]) / float64(f.Accepted) * 1000 }
+		f.CPUPer1000, f.MilterCPUPer1000, f.FrontCPUPer1000 = per1000(0), per1000(1), per1000(2)
 		f.BenchCPUPer1000 = (self1 - self0) / float64(f.Accepted) * 1000
 	}
 	if f.Delivered > 0 {
 		f.E2E = last.Sub(res.Start)
 		f.E2ERate = float64(f.Delivered) / f.E2E.Seconds()
 	}
+	f.Sinks = parseStats(w)
 	if f.Delivered < f.Accepted {
 		f.Notes = append(f.Notes, fmt.Sprintf("only %d of %d accepted messages arrived within %v", f.Delivered, f.Accepted, p.Drain))
 	}
 	if f.Failed > 0 {
 		f.Notes = append(f.Notes, fmt.Sprintf("%d messages refused; first: %v", f.Failed, f.FirstErr))
 	}
-	return f, nil
-}
-
-// loadFor is the load of one run.
-func (p *plan) loadFor(addr, user, pass, runID string) LoadConfig {
-	return LoadConfig{Addr: addr, User: user, Password: pass, From: benchFrom, Domains: p.Domains,
-		N: p.N, Sessions: p.Sessions, Size: p.Size, RunID: runID}
-}
-
-// runSendpool measures the real binary, signing as run says.
-func (p *plan) runSendpool(ctx context.Context, run dkimRun) (*Figures, error) {
-	w, err := p.newWorld()
-	if err != nil {
-		return nil, err
+	if f.Sinks.Failed > 0 {
+		f.Notes = append(f.Notes, fmt.Sprintf("%d arrivals with a malformed header (the sinks' logs say which)", f.Sinks.Failed))
 	}
-	defer w.Close()
-	dir, err := os.MkdirTemp(p.TmpDir, "sendpool-")
-	if err != nil {
-		return nil, err
-	}
-	proc, err := startSendpool(ctx, sendpoolOptions{Bin: p.Bin, Dir: dir, World: w, Pprof: p.ProfileDir != "", Extra: run.config()})
-	if err != nil {
-		return nil, err
-	}
-	defer proc.stop()
-	if err := proc.setupAccount(ctx); err != nil {
-		return nil, err
-	}
-	note := "DKIM off"
-	if run.Algorithms != nil {
-		on, why, err := proc.enableDKIM(ctx, w)
-		if err != nil {
-			return nil, err
-		}
-		if !on {
-			return nil, fmt.Errorf("%s (run with -dkim off)", why)
-		}
-		note = "DKIM on, dkim.algorithms = " + strings.Join(run.Algorithms, ", ") + " (POST /api/v1/domains made an RSA-2048 and an Ed25519 key)"
-	}
-	if p.ProfileDir != "" {
-		stop := p.profile(ctx, proc, run.Name)
-		defer stop()
-	}
-	f, err := p.measure(ctx, run.Name, p.loadFor(proc.smtpAddr, benchAccount, benchPassword, "sp"), w, func() (float64, error) {
-		s, _, err := cpuTimes(proc.pid())
-		return s, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if f.PeakRSSKB, err = statusKB(proc.pid(), "VmHWM"); err != nil {
-		return nil, err
-	}
-	f.Signatures = signaturesSeen(w)
-	f.Notes = append([]string{note + "; " + describeSignatures(f.Signatures)}, f.Notes...)
-	return f, nil
-}
-
-// signaturesSeen lists the a= of the DKIM signatures the first message to
-// arrive carried, as the sinks saw them; nil if none arrived.
-func signaturesSeen(w *sandbox.World) []string {
-	for _, s := range w.Sinks() {
-		for _, m := range s.Messages() {
-			return append([]string{}, dkimAlgorithms(m.Data)...)
-		}
+	if n := f.Unsigned(); n > 0 {
+		f.Notes = append(f.Notes, fmt.Sprintf("%d arrivals without a DKIM-Signature", n))
 	}
 	return nil
 }
 
-func describeSignatures(algs []string) string {
-	switch {
-	case algs == nil:
-		return "no message arrived"
-	case len(algs) == 0:
-		return "messages arrived unsigned"
+// loadFor is the load of one run: client's kind of load against addr,
+// logged in as user (none: trusted by address).
+func (p *plan) loadFor(addr, user, pass, runID, client string) LoadConfig {
+	lc := LoadConfig{Addr: addr, User: user, Password: pass, From: benchFrom, Domains: p.Domains,
+		N: p.N, Sessions: p.Sessions, Size: p.Size, RunID: runID}
+	if client == clientPlain {
+		lc.Plain, lc.PerConn = true, plainPerConn
 	}
-	return fmt.Sprintf("messages arrived signed: %v", algs)
+	return lc
 }
 
-// runPostfix measures a private Postfix instance relaying to the sinks.
-func (p *plan) runPostfix(ctx context.Context) (*Figures, error) {
-	w, err := p.newWorld()
-	if err != nil {
-		return nil, err
+// smarthost is a run's load as the postfix-smarthost workload sends it:
+// from the hosting server's Postfix, nil in the other workloads.
+type smarthost struct {
+	front *postfixInstance
+}
+
+// via starts what the load goes through to reach a relay listening on
+// relayAddr that wants AUTH as user (none: trusted by address): nothing
+// but the load generator, or in the postfix-smarthost workload a hosting
+// server's Postfix, started under dir. stop stops what it started.
+func (p *plan) via(ctx context.Context, dir, client, relayAddr, user, pass, runID string) (lc LoadConfig, sh *smarthost, stop func(), err error) {
+	if client != clientPostfix {
+		return p.loadFor(relayAddr, user, pass, runID, client), nil, func() {}, nil
 	}
-	defer w.Close()
-	dir, err := os.MkdirTemp(p.TmpDir, "postfix-")
+	front, err := startFront(ctx, dir, relayAddr, user, pass)
 	if err != nil {
-		return nil, err
+		return LoadConfig{}, nil, nil, fmt.Errorf("hosting server's postfix: %w", err)
 	}
-	pf, err := startPostfix(ctx, dir, w, p.Domains)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := pf.stop(); err != nil {
+	stop = func() {
+		if err := front.stop(); err != nil {
 			fmt.Fprintln(p.Log, "  ", err)
 		}
-	}()
-	master, err := pf.masterPID()
-	if err != nil {
-		return nil, fmt.Errorf("postfix master pid: %w", err)
 	}
-	// Postfix is many processes that come and go: sample their summed
-	// PSS rather than one process's high-water mark. Not more often: the
-	// reading costs the bench CPU that Postfix would otherwise have.
-	rss := samplePeak(ctx, pssEvery, func() int64 { return treePSS(master) })
-	f, err := p.measure(ctx, "postfix "+pf.version, p.loadFor(pf.smtpAddr, "", "", "pf"), w, func() (float64, error) {
-		return treeCPU(master)
-	})
-	peak := rss.Stop()
-	if err != nil {
-		return nil, err
-	}
-	f.PeakRSSKB = peak
-	f.Notes = append([]string{"no DKIM, no AUTH (relay by mynetworks); peak memory is the summed PSS of its processes, sampled every " + pssEvery.String()}, f.Notes...)
-	return f, nil
+	// The hosting server's apps submit to it by mynetworks, pipelining.
+	return p.loadFor(front.smtpAddr, "", "", runID, clientPipelining), &smarthost{front: front}, stop, nil
 }
 
-// profile fetches a CPU profile of the load (ProfileFor long), the
-// goroutines halfway and, when stopped, a heap profile; they go to
-// ProfileDir, named after the run.
-func (p *plan) profile(ctx context.Context, proc *sendpoolProc, run string) (stop func()) {
-	prefix := strings.NewReplacer(" ", "", ",", "-").Replace(run) + "."
-	base := "http://" + proc.httpAddr + "/debug/pprof/"
-	fetch := func(path, file string) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+benchToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			fmt.Fprintln(p.Log, "  profile:", err)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			fmt.Fprintln(p.Log, "  profile:", path, resp.Status)
-			return
-		}
-		out, err := os.Create(filepath.Join(p.ProfileDir, prefix+file))
-		if err != nil {
-			fmt.Fprintln(p.Log, "  profile:", err)
-			return
-		}
-		defer out.Close()
-		io.Copy(out, resp.Body)
+// meter is the hosting server's Postfix's CPU meter (nil without one).
+func (sh *smarthost) meter() (cpuMeter, error) {
+	if sh == nil {
+		return nil, nil
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fetch(fmt.Sprintf("profile?seconds=%d", int(p.ProfileFor.Seconds())), "cpu.pprof")
-	}()
-	// Where the goroutines wait, in the middle of the load.
-	mid := time.AfterFunc(p.ProfileFor/2, func() { fetch("goroutine?debug=1", "goroutines.txt") })
-	return func() {
-		mid.Stop()
-		fetch("heap", "heap.pprof")
-		<-done
-		fmt.Fprintf(p.Log, "  profiles in %s (go tool pprof -top %s)\n", p.ProfileDir, filepath.Join(p.ProfileDir, prefix+"cpu.pprof"))
+	master, err := sh.front.masterPID()
+	if err != nil {
+		return nil, fmt.Errorf("hosting server's postfix master pid: %w", err)
 	}
+	return func() (float64, error) { return treeCPU(master) }, nil
+}
+
+// finish replaces the load generator's accept latencies, which in this
+// workload are the hosting server's Postfix's, with the relay's as that
+// Postfix logged them.
+func (sh *smarthost) finish(f *Figures) {
+	if sh == nil || f.Accepted == 0 {
+		return
+	}
+	lat, err := relayLatencies(sh.front.maillog, f.Delivered, 10*time.Second)
+	if err != nil {
+		f.Notes = append(f.Notes, "relay accept latency: "+err.Error())
+		f.P50, f.P99 = 0, 0
+		return
+	}
+	f.P50, f.P99 = percentile(lat, 50), percentile(lat, 99)
 }

@@ -70,6 +70,9 @@ type sendpoolOptions struct {
 	Pprof   bool   // http.pprof = true
 	Extra   string // TOML appended to the config
 	Workers int    // delivery.workers; 0: the default
+	// Cert makes the submission listener offer STARTTLS with it (the
+	// postfix-smarthost workload).
+	Cert *relayCert
 }
 
 // sendpoolProc is a running `sendpool serve`.
@@ -95,7 +98,11 @@ func startSendpool(ctx context.Context, o sendpoolOptions) (*sendpoolProc, error
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "[server]\nhostname = \"relay.bench.test\"\ndata_dir = %q\n\n", filepath.Join(o.Dir, "data"))
-	fmt.Fprintf(&cfg, "[submission]\nlisten = [%q]\n\n", smtpAddr)
+	fmt.Fprintf(&cfg, "[submission]\nlisten = [%q]\n", smtpAddr)
+	if o.Cert != nil {
+		fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\n", o.Cert.CertFile, o.Cert.KeyFile)
+	}
+	cfg.WriteString("\n")
 	fmt.Fprintf(&cfg, "[http]\nlisten = %q\nadmin_token = %q\n", httpAddr, benchToken)
 	if o.Pprof {
 		cfg.WriteString("pprof = true\n")

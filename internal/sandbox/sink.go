@@ -3,9 +3,11 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -39,6 +41,14 @@ type SinkConfig struct {
 	// kept (to show what arrived), connections are not recorded, and no
 	// attempt counts are kept (Rule.Attempt never matches).
 	Discard bool
+	// Parse reads each message's header before the 250, as a receiving
+	// MX does (net/mail), and counts what it found (ParseStats); with Log
+	// it also writes one line per message there. Memory stays bound: the
+	// parse keeps nothing but counts.
+	Parse bool
+	// Log, with Parse, gets one line per accepted message, through a
+	// buffer that Close flushes. The sink does not close it.
+	Log io.Writer
 }
 
 // Conn is one connection a sink accepted.
@@ -133,6 +143,9 @@ type Sink struct {
 	counts   map[sinkCountKey]int
 	open     map[net.Conn]struct{}
 	closed   bool
+	parsed   ParseStats
+	logw     *bufio.Writer // SinkConfig.Log, buffered; nil: none
+	logErr   error         // the first error writing it
 }
 
 type sinkRule struct {
@@ -169,6 +182,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		counts:  map[sinkCountKey]int{},
 		open:    map[net.Conn]struct{}{},
 	}
+	if cfg.Parse && cfg.Log != nil {
+		s.logw = bufio.NewWriterSize(cfg.Log, sinkLogBuffer)
+	}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -177,7 +193,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 // Addr is the address the sink listens on, "ip:port".
 func (s *Sink) Addr() string { return s.ln.Addr().String() }
 
-// Close stops the sink, closes its connections and waits for them.
+// Close stops the sink, closes its connections and waits for them, then
+// flushes the log (SinkConfig.Log): its error, or the first error writing
+// the log, is returned.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -192,6 +210,14 @@ func (s *Sink) Close() error {
 	s.mu.Unlock()
 	err := s.ln.Close()
 	s.wg.Wait()
+	if s.logw != nil {
+		s.mu.Lock()
+		if ferr := s.logw.Flush(); s.logErr == nil {
+			s.logErr = ferr
+		}
+		err = errors.Join(err, s.logErr)
+		s.mu.Unlock()
+	}
 	return err
 }
 
@@ -306,7 +332,16 @@ func (s *Sink) Reset() {
 	s.conns = nil
 	s.messages = nil
 	s.received, s.last = 0, time.Time{}
+	s.parsed = ParseStats{}
 	s.counts = map[sinkCountKey]int{}
+}
+
+// ParseStats counts what a parsing sink (SinkConfig.Parse) found since
+// the start or Reset.
+func (s *Sink) ParseStats() ParseStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parsed
 }
 
 // SetRules replaces the scripted replies.
@@ -327,9 +362,23 @@ func (s *Sink) SetHandler(h func(ev Event) *Reply) {
 	s.handler = h
 }
 
-func (s *Sink) record(m Message) {
+// record keeps m (or counts it, in Discard mode); p is its parsed header
+// when the sink parses (nil when not), logLine its log line.
+func (s *Sink) record(m Message, p *parsedMessage, logLine []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p != nil {
+		s.parsed.Parsed++
+		if !p.ok {
+			s.parsed.Failed++
+		}
+		if len(p.dkim) > 0 {
+			s.parsed.Signed++
+		}
+	}
+	if s.logw != nil && s.logErr == nil {
+		_, s.logErr = s.logw.Write(logLine)
+	}
 	if !s.cfg.Discard || len(s.messages) == 0 {
 		m.Data = slices.Clone(m.Data) // the session reuses its buffer
 		s.messages = append(s.messages, m)

@@ -52,6 +52,7 @@ type sinkSession struct {
 	// CPU with the server, and at 100 KB a fresh growing buffer each time
 	// showed in the bench's own CPU.
 	dataBuf bytes.Buffer
+	logBuf  []byte // the log line being made (SinkConfig.Parse), reused
 
 	ehlo  string
 	tls   bool
@@ -390,7 +391,15 @@ func (ss *sinkSession) data() bool {
 	// Recorded before the reply goes out, so that whoever saw the reply
 	// finds the message.
 	if text[0] == '2' {
-		ss.s.record(m)
+		var p *parsedMessage
+		if ss.s.cfg.Parse {
+			parsed := parseMessage(m.Data)
+			p = &parsed
+			if ss.s.logw != nil {
+				ss.logBuf = appendLogLine(ss.logBuf[:0], &m, p)
+			}
+		}
+		ss.s.record(m, p, ss.logBuf)
 	}
 	return ss.reply(text) == nil && !r.Drop
 }

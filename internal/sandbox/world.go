@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +34,11 @@ type WorldConfig struct {
 	// Discard makes every sink count messages rather than keep them
 	// (SinkConfig.Discard), for load runs.
 	Discard bool
+	// Parse makes every sink read each message's header as a receiving
+	// MX does (SinkConfig.Parse); with LogDir, each sink also logs one line
+	// per message to LogDir/DOMAIN.log.
+	Parse  bool
+	LogDir string
 }
 
 // DefaultDomains is the standard sandbox: three receivers and the demo
@@ -60,8 +67,11 @@ type World struct {
 
 	logger  *slog.Logger
 	discard bool
+	parse   bool
+	logDir  string
 	mu      sync.Mutex
 	sinks   map[string]*Sink
+	logs    []*os.File // the sinks' logs (WorldConfig.LogDir), closed after them
 }
 
 // StartWorld starts the DNS server and the sinks.
@@ -79,7 +89,8 @@ func StartWorld(cfg WorldConfig) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &World{DNS: dns, PoolIPs: cfg.PoolIPs, logger: cfg.Logger, discard: cfg.Discard, sinks: map[string]*Sink{}}
+	w := &World{DNS: dns, PoolIPs: cfg.PoolIPs, logger: cfg.Logger, discard: cfg.Discard,
+		parse: cfg.Parse, logDir: cfg.LogDir, sinks: map[string]*Sink{}}
 	for _, ip := range cfg.PoolIPs {
 		dns.SetA(ip.EHLO, ip.Address)
 		dns.SetPTR(ip.Address, ip.EHLO)
@@ -119,20 +130,41 @@ func (w *World) AddDomain(domain, addr string) (*Sink, error) {
 // addr:Port).
 func (w *World) addDomain(domain, addr string, ln net.Listener) (*Sink, error) {
 	mx := "mx." + domain
-	s, err := NewSink(SinkConfig{
+	var log *os.File
+	if w.parse && w.logDir != "" {
+		var err error
+		if log, err = os.Create(filepath.Join(w.logDir, strings.ToLower(domain)+".log")); err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			return nil, fmt.Errorf("sink for %s: %w", domain, err)
+		}
+	}
+	cfg := SinkConfig{
 		Addr:     net.JoinHostPort(addr, strconv.Itoa(w.Port)),
 		Listener: ln,
 		Hostname: mx,
 		Logger:   w.logger.With("sink", domain),
 		Discard:  w.discard,
-	})
+		Parse:    w.parse,
+	}
+	if log != nil {
+		cfg.Log = log
+	}
+	s, err := NewSink(cfg)
 	if err != nil {
+		if log != nil {
+			log.Close()
+		}
 		return nil, fmt.Errorf("sink for %s: %w", domain, err)
 	}
 	w.DNS.SetMX(domain, MXRecord{Host: mx, Pref: 10})
 	w.DNS.SetA(mx, addr)
 	w.mu.Lock()
 	w.sinks[strings.ToLower(domain)] = s
+	if log != nil {
+		w.logs = append(w.logs, log)
+	}
 	w.mu.Unlock()
 	return s, nil
 }
@@ -161,6 +193,12 @@ func (w *World) Close() error {
 	for _, s := range w.Sinks() {
 		errs = append(errs, s.Close())
 	}
+	w.mu.Lock()
+	for _, f := range w.logs {
+		errs = append(errs, f.Close())
+	}
+	w.logs = nil
+	w.mu.Unlock()
 	errs = append(errs, w.DNS.Close())
 	return errors.Join(errs...)
 }
