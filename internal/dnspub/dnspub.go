@@ -265,3 +265,31 @@ func (p *Publisher) save(ctx context.Context, name string, owned []domain.Publis
 func find(owned []domain.Published, typ, name string) int {
 	return slices.IndexFunc(owned, func(o domain.Published) bool { return o.Type == typ && o.Name == name })
 }
+
+// PublisherFor names the publisher of the zone name is in, "" outside
+// every zone (its owner publishes its records).
+func (p *Publisher) PublisherFor(name string) string {
+	if z := p.ZoneOf(name); z != nil {
+		return z.Publisher()
+	}
+	return ""
+}
+
+// LastError is the error of the last attempt to publish domain name on
+// this node, "" if it went through or none was made.
+func (p *Publisher) LastError(name string) string {
+	s, _ := p.Status(name)
+	return s.Error
+}
+
+// Mark sets each record's Published and Publisher from what d's
+// ownership record says sendpool published.
+func (p *Publisher) Mark(d *domain.Domain, recs []dnsrec.Record) {
+	for i := range recs {
+		r := &recs[i]
+		r.Publisher = p.PublisherFor(r.Name)
+		r.Published = slices.ContainsFunc(d.Published, func(o domain.Published) bool {
+			return o.Type == r.Type && o.Name == r.Name && (o.Value == r.Value || o.Merged && r.Purpose == dnsrec.PurposeSPF)
+		})
+	}
+}
