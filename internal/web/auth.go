@@ -183,7 +183,7 @@ func (s *server) customerActive(r *http.Request, sess *session) bool {
 }
 
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
-	if sess := s.parseSession(r); sess != nil && s.active(r.Context(), sess) {
+	if sess := s.parseSession(r); sess != nil && s.active(r.Context(), sess) && s.customerActive(r, sess) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}

@@ -197,7 +197,7 @@ func (s *server) removeMySuppression(w http.ResponseWriter, r *http.Request) {
 	addr := r.PostForm.Get("address")
 	err := s.cfg.Suppressions.DeleteSuppression(r.Context(), acct, addr)
 	if errors.Is(err, suppression.ErrNotFound) {
-		s.fail(w, r, http.StatusNotFound, "no such suppression: "+addr, nil)
+		s.fail(w, r, http.StatusNotFound, "no such address on your suppression list", nil)
 		return
 	}
 	if err != nil {
