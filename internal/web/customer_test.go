@@ -20,7 +20,9 @@ import (
 	"sendpool/internal/dns"
 	"sendpool/internal/dnsrec"
 	"sendpool/internal/intake"
+	"sendpool/internal/ipadmin"
 	"sendpool/internal/limit"
+	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/sandbox"
 	"sendpool/internal/state/memory"
@@ -42,8 +44,9 @@ const (
 // and a suppressed recipient.
 type world struct {
 	*env
-	clock   *testclock.Clock
-	handler http.Handler
+	clock             *testclock.Clock
+	handler           http.Handler
+	shared            *memory.State
 	shopMsg, otherMsg string
 	shopDKIM          []dnsrec.Record
 }
@@ -77,7 +80,12 @@ func newWorld(t *testing.T) *world {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	apiH := api.New(api.Config{Queue: st, Accounts: st, Token: token, Domains: doms, Logger: logger, Now: clock.Now,
 		Guard: guard, Suppressions: &api.Suppressions{Store: st}})
-	h, err := web.Mount(web.Config{Queue: st, Accounts: st, Domains: doms, Token: token, Logger: logger, Now: clock.Now,
+	tr := pool.NewTracker(pool.TrackerConfig{State: shared, SuspendFor: time.Hour})
+	ips := ipadmin.New(pool.New(pool.Config{IPs: []pool.IP{
+		{Addr: netip.MustParseAddr("127.0.0.2"), EHLO: "mta1.sendpool.test"},
+		{Addr: netip.MustParseAddr("127.0.0.3"), EHLO: "mta2.sendpool.test"},
+	}, Tracker: tr}), tr, nil)
+	h, err := web.Mount(web.Config{Queue: st, Accounts: st, Domains: doms, Token: token, Logger: logger, Now: clock.Now, IPs: ips,
 		Guard: guard, Suppressions: st, Authenticate: in.Authenticate, Usage: lim.Usage,
 		Stats: &stats.Reader{State: shared, Now: clock.Now}, Sessions: shared}, apiH)
 	if err != nil {
@@ -85,7 +93,7 @@ func newWorld(t *testing.T) *world {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	w := &world{env: &env{srv: srv, store: st, dns: ds, recs: recs, keys: keys}, clock: clock, handler: h}
+	w := &world{env: &env{srv: srv, store: st, dns: ds, recs: recs, keys: keys}, clock: clock, handler: h, shared: shared}
 
 	ctx := t.Context()
 	for _, a := range []struct{ name, pw, dom string }{{"shop", shopPassword, "shop.test"}, {"other", otherPassword, "other.test"}} {
@@ -125,12 +133,19 @@ func newWorld(t *testing.T) *world {
 		}
 		clock.Add(time.Second)
 	}
-	// A day of mail for shop's picture, and its limits counted.
-	rec := stats.New(stats.Config{State: shared, Now: clock.Now})
-	for i := range 40 {
-		rec.Final("shop", i%10 == 0)
+	// 30 days of mail for shop's picture (none on some), and its limits
+	// counted.
+	for d := range stats.Days {
+		at := clock.Now().Add(-time.Duration(stats.Days-1-d) * 24 * time.Hour)
+		rec := stats.New(stats.Config{State: shared, Now: func() time.Time { return at }})
+		if d%7 == 3 {
+			continue
+		}
+		for i := range 40 + (d*17)%60 {
+			rec.Final("shop", i%(8+d%9) == 0)
+		}
+		rec.Flush(ctx)
 	}
-	rec.Flush(ctx)
 	for range 3 {
 		a, _ := st.GetAccount(ctx, "shop")
 		if err := lim.Check(ctx, &intake.Submission{Account: a, From: "news@shop.test", To: []string{"x@y.test"}}); err != nil {
@@ -169,7 +184,7 @@ func TestCustomerSeesItsOwn(t *testing.T) {
 		{"/log?q=shop-order-1@shop.test", w.shopMsg},
 		{"/messages/" + w.shopMsg, "bob@shop-customers.test"},
 		{"/suppressions", "gone@shop-customers.test"},
-		{"/usage", "messages per 1h0m0s"},
+		{"/usage", "messages per hour"},
 	} {
 		code, page, _ := get(t, c, w.srv.URL+tc.path)
 		if code != 200 || !strings.Contains(page, tc.want) {
@@ -298,3 +313,5 @@ func TestCustomerLoginThrottled(t *testing.T) {
 		t.Fatalf("suspended account's login: %d", code)
 	}
 }
+
+func (w *world) sharedState() *memory.State { return w.shared }

@@ -57,9 +57,9 @@ type domainRow struct {
 	Publisher    string
 	PublishError string
 	OK           bool
-	Records []recordRow
-	Checked time.Time
-	Age     int // seconds since Checked
+	Records      []recordRow
+	Checked      time.Time
+	Age          int // seconds since Checked
 }
 
 type deliverabilityData struct {

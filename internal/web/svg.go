@@ -28,8 +28,8 @@ type chart struct {
 	Names  []string // one per stacked layer
 	Colors []string
 	Cols   [][]int // per bucket, one value per layer
-	Line   []float64
-	LineOf string // the line's name; "" for none
+	Line   []float64 // a negative value: no point in that bucket
+	LineOf string    // the line's name; "" for none
 	First  string // the first and last bucket's labels
 	Last   string
 }
@@ -79,12 +79,17 @@ func (c chart) svg() template.HTML {
 	if c.LineOf != "" && len(c.Line) > 0 {
 		var pts []string
 		for i, v := range c.Line {
+			if v < 0 {
+				continue
+			}
 			x := float64(padL) + (float64(i)+0.5)*bw
 			y := float64(padT+plotH) - v/100*float64(plotH)
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"><title>%s: %.1f %%</title></circle>`,
+				x, y, colBlocked, html.EscapeString(c.LineOf), v)
 		}
-		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"><title>%s</title></polyline>`,
-			strings.Join(pts, " "), colBlocked, html.EscapeString(c.LineOf))
+		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`,
+			strings.Join(pts, " "), colBlocked)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="%s">100%%</text>`, padL+plotW+4, padT+10, colBlocked)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="%s">0%%</text>`, padL+plotW+4, padT+plotH, colBlocked)
 	}
@@ -145,7 +150,7 @@ func volumeChart(days []stats.Day) chart {
 	}
 	for _, d := range days {
 		c.Cols = append(c.Cols, []int{d.Delivered, d.Bounced})
-		rate := 0.0
+		rate := -1.0 // no mail, no rate
 		if t := d.Delivered + d.Bounced; t > 0 {
 			rate = float64(d.Bounced) / float64(t) * 100
 		}

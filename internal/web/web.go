@@ -151,13 +151,13 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	if cfg.Domains != nil {
 		anyone("GET /{$}", s.deliverability)
 		anyone("POST /domains/{name}/check", s.checkNow)
-		admin("POST /domains", s.addDomainForm)                 // forms.go
+		admin("POST /domains", s.addDomainForm)                  // forms.go
 		admin("POST /domains/{name}/delete", s.deleteDomainForm) // forms.go
 	}
 	anyone("GET /messages/{id}", s.messagePage)
-	anyone("GET /log", s.logPage)                          // customer.go
-	anyone("GET /usage", s.usagePage)                      // customer.go
-	anyone("GET /suppressions", s.mySuppressionsPage)      // customer.go
+	anyone("GET /log", s.logPage)                              // customer.go
+	anyone("GET /usage", s.usagePage)                          // customer.go
+	anyone("GET /suppressions", s.mySuppressionsPage)          // customer.go
 	anyone("POST /suppressions/remove", s.removeMySuppression) // customer.go
 	admin("GET /ips", s.ipsPage)
 	admin("POST /ips/{address}/{action}", s.ipAction)
@@ -165,8 +165,8 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	admin("GET /queue", s.queuePage)
 	admin("POST /messages/{id}/{action}", s.messageAction)
 	admin("GET /accounts", s.accountsPage)
-	admin("POST /accounts", s.addAccountForm)                        // forms.go
-	admin("POST /accounts/{name}/{action}", s.accountForm)           // forms.go
+	admin("POST /accounts", s.addAccountForm)                               // forms.go
+	admin("POST /accounts/{name}/{action}", s.accountForm)                  // forms.go
 	admin("GET /accounts/{name}/suppressions", s.suppressionsPage)          // suppressions.go
 	admin("POST /accounts/{name}/suppressions/remove", s.removeSuppression) // suppressions.go
 	return p, nil
@@ -200,6 +200,17 @@ func funcs() template.FuncMap {
 		// §3.3), a CNAME's target with its final dot.
 		"zone":    zoneValue,
 		"percent": func(n, of int) string { return percent(n, of) },
+		"window": func(d time.Duration) string {
+			switch d {
+			case time.Minute:
+				return "minute"
+			case time.Hour:
+				return "hour"
+			case 24 * time.Hour:
+				return "day"
+			}
+			return d.String()
+		},
 		"acts": func(csrf, back, id string) actions {
 			return actions{CSRF: csrf, Back: back, ID: id, Names: []string{"retry", "hold", "release", "delete"}}
 		},
