@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	mdns "github.com/miekg/dns"
+
 	"sendpool/internal/dns"
 )
 
@@ -85,9 +87,18 @@ func (a *Authoritative) nameservers(ctx context.Context, z *Zone) ([]string, err
 	if len(z.Nameservers) > 0 {
 		return z.Nameservers, nil
 	}
-	var hosts []string
-	var err error
-	for _, s := range a.Servers {
+	servers := a.Servers
+	if len(servers) == 0 { // the system's resolvers, as dns.New takes them
+		conf, err := mdns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return nil, fmt.Errorf("no resolver to ask for the NS records of %s: %w", z.Name, err)
+		}
+		for _, s := range conf.Servers {
+			servers = append(servers, net.JoinHostPort(s, conf.Port))
+		}
+	}
+	hosts, err := []string(nil), fmt.Errorf("no resolver to ask for the NS records of %s", z.Name)
+	for _, s := range servers {
 		if hosts, err = queryNS(ctx, s, z.Name); err == nil {
 			break
 		}

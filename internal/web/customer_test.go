@@ -204,6 +204,19 @@ func TestCustomerSeesItsOwn(t *testing.T) {
 	if !strings.Contains(page, "<td>3</td><td>100</td>") || !strings.Contains(page, "<svg") || !strings.Contains(page, "bounce rate") {
 		t.Errorf("usage page:\n%s", page)
 	}
+	// Held: why, and what to do, on its pages; it can still log in and look.
+	a, _ := w.store.GetAccount(t.Context(), "shop")
+	a.Status, a.Reason = account.StatusHeld, "bounce rate 23% over the last hour"
+	if err := w.store.UpdateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/", "/usage"} {
+		_, page, _ := get(t, c, w.srv.URL+path)
+		if !strings.Contains(page, "Your mail is held") || !strings.Contains(page, "bounce rate 23% over the last hour") ||
+			!strings.Contains(page, "ask your provider to release it") {
+			t.Errorf("GET %s of a held account:\n%s", path, page)
+		}
+	}
 }
 
 // TestCustomerRoutesWalk walks every route the panel registers as customer

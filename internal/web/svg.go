@@ -27,10 +27,10 @@ type chart struct {
 	Title  string
 	Names  []string // one per stacked layer
 	Colors []string
-	Cols   [][]int // per bucket, one value per layer
+	Cols   [][]int   // per bucket, one value per layer
 	Line   []float64 // a negative value: no point in that bucket
 	LineOf string    // the line's name; "" for none
-	First  string // the first and last bucket's labels
+	First  string    // the first and last bucket's labels
 	Last   string
 }
 
