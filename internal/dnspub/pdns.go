@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	mdns "github.com/miekg/dns"
 )
@@ -25,6 +26,9 @@ type PowerDNS struct {
 }
 
 var _ Backend = (*PowerDNS)(nil)
+
+// pdnsTimeout bounds one API call when no Client is given.
+const pdnsTimeout = 20 * time.Second
 
 type pdnsRecord struct {
 	Content  string `json:"content"`
@@ -64,7 +68,7 @@ func (b *PowerDNS) do(ctx context.Context, method string, body any, out any) err
 	}
 	c := b.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = &http.Client{Timeout: pdnsTimeout}
 	}
 	resp, err := c.Do(req)
 	if err != nil {

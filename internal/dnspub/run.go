@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"sendpool/internal/domain"
 )
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
+
+// syncTimeout bounds one domain's sync in the loop: a server that does not
+// answer holds up the others this long at most, and is tried again next
+// round.
+const syncTimeout = 30 * time.Second
 
 // Run keeps every domain of the configured zones published until ctx ends:
 // sendpool's SPF host at once, then every domain each interval (which
@@ -28,7 +31,9 @@ func (p *Publisher) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case name := <-p.kick:
-			p.Sync(ctx, name) // logged and kept in Status
+			sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+			p.Sync(sctx, name) // logged and kept in Status
+			cancel()
 		case <-t.C:
 			p.SyncAll(ctx)
 		}
@@ -38,7 +43,10 @@ func (p *Publisher) Run(ctx context.Context, interval time.Duration) {
 // SyncAll syncs sendpool's SPF host and every domain inside a configured
 // zone; each failure is logged and kept in Status.
 func (p *Publisher) SyncAll(ctx context.Context) {
-	if err := p.SyncService(ctx); err != nil && ctx.Err() == nil {
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	err := p.SyncService(sctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
 		p.log.WarnContext(ctx, "dnspub: service records", "err", err)
 	}
 	ds, err := p.cfg.Store.ListDomains(ctx, "")
@@ -51,9 +59,9 @@ func (p *Publisher) SyncAll(ctx context.Context) {
 			return
 		}
 		if p.ZoneOf(d.Name) != nil {
-			if err := p.Sync(ctx, d.Name); err != nil && errors.Is(err, domain.ErrNotFound) {
-				continue // removed meanwhile
-			}
+			sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+			p.Sync(sctx, d.Name) // logged and kept in Status; a domain removed meanwhile is ErrNotFound
+			cancel()
 		}
 	}
 }
