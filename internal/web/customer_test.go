@@ -328,3 +328,33 @@ func TestCustomerLoginThrottled(t *testing.T) {
 }
 
 func (w *world) sharedState() *memory.State { return w.shared }
+
+// TestAdminFormsGoThroughTheAPI: the admin's forms need the CSRF token,
+// answer the API's own refusals, and do what the API does.
+func TestAdminFormsGoThroughTheAPI(t *testing.T) {
+	w := newWorld(t)
+	c := client(t)
+	csrf := w.loginAs(t, c, "", token)
+	form := url.Values{"name": {"newshop"}, "password": {"short"}, "domains": {"newshop.test"}}
+	if code, _, _ := post(t, c, w.srv.URL+"/accounts", form); code != http.StatusForbidden {
+		t.Fatalf("form without CSRF: %d", code)
+	}
+	form.Set("csrf", csrf)
+	if code, page, _ := post(t, c, w.srv.URL+"/accounts", form); code != http.StatusBadRequest || !strings.Contains(page, "password") {
+		t.Fatalf("short password: %d\n%s", code, page)
+	}
+	form.Set("password", "newshop-password")
+	form.Set("per_day", "300")
+	if code, _, h := post(t, c, w.srv.URL+"/accounts", form); code != http.StatusSeeOther || h.Get("Location") != "/accounts" {
+		t.Fatalf("add account: %d to %q", code, h.Get("Location"))
+	}
+	if a, err := w.store.GetAccount(t.Context(), "newshop"); err != nil || a.Limits.PerDay != 300 || a.Domains[0] != "newshop.test" {
+		t.Fatalf("newshop: %+v %v", a, err)
+	}
+	if code, _, _ := post(t, c, w.srv.URL+"/domains", url.Values{"csrf": {csrf}, "domain": {"shop.test"}, "account": {"newshop"}}); code != http.StatusConflict {
+		t.Fatalf("another account's domain: %d, want the API's 409", code)
+	}
+	if code, _, _ := post(t, c, w.srv.URL+"/accounts/nobody/suspend", url.Values{"csrf": {csrf}}); code != http.StatusNotFound {
+		t.Fatalf("suspend an unknown account: %d", code)
+	}
+}
