@@ -212,6 +212,16 @@ func TestBrowserCustomer(t *testing.T) {
 		t.Fatalf("customer menu: %q", nav)
 	}
 
+	// The copy button (static/copy.js, allowed by the CSP as our own
+	// file) copies a record and says so.
+	b.run("copy", chromedp.Click(chromedp.CSS(`button[data-copy="rec-0-0"]`)))
+	for deadline := time.Now().Add(5 * time.Second); b.text(`button[data-copy="rec-0-0"]`) != "Copied"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy button says %q", b.text(`button[data-copy="rec-0-0"]`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// Its records published (the sandbox DNS is the domain's), then
 	// "Check now": authenticated.
 	d, err := w.store.GetDomain(t.Context(), "shop.test")
