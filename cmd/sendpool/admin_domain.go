@@ -103,9 +103,13 @@ func (c *adminCmd) showRecords(d *api.DomainInfo, err error, zone bool) error {
 	}
 	fmt.Fprintf(c.stdout, "%s (account %s): publish these records\n\n", d.Domain, d.Account)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PURPOSE\tTYPE\tNAME\tVALUE")
+	fmt.Fprintln(tw, "PURPOSE\tTYPE\tNAME\tPUBLISHED\tVALUE")
 	for _, r := range d.Records {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Purpose, r.Type, r.Name, r.Value)
+		pub := "-"
+		if r.Published {
+			pub = "by " + r.Publisher
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Purpose, r.Type, r.Name, pub, r.Value)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -130,6 +134,9 @@ func (c *adminCmd) showRecords(d *api.DomainInfo, err error, zone bool) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if d.PublishError != "" {
+		fmt.Fprintf(c.stdout, "\npublishing failed (retried in the background): %s\n", d.PublishError)
 	}
 	if len(d.Removable) > 0 {
 		fmt.Fprintf(c.stdout, "\nremovable: delete the records of %s\n", strings.Join(d.Removable, ", "))

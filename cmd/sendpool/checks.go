@@ -27,6 +27,7 @@ type checks struct {
 	observers []func(context.Context, intake.Decision)
 	events    *events.Log
 	protector *protect.Protector
+	limiter   *limit.Limiter // the panel shows its counts (Usage)
 	accounts  account.Store
 	queue     queue.Store
 	logger    *slog.Logger
@@ -50,10 +51,11 @@ func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Re
 		scanners = append(scanners, &scan.Rspamd{URL: cfg.Scan.Rspamd})
 	}
 	// Scan first, count last: a refused message costs no limit.
+	c.limiter = limit.New(limit.Config{State: shared, Logger: logger})
 	c.list = []intake.Check{
 		scan.NewCheck(scan.CheckConfig{Scanners: scanners, RejectScore: cfg.Scan.SpamRejectScore,
 			Fail: cfg.Scan.Fail, Timeout: cfg.Scan.Timeout.D(), Logger: logger}),
-		limit.New(limit.Config{State: shared, Logger: logger}),
+		c.limiter,
 	}
 	p := cfg.Protect
 	c.protector = protect.New(protect.Config{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 
 	"sendpool/internal/api"
 	"sendpool/internal/config"
@@ -20,6 +19,7 @@ import (
 // its periodic activation check, the intake signer and the API's routes.
 type domains struct {
 	keys *dkim.Manager
+	pub  publisher
 	api  *api.Domains
 	stop func() error
 }
@@ -41,44 +41,50 @@ func startDomains(ctx context.Context, cfg *config.Config, ds domain.Store, logg
 		}
 		algs = append(algs, alg)
 	}
-	keys := dkim.New(dkim.Config{
+	// In the zones sendpool publishes in, records are looked up on every
+	// authoritative server of the zone (dnspub.Authoritative): a new key
+	// signs only once all of them answer it. Elsewhere, fresh.
+	var keys *dkim.Manager
+	pub, lookup := newPublisher(cfg, ds, fresh, func(ctx context.Context, name string) {
+		if _, err := keys.Activate(ctx, name); err != nil {
+			logger.WarnContext(ctx, "dkim: activation after publishing", "domain", name, "err", err)
+		}
+	}, logger)
+	keys = dkim.New(dkim.Config{
 		Store:       ds,
-		Resolver:    fresh,
+		Resolver:    lookup,
 		RetireAfter: cfg.DKIM.RetireAfter.D(),
 		Algorithms:  algs,
 		Logger:      logger,
 	})
-	var pool []dnsrec.PoolIP
-	for _, ip := range cfg.PoolIPs() {
-		if a, err := netip.ParseAddr(ip.Address); err == nil {
-			pool = append(pool, dnsrec.PoolIP{Addr: a, EHLO: ip.EHLO})
-		}
-	}
-	records := &dnsrec.Config{
-		SPFHost:        cfg.SPFHost(),
-		SPFMode:        cfg.DKIM.SPFMode,
-		Pool:           pool,
-		DMARCPolicy:    cfg.DKIM.DMARCPolicy,
-		DMARCRUA:       cfg.DKIM.DMARCRUA,
-		ReturnPathHost: cfg.DKIM.ReturnPathHost,
-		RetireAfter:    cfg.DKIM.RetireAfter.D(),
-	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		keys.Run(rctx, cfg.DKIM.CheckInterval.D())
 	}()
-	return &domains{
+	pdone := make(chan struct{})
+	go func() {
+		defer close(pdone)
+		// At start, sendpool's own SPF record is compared with the pool
+		// and updated; then every published domain each interval.
+		pub.Run(rctx, cfg.DNS.PublishInterval.D())
+	}()
+	d := &domains{
 		keys: keys,
+		pub:  pub,
 		api: &api.Domains{
 			Store:   ds,
 			Keys:    keys,
-			Records: records,
-			Checker: &dnsrec.Checker{Resolver: fresh, Config: records},
+			Records: pub.records,
+			Checker: &dnsrec.Checker{Resolver: lookup, Config: pub.records},
 		},
-		stop: func() error { cancel(); <-done; return nil },
-	}, nil
+		stop: func() error { cancel(); <-done; <-pdone; return nil },
+	}
+	if len(cfg.DNS.Publish) > 0 {
+		d.api.Publisher = pub.Publisher
+	}
+	return d, nil
 }
 
 // sign is intake's Sign hook: DKIM-signs a message whose From domain is

@@ -29,6 +29,7 @@ import (
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/smtpd"
+	"sendpool/internal/stats"
 	"sendpool/internal/store/sqlite"
 	"sendpool/internal/web"
 )
@@ -165,7 +166,9 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	sup := startSuppression(ctx, cfg, raw, reg, logger) // suppression.go: per-account suppression lists
 	n.add(sup.stop)
 	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
-	sched = queue.NewScheduler(st, observed{ic.gate(courier), m}, queue.SchedulerConfig{
+	counts := startStats(ctx, shared, st, logger) // stats.go: the panel's pictures
+	n.add(counts.stop)
+	sched = queue.NewScheduler(st, observed{ic.gate(courier), m, counts.rec, classifier.Provider}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
 		LeaseFor:      cfg.Delivery.LeaseFor.D(),
 		MaxGroupTime:  cfg.Delivery.MaxGroupTime.D(),
@@ -174,7 +177,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Retry:         retry,
 		Logger:        logger,
 		OnBounce:      notifier.Bounce,
-		OnFinal:       ic.onFinal(sup.onFinal()),
+		OnFinal:       counts.onFinal(ic.onFinal(sup.onFinal())),
 		DelayNotice:   cfg.Delivery.DelayNotice.D(),
 		OnDelay:       notifier.Delayed,
 	})
@@ -271,7 +274,8 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,
 			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard,
-			Suppressions: sup.panel()}, h)
+			Suppressions: sup.panel(), Authenticate: n.intake.Authenticate, Usage: ic.limiter.Usage,
+			Stats: counts.reader}, h)
 		if err != nil {
 			return nil, err
 		}
@@ -294,10 +298,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	return n, nil
 }
 
-// observed records every delivery attempt in the metrics.
+// observed records every delivery attempt in the metrics and the panel's
+// counts (one increment each; written in the background).
 type observed struct {
 	queue.Courier
-	m *metrics.Metrics
+	m        *metrics.Metrics
+	counts   *stats.Recorder
+	provider func(mx string) string
 }
 
 func (o observed) Deliver(ctx context.Context, group []*queue.Lease) []queue.Result {
@@ -305,6 +312,7 @@ func (o observed) Deliver(ctx context.Context, group []*queue.Lease) []queue.Res
 	for _, r := range rs {
 		if !r.Attempt.Time.IsZero() {
 			o.m.Attempt(string(r.Verdict), r.Attempt.SourceIP, r.Attempt.Duration)
+			o.counts.Attempt(r.Attempt.SourceIP, o.provider(r.Attempt.MX), string(r.Verdict))
 		}
 	}
 	return rs

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -17,7 +18,29 @@ type Domains struct {
 	Keys    *dkim.Manager
 	Records *dnsrec.Config
 	Checker *dnsrec.Checker
+	// Publisher publishes records in the zones sendpool may change
+	// ([[dns.publish]], internal/dnspub); nil: the owners publish them all.
+	Publisher Publisher
 }
+
+// Publisher is what the domain routes ask of internal/dnspub.
+type Publisher interface {
+	// Sync publishes what the domain needs now; Unpublish deletes what
+	// sendpool published for it. Both do nothing outside the zones.
+	Sync(ctx context.Context, name string) error
+	Unpublish(ctx context.Context, name string) error
+	// Mark sets each record's Published and Publisher.
+	Mark(d *domain.Domain, recs []dnsrec.Record)
+	// LastError is the last failure to publish the domain, "" if none.
+	LastError(name string) string
+	// PublisherFor names the zone's publisher, "" outside every zone.
+	PublisherFor(name string) string
+}
+
+// publishWait bounds the publishing an API call waits for: a DNS server
+// that does not answer delays the call this long at most, and the
+// publisher's loop retries.
+const publishWait = 5 * time.Second
 
 // DomainRequest is the body of POST /api/v1/domains. The account must
 // exist; the domain is added to its sending domains if it has not got it.
@@ -36,6 +59,9 @@ type DomainInfo struct {
 	Records []dnsrec.Record `json:"records"`
 	// Removable are the selectors whose records may now be deleted.
 	Removable []string `json:"removable"`
+	// PublishError is the last failure to publish the records (retried
+	// in the background); absent when none.
+	PublishError string `json:"publish_error,omitempty"`
 }
 
 // KeyInfo is one DKIM key, public half only.
@@ -73,6 +99,10 @@ func (s *server) domainInfo(d *domain.Domain) DomainInfo {
 			return nil
 		}
 		return &t
+	}
+	if p := s.cfg.Domains.Publisher; p != nil {
+		p.Mark(d, info.Records)
+		info.PublishError = p.LastError(d.Name)
 	}
 	for _, k := range d.Keys {
 		info.Keys = append(info.Keys, KeyInfo{
@@ -155,7 +185,7 @@ func (s *server) createDomain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.InfoContext(ctx, "api: domain added", "domain", name, "account", a.Name)
-	writeJSON(w, http.StatusCreated, s.domainInfo(d))
+	writeJSON(w, http.StatusCreated, s.domainInfo(s.publish(ctx, d)))
 }
 
 func (s *server) listDomains(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +223,19 @@ func (s *server) deleteDomain(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if p := s.cfg.Domains.Publisher; p != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), publishWait)
+		err := p.Unpublish(ctx, name)
+		cancel()
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
+			// Kept, with its record of what was published: deleting it now
+			// would leave those records in the zone for good.
+			s.log.WarnContext(r.Context(), "api: domain records not removed", "domain", name, "err", err)
+			writeError(w, http.StatusBadGateway, "the records sendpool published could not be deleted from DNS, so the domain is kept: "+
+				err.Error()+"; try again")
+			return
+		}
+	}
 	if err := s.cfg.Domains.Store.DeleteDomain(r.Context(), name); err != nil {
 		s.failDomain(w, r, err)
 		return
@@ -212,7 +255,7 @@ func (s *server) rotateDKIM(w http.ResponseWriter, r *http.Request) {
 		s.failDomain(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.domainInfo(d))
+	writeJSON(w, http.StatusOK, s.domainInfo(s.publish(r.Context(), d)))
 }
 
 // checkDomain first activates pending keys whose records are now published
@@ -229,4 +272,24 @@ func (s *server) checkDomain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.cfg.Domains.Checker.Check(r.Context(), d, s.cfg.Now()))
+}
+
+// publish publishes d's records where sendpool publishes them, waiting
+// publishWait at most, and returns the domain as it then is (with what was
+// published). A failure is kept for the answer's publish_error and retried
+// by the publisher's loop.
+func (s *server) publish(ctx context.Context, d *domain.Domain) *domain.Domain {
+	p := s.cfg.Domains.Publisher
+	if p == nil || p.PublisherFor(d.Name) == "" {
+		return d
+	}
+	pctx, cancel := context.WithTimeout(ctx, publishWait)
+	defer cancel()
+	if err := p.Sync(pctx, d.Name); err != nil {
+		s.log.WarnContext(ctx, "api: publishing records", "domain", d.Name, "err", err)
+	}
+	if now, err := s.cfg.Domains.Store.GetDomain(ctx, d.Name); err == nil {
+		return now
+	}
+	return d
 }

@@ -136,6 +136,12 @@ type DNS struct {
 	// CacheMaxTTL caps how long an answer is cached (its own TTL otherwise);
 	// with state.backend = "redis" the cache is shared by every node.
 	CacheMaxTTL Duration `toml:"cache_max_ttl"`
+	// Publish are the zones sendpool publishes customers' records in
+	// (dnspub.go); a domain outside them is told its records to copy.
+	Publish []DNSPublish `toml:"publish"`
+	// PublishInterval is how often published domains are compared with
+	// their zones.
+	PublishInterval Duration `toml:"publish_interval"`
 }
 
 // Delivery is how mail goes out.
@@ -257,7 +263,7 @@ func Default() *Config {
 			MaxRecipients:  100,
 		},
 		HTTP:  HTTP{Listen: "127.0.0.1:8025"},
-		DNS:   DNS{CacheMaxTTL: Duration(5 * time.Minute)},
+		DNS:   DNS{CacheMaxTTL: Duration(5 * time.Minute), PublishInterval: Duration(defaultPublishInterval)},
 		Store: Store{Backend: "sqlite", MongoDBURI: "mongodb://127.0.0.1:27017/sendpool", Retention: Duration(720 * time.Hour)},
 		State: State{Backend: "memory", RedisURL: "redis://127.0.0.1:6379/0"},
 		Delivery: Delivery{
@@ -462,6 +468,7 @@ func (c *Config) Validate() Errors {
 	}
 	c.validateScanProtect(bad)
 	c.validateDKIM(bad)
+	c.validatePublish(bad) // dnspub.go
 	c.validateAuth(bad)
 	c.validateWarmup(bad)
 	c.validateSuppression(bad)

@@ -35,6 +35,10 @@ type DKIM struct {
 	// "ed25519-sha256" (RFC 8463) or both. Keys of both types are made at
 	// `domain add` either way, so their records are ready.
 	Algorithms []string `toml:"algorithms"`
+	// RevokedFor: in a zone sendpool publishes in, a retired key's record
+	// is emptied (p=, revoked: RFC 6376 §3.6.1) once retire_after has
+	// passed, and deleted this long after that.
+	RevokedFor Duration `toml:"revoked_for"`
 }
 
 func defaultDKIM() DKIM {
@@ -47,6 +51,7 @@ func defaultDKIM() DKIM {
 		// Both: receivers that know Ed25519 are still few (RFC 8463 §1),
 		// so RSA must stay; both is what issue 5 asks.
 		Algorithms: []string{"rsa-sha256", "ed25519-sha256"},
+		RevokedFor: Duration(defaultRevokedFor),
 	}
 }
 

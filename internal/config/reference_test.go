@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"go/ast"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -165,7 +166,7 @@ func TestExampleMissingKeyIsReported(t *testing.T) {
 // entry sets it.
 func missingFromTOML(text string, tables []Table) ([]string, error) {
 	var doc map[string]any
-	if _, err := toml.Decode(text, &doc); err != nil {
+	if _, err := toml.Decode(uncommentExamples(text), &doc); err != nil {
 		return nil, err
 	}
 	var missing []string
@@ -207,4 +208,33 @@ func has(v any, path []string) bool {
 	}
 	e, ok := m[seg]
 	return ok && has(e, path[1:])
+}
+
+// exampleBlock is the start of an optional array-of-tables entry the
+// example shows commented out ("# [[dns.publish]]"), and exampleKey one
+// of its "# key = value" lines.
+var (
+	exampleBlock = regexp.MustCompile(`^# (\[\[[a-z_.]+\]\])\s*$`)
+	exampleKey   = regexp.MustCompile(`^# ([a-z_]+ = .*)$`)
+)
+
+// uncommentExamples turns the example's commented-out [[table]] entries
+// into TOML, so that a key shown only there counts as shown: an optional
+// table is documented by example without being switched on.
+func uncommentExamples(text string) string {
+	lines := strings.Split(text, "\n")
+	in := false
+	for i, l := range lines {
+		switch {
+		case exampleBlock.MatchString(l):
+			lines[i], in = exampleBlock.ReplaceAllString(l, "$1"), true
+		case in && exampleKey.MatchString(l):
+			lines[i] = exampleKey.ReplaceAllString(l, "$1")
+		case in && strings.HasPrefix(l, "#  "):
+			// a continuation of the previous key's comment
+		default:
+			in = false
+		}
+	}
+	return strings.Join(lines, "\n")
 }

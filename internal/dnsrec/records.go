@@ -45,6 +45,10 @@ type Record struct {
 	Value   string `json:"value"` // whole; Zone splits TXT values into strings
 	Purpose string `json:"purpose"`
 	Note    string `json:"note,omitempty"` // for the person publishing it
+	// Published: sendpool published it itself (internal/dnspub), in the
+	// zone Publisher names; false where the domain's owner publishes it.
+	Published bool   `json:"published"`
+	Publisher string `json:"publisher,omitempty"`
 }
 
 // PoolIP is one sending address with its EHLO name.

@@ -26,7 +26,7 @@ func Zone(records []Record) string {
 		value := r.Value
 		switch r.Type {
 		case "TXT":
-			value = strings.Join(quoteTXT(r.Value), " ")
+			value = strings.Join(QuoteTXT(r.Value), " ")
 		case "CNAME":
 			value = strings.TrimSuffix(value, ".") + "."
 		}
@@ -44,9 +44,9 @@ func SplitTXT(v string) []string {
 	return append(parts, v)
 }
 
-// quoteTXT returns v's character-strings quoted for a zone file, '"' and
+// QuoteTXT returns v's character-strings quoted for a zone file, '"' and
 // '\' escaped.
-func quoteTXT(v string) []string {
+func QuoteTXT(v string) []string {
 	parts := SplitTXT(v)
 	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	for i, p := range parts {

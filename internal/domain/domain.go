@@ -71,10 +71,28 @@ type Domain struct {
 	Account string    `json:"account"`
 	Created time.Time `json:"created"`
 	Keys    []Key     `json:"keys"` // in the order they were made
+	// Published are the DNS records sendpool itself put in a zone it
+	// publishes to (internal/dnspub), so that removing the domain deletes
+	// those and nothing the customer published.
+	Published []Published `json:"published,omitempty"`
 	// Version counts the domain's updates. UpdateDomain stores a domain only
 	// if Version is still the stored one, and increments it: two nodes
 	// rotating or activating keys at once cannot lose each other's change.
 	Version int64 `json:"-"`
+}
+
+// Published is one record sendpool published for a domain.
+type Published struct {
+	Type string `json:"type"` // "TXT" or "CNAME"
+	Name string `json:"name"` // owner name, without the final dot
+	// Value is the record sendpool added; for a merged SPF record, the
+	// terms it added to the record already there.
+	Value string `json:"value"`
+	// Merged: Value's terms went into a record sendpool did not create
+	// (RFC 7208 §3.2: one SPF record per name), so only they are removed.
+	Merged bool `json:"merged,omitempty"`
+	// Publisher names where it went, e.g. "rfc2136:hosting.test".
+	Publisher string `json:"publisher"`
 }
 
 // Store keeps domains durably. Names are stored as given (lower case, see
@@ -86,7 +104,7 @@ type Store interface {
 	GetDomain(ctx context.Context, name string) (*Domain, error)
 	// ListDomains returns the domains of account ("" for all), by name.
 	ListDomains(ctx context.Context, account string) ([]*Domain, error)
-	// UpdateDomain replaces a domain's account and keys if its stored
+	// UpdateDomain replaces a domain's account, keys and published records if its stored
 	// Version is d.Version, then increments d.Version. ErrNotFound if it
 	// is gone, ErrConflict if another update came first.
 	UpdateDomain(ctx context.Context, d *Domain) error
@@ -166,5 +184,6 @@ func (k *Key) RemovableAt(retireAfter time.Duration) time.Time {
 func (d *Domain) Clone() *Domain {
 	c := *d
 	c.Keys = slices.Clone(d.Keys)
+	c.Published = slices.Clone(d.Published)
 	return &c
 }

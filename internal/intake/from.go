@@ -39,6 +39,9 @@ type VerifyFunc func(ctx context.Context, msg []byte) ([]DKIMResult, error)
 type header struct {
 	from     []string // the values of its From: fields, unfolded
 	received int      // how many Received: fields
+	// messageID is the first Message-ID: field's value (RFC 5322 §3.6.4),
+	// unfolded and trimmed: the delivery log finds a message by it.
+	messageID string
 }
 
 // readHeader reads msg's header section (up to the first empty line) and
@@ -59,8 +62,11 @@ func readHeader(msg []byte) header {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			// RFC 5322 §2.2.3: a continuation of the field before.
-			if name == "from" {
+			switch name {
+			case "from":
 				h.from[len(h.from)-1] += string(line)
+			case "message-id":
+				h.messageID += strings.TrimSpace(string(line))
 			}
 			continue
 		}
@@ -75,6 +81,12 @@ func readHeader(msg []byte) header {
 			h.from = append(h.from, string(v))
 		case "received":
 			h.received++
+		case "message-id":
+			if h.messageID != "" {
+				name = "" // only the first
+				continue
+			}
+			h.messageID = strings.TrimSpace(string(v))
 		}
 	}
 	return h

@@ -205,6 +205,7 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 		}
 	}
 	rec := record(sub)
+	rec.HeaderMessageID = readHeader(sub.Body).messageID
 	if s.cfg.Sign != nil {
 		signed, sigs, err := s.cfg.Sign(ctx, sub)
 		if err != nil {

@@ -191,3 +191,32 @@ func windowName(d time.Duration) string {
 	}
 	return "per-" + d.String()
 }
+
+// Use is one volume limit of an account and what counts against it now.
+type Use struct {
+	What   string        // "messages" or "recipients"
+	Window time.Duration // a minute, an hour or a day
+	Used   int
+	Max    int
+}
+
+// Usage returns the account's message and recipient limits with the
+// counts every node shares (the control panel's usage). The per-sender
+// limits are left out: they count each sender address on its own.
+func (l *Limiter) Usage(ctx context.Context, a *account.Account) ([]Use, error) {
+	now := l.now()
+	var out []Use
+	for _, c := range counters(a, "", 0) {
+		if c.key != "limit:msg:"+a.Name && c.key != "limit:rcpt:"+a.Name {
+			continue
+		}
+		for _, w := range c.windows {
+			n, err := l.st.Count(ctx, c.key, now, w.Size)
+			if err != nil {
+				return nil, fmt.Errorf("limit: usage of %s: %w", a.Name, err)
+			}
+			out = append(out, Use{What: c.what, Window: w.Size, Used: n, Max: w.Max})
+		}
+	}
+	return out, nil
+}

@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,26 @@ func TestNoLimits(t *testing.T) {
 	}
 	if n, _ := l.st.Count(t.Context(), "limit:msg:free", l.now(), 24*time.Hour); n != 0 {
 		t.Fatalf("counted %d for an account without limits", n)
+	}
+}
+
+func TestUsageCountsAgainstEachLimit(t *testing.T) {
+	clock := testclock.New()
+	st := memory.New(clock.Now)
+	l := New(Config{State: st, Now: clock.Now})
+	a := &account.Account{Name: "shop", Limits: account.Limits{PerHour: 10, PerDay: 100, RcptPerDay: 500}}
+	for range 3 {
+		if err := l.Check(t.Context(), &intake.Submission{Account: a, From: "a@shop.test", To: []string{"x@y.test", "z@y.test"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	us, err := l.Usage(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(us)
+	want := "[{messages 1h0m0s 3 10} {messages 24h0m0s 3 100} {recipients 24h0m0s 6 500}]"
+	if got != want {
+		t.Fatalf("Usage = %s, want %s", got, want)
 	}
 }

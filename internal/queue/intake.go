@@ -26,6 +26,9 @@ type Intake struct {
 	Scanners []ScanVerdict `json:"scanners,omitempty"`
 	// DKIM is each signature intake added, in the message's order.
 	DKIM []DKIMSignature `json:"dkim,omitempty"`
+	// HeaderMessageID is the message's own Message-ID: field, as given
+	// (with its angle brackets): the delivery log's search finds it.
+	HeaderMessageID string `json:"header_message_id,omitempty"`
 }
 
 // Values of Intake.Protocol and Intake.Auth.

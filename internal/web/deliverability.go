@@ -5,12 +5,32 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"sendpool/internal/account"
 	"sendpool/internal/dnsrec"
 	"sendpool/internal/domain"
 )
+
+// mine reports whether an object of account owner may be shown to r's
+// session: the admin sees everything, a customer its own alone.
+func mine(r *http.Request, owner string) bool {
+	c := customerOf(r)
+	return c == "" || c == owner
+}
+
+// zoneValue is a record's value as a zone file needs it.
+func zoneValue(r dnsrec.Record) string {
+	switch r.Type {
+	case "TXT":
+		return strings.Join(dnsrec.QuoteTXT(r.Value), " ")
+	case "CNAME":
+		return strings.TrimSuffix(r.Value, ".") + "."
+	}
+	return r.Value
+}
 
 // checkTimeout bounds the live DNS checks of one page view.
 const checkTimeout = 15 * time.Second
@@ -32,16 +52,26 @@ type recordRow struct {
 type domainRow struct {
 	Name    string
 	Account string
-	OK      bool
-	Records []recordRow
-	Checked time.Time
-	Age     int // seconds since Checked
+	// Publisher names where sendpool publishes the domain's records, ""
+	// where its owner does; PublishError is the last failure to.
+	Publisher    string
+	PublishError string
+	OK           bool
+	Records      []recordRow
+	Checked      time.Time
+	Age          int // seconds since Checked
 }
 
 type deliverabilityData struct {
 	Domains []domainRow
 	Pool    []dnsrec.IPResult
 	CacheS  int // how long a check is kept, in seconds
+	// Admin: the provider's view (every domain, the pool, the forms);
+	// Accounts are the names the add-domain form offers.
+	Admin    bool
+	Accounts []string
+	// Customer is the account of a customer's view, with its hold.
+	Customer *account.Account
 }
 
 // deliverability is the Email Deliverability page: every domain, the
@@ -49,7 +79,8 @@ type deliverabilityData struct {
 // checkFor, see checkcache.go).
 func (s *server) deliverability(w http.ResponseWriter, r *http.Request) {
 	d := s.cfg.Domains
-	ds, err := d.Store.ListDomains(r.Context(), "")
+	acct := customerOf(r) // "" for the admin: every domain
+	ds, err := d.Store.ListDomains(r.Context(), acct)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "could not list the domains", err)
 		return
@@ -76,16 +107,38 @@ func (s *server) deliverability(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
-	out := deliverabilityData{Domains: []domainRow{}, CacheS: int(checkFor / time.Second)}
+	out := deliverabilityData{Domains: []domainRow{}, CacheS: int(checkFor / time.Second), Admin: acct == ""}
 	for i, dom := range ds {
+		if d.Publisher != nil {
+			d.Publisher.Mark(dom, recs[i])
+		}
 		row := rows(dom, recs[i], reports[i])
 		row.Checked, row.Age = checked[i], int(now.Sub(checked[i])/time.Second)
+		if d.Publisher != nil {
+			row.Publisher, row.PublishError = d.Publisher.PublisherFor(dom.Name), d.Publisher.LastError(dom.Name)
+		}
 		out.Domains = append(out.Domains, row)
+	}
+	if acct != "" {
+		// The sending IPs are the provider's business, not the customer's.
+		a, err := s.cfg.Accounts.GetAccount(r.Context(), acct)
+		if err != nil {
+			s.fail(w, r, http.StatusInternalServerError, "could not read the account", err)
+			return
+		}
+		out.Customer = a
+		s.render(w, r, http.StatusOK, "deliverability", "Email Deliverability", out)
+		return
 	}
 	if len(reports) > 0 {
 		out.Pool = reports[0].Pool // the same for every domain
 	} else {
 		out.Pool = s.checkPool(ctx, now)
+	}
+	if list, err := s.cfg.Accounts.ListAccounts(r.Context()); err == nil {
+		for _, a := range list {
+			out.Accounts = append(out.Accounts, a.Name)
+		}
 	}
 	s.render(w, r, http.StatusOK, "deliverability", "Email Deliverability", out)
 }
@@ -124,7 +177,7 @@ func (s *server) checkNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dom, err := d.Store.GetDomain(r.Context(), name)
-	if errors.Is(err, domain.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) || err == nil && !mine(r, dom.Account) {
 		s.fail(w, r, http.StatusNotFound, "no such domain: "+name, nil)
 		return
 	}

@@ -21,6 +21,10 @@ type ipsData struct {
 	// Replies are each IP's last replies (replies.go).
 	Replies      []ipReplies
 	RepliesError string
+	// Charts are each IP × provider's attempts per hour, Queue the
+	// queue's depth (svg.go); none without stats.
+	Charts []chart
+	Queue  *chart
 }
 
 func (s *server) ipsPage(w http.ResponseWriter, r *http.Request) {
@@ -34,6 +38,19 @@ func (s *server) ipsPage(w http.ResponseWriter, r *http.Request) {
 		addrs[i] = ip.Address
 	}
 	data.Replies, data.RepliesError = s.recentReplies(r, addrs, shownReplies)
+	if s.cfg.Stats != nil {
+		series, err := s.cfg.Stats.IPs(r.Context())
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "web: IP stats", "err", err)
+		}
+		for _, sr := range series {
+			data.Charts = append(data.Charts, ipChart(sr))
+		}
+		if depth, start, err := s.cfg.Stats.Queue(r.Context()); err == nil {
+			q := queueChart(depth, start)
+			data.Queue = &q
+		}
+	}
 	s.render(w, r, http.StatusOK, "ips", "IP pool", data)
 }
 
@@ -133,7 +150,9 @@ func (s *server) queuePage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) messagePage(w http.ResponseWriter, r *http.Request) {
 	m, err := s.cfg.Queue.GetMessage(r.Context(), r.PathValue("id"))
-	if errors.Is(err, queue.ErrNotFound) {
+	// Another account's message is not there, for a customer: 404, so
+	// that ids tell nothing.
+	if errors.Is(err, queue.ErrNotFound) || err == nil && !mine(r, m.Account) {
 		s.fail(w, r, http.StatusNotFound, "no such message", nil)
 		return
 	}
@@ -143,8 +162,9 @@ func (s *server) messagePage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "message", "Message "+m.ID, struct {
 		*queue.MessageDetail
-		Back string
-	}{m, r.URL.RequestURI()})
+		Back  string
+		Admin bool
+	}{m, r.URL.RequestURI(), customerOf(r) == ""})
 }
 
 // messageAction serves the retry, hold, release and delete buttons.

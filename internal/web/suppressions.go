@@ -17,6 +17,9 @@ type suppressionsData struct {
 	Account string
 	Entries []api.Suppression
 	More    bool // the list was cut at shownSuppressions
+	// Action is where the remove buttons post; "" for the admin's
+	// /accounts/{name}/suppressions/remove.
+	Action string
 }
 
 // suppressionsPage lists an account's suppressed recipients, newest first,

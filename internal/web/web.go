@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,7 +20,9 @@ import (
 
 	"sendpool/internal/account"
 	"sendpool/internal/api"
+	"sendpool/internal/limit"
 	"sendpool/internal/queue"
+	"sendpool/internal/stats"
 )
 
 //go:embed templates/*.html
@@ -58,6 +61,16 @@ type Config struct {
 	// Suppressions are the accounts' suppression lists (suppressions.go);
 	// nil: their pages say the lists are not available.
 	Suppressions api.SuppressionList
+	// Authenticate checks a customer's account name and password
+	// (intake.Service.Authenticate: a suspended account fails); nil: only
+	// the admin logs in.
+	Authenticate func(ctx context.Context, name, password string) (*account.Account, error)
+	// Usage is an account's use of its volume limits (limit.Limiter.Usage);
+	// nil: the usage page shows the limits alone.
+	Usage func(ctx context.Context, a *account.Account) ([]limit.Use, error)
+	// Stats reads the counts behind the pictures (internal/stats); nil:
+	// no pictures.
+	Stats *stats.Reader
 }
 
 type server struct {
@@ -68,10 +81,28 @@ type server struct {
 	pages    map[string]*template.Template
 	// checks keeps the deliverability page's DNS checks (checkcache.go).
 	checks *checkCache
+	// api is the JSON API the admin's forms go through (forms.go).
+	api http.Handler
+}
+
+// panel is the handler Mount returns: the mux, and its patterns with who
+// may use each (the route-walking test lists them).
+type panel struct {
+	http.Handler
+	routes []route
+}
+
+// route is one registered pattern; Customers: a customer session may use
+// it (its handler scopes what it shows to the customer's account).
+type route struct {
+	Pattern   string
+	Customers bool
 }
 
 // Mount returns a handler serving the panel's routes and passing every
-// other request to next (the API).
+// other request to next (the API). The admin's forms that the API also
+// serves (accounts, limits, domains) go through next, so both check and
+// do the same (forms.go).
 func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -92,7 +123,7 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 		rand.Read(cfg.SessionKey) // never fails (crypto/rand)
 	}
 	s := &server{cfg: cfg, log: cfg.Logger, token: sha256.Sum256([]byte(cfg.Token)), sessions: cfg.Sessions,
-		checks: newCheckCache(checkCacheMax, checkFor)}
+		checks: newCheckCache(checkCacheMax, checkFor), api: next}
 	if s.sessions == nil {
 		s.sessions = &memorySessions{now: cfg.Now, m: map[string]time.Time{}}
 	}
@@ -102,26 +133,43 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	static, _ := fs.Sub(staticFS, "static")
 
 	mux := http.NewServeMux()
+	p := &panel{Handler: mux}
 	mux.Handle("/", next)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
-	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authed(h)) }
-	page("POST /logout", s.logout)
-	if cfg.Domains != nil {
-		page("GET /{$}", s.deliverability)
-		page("POST /domains/{name}/check", s.checkNow)
+	reg := func(pattern string, h http.HandlerFunc, customers bool) {
+		mux.Handle(pattern, s.authed(h, customers))
+		p.routes = append(p.routes, route{Pattern: pattern, Customers: customers})
 	}
-	page("GET /ips", s.ipsPage)
-	page("POST /ips/{address}/{action}", s.ipAction)
-	page("GET /ips/{address}/replies", s.ipRepliesPage)
-	page("GET /queue", s.queuePage)
-	page("GET /messages/{id}", s.messagePage)
-	page("POST /messages/{id}/{action}", s.messageAction)
-	page("GET /accounts", s.accountsPage)
-	page("GET /accounts/{name}/suppressions", s.suppressionsPage)          // suppressions.go
-	page("POST /accounts/{name}/suppressions/remove", s.removeSuppression) // suppressions.go
-	return mux, nil
+	admin := func(pattern string, h http.HandlerFunc) { reg(pattern, h, false) }
+	// Pages a customer may open too: each shows only the customer's own
+	// (scoped in the store query, or checked before rendering: another
+	// account's object is 404, as if it did not exist).
+	anyone := func(pattern string, h http.HandlerFunc) { reg(pattern, h, true) }
+	anyone("POST /logout", s.logout)
+	if cfg.Domains != nil {
+		anyone("GET /{$}", s.deliverability)
+		anyone("POST /domains/{name}/check", s.checkNow)
+		admin("POST /domains", s.addDomainForm)                  // forms.go
+		admin("POST /domains/{name}/delete", s.deleteDomainForm) // forms.go
+	}
+	anyone("GET /messages/{id}", s.messagePage)
+	anyone("GET /log", s.logPage)                              // customer.go
+	anyone("GET /usage", s.usagePage)                          // customer.go
+	anyone("GET /suppressions", s.mySuppressionsPage)          // customer.go
+	anyone("POST /suppressions/remove", s.removeMySuppression) // customer.go
+	admin("GET /ips", s.ipsPage)
+	admin("POST /ips/{address}/{action}", s.ipAction)
+	admin("GET /ips/{address}/replies", s.ipRepliesPage)
+	admin("GET /queue", s.queuePage)
+	admin("POST /messages/{id}/{action}", s.messageAction)
+	admin("GET /accounts", s.accountsPage)
+	admin("POST /accounts", s.addAccountForm)                               // forms.go
+	admin("POST /accounts/{name}/{action}", s.accountForm)                  // forms.go
+	admin("GET /accounts/{name}/suppressions", s.suppressionsPage)          // suppressions.go
+	admin("POST /accounts/{name}/suppressions/remove", s.removeSuppression) // suppressions.go
+	return p, nil
 }
 
 // funcs are the templates' helpers.
@@ -147,6 +195,22 @@ func funcs() template.FuncMap {
 			return fmt.Sprint(n)
 		},
 		"join": strings.Join,
+		// zone is a record's value as a zone file needs it: a TXT value in
+		// quoted strings of at most 255 bytes (RFC 1035 §3.3.14, RFC 7208
+		// §3.3), a CNAME's target with its final dot.
+		"zone":    zoneValue,
+		"percent": func(n, of int) string { return percent(n, of) },
+		"window": func(d time.Duration) string {
+			switch d {
+			case time.Minute:
+				return "minute"
+			case time.Hour:
+				return "hour"
+			case 24 * time.Hour:
+				return "day"
+			}
+			return d.String()
+		},
 		"acts": func(csrf, back, id string) actions {
 			return actions{CSRF: csrf, Back: back, ID: id, Names: []string{"retry", "hold", "release", "delete"}}
 		},
@@ -186,16 +250,25 @@ type view struct {
 	Nav     string // the active menu entry
 	CSRF    string
 	Session bool // a login session exists (a logout button is shown)
-	Data    any
+	// Customer is the account of a customer's session, "" for the admin
+	// (and before login): the menu is the customer's.
+	Customer string
+	Data     any
 }
 
 // render writes page name with data.
 func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name, title string, data any) {
-	v := view{Title: title, Nav: name, CSRF: s.csrf(r), Session: s.parseSession(r) != nil, Data: data}
+	sess := s.parseSession(r)
+	v := view{Title: title, Nav: name, CSRF: s.csrf(r), Session: sess != nil, Data: data}
+	if sess != nil {
+		v.Customer = sess.subject
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	// No framing (clickjacking) and no scripts or styles but our own.
+	// No framing (clickjacking) and no scripts or styles but our own
+	// files (static/copy.js: the records' copy buttons; nothing inline).
 	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy",
+		"default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	if err := s.pages[name].ExecuteTemplate(w, "layout", v); err != nil {

@@ -64,6 +64,10 @@ func NewDomain(name, account string) *domain.Domain {
 			key("sp202602r", domain.RSA, domain.Active, 2*time.Second),
 			key("sp202602e", domain.Ed25519, domain.Pending, 3*time.Second),
 		},
+		Published: []domain.Published{
+			{Type: "TXT", Name: name, Value: "include:_spf.relay.test", Merged: true, Publisher: "rfc2136:test"},
+			{Type: "TXT", Name: "_dmarc." + name, Value: "v=DMARC1; p=none", Publisher: "rfc2136:test"},
+		},
 	}
 }
 
@@ -104,6 +108,10 @@ func describe(d *domain.Domain) string {
 	for _, k := range d.Keys {
 		s += fmt.Sprintf("{%s %s %s created=%d activated=%d retired=%d pub=%q priv=%q} ",
 			k.Selector, k.Algorithm, k.State, ms(k.Created), ms(k.ActivatedAt), ms(k.RetiredAt), k.PublicKey, k.PrivateKey)
+	}
+	s += "] published=["
+	for _, p := range d.Published {
+		s += fmt.Sprintf("{%s %s %q merged=%v %s} ", p.Type, p.Name, p.Value, p.Merged, p.Publisher)
 	}
 	return s + "]}"
 }
@@ -186,6 +194,8 @@ func testUpdate(t *testing.T, s domain.Store) {
 	d.Keys[0].RetiredAt = base.Add(48 * time.Hour)
 	d.Keys = append(d.Keys, domain.Key{Selector: "sp202603r", Algorithm: domain.RSA, State: domain.Pending,
 		Created: base.Add(72 * time.Hour), PrivateKey: "priv", PublicKey: "pub"})
+	d.Published = append(d.Published[1:], domain.Published{Type: "TXT", Name: "sp202603r._domainkey.shop.test",
+		Value: "v=DKIM1; k=rsa; p=pub", Publisher: "pdns:test"})
 	if err := s.UpdateDomain(t.Context(), d); err != nil {
 		t.Fatalf("UpdateDomain: %v", err)
 	}

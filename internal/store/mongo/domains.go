@@ -29,6 +29,16 @@ type domainDoc struct {
 	Account string    `bson:"account"`
 	Created time.Time `bson:"created"`
 	Keys    []keyDoc  `bson:"keys"`
+	// Published are the records sendpool published (domain.Published).
+	Published []publishedDoc `bson:"published,omitempty"`
+}
+
+type publishedDoc struct {
+	Type      string `bson:"type"`
+	Name      string `bson:"name"`
+	Value     string `bson:"value"`
+	Merged    bool   `bson:"merged,omitempty"`
+	Publisher string `bson:"publisher"`
 }
 
 type keyDoc struct {
@@ -161,6 +171,9 @@ func newDomainDoc(d *domain.Domain, version int64) domainDoc {
 			Created: ms(k.Created), State: string(k.State), ActivatedAt: ms(k.ActivatedAt), RetiredAt: ms(k.RetiredAt),
 		})
 	}
+	for _, p := range d.Published {
+		doc.Published = append(doc.Published, publishedDoc(p))
+	}
 	return doc
 }
 
@@ -172,6 +185,9 @@ func (doc *domainDoc) domain() *domain.Domain {
 			PublicKey: k.PublicKey, Created: local(k.Created), State: domain.KeyState(k.State),
 			ActivatedAt: local(k.ActivatedAt), RetiredAt: local(k.RetiredAt),
 		})
+	}
+	for _, p := range doc.Published {
+		d.Published = append(d.Published, domain.Published(p))
 	}
 	return d
 }

@@ -41,6 +41,16 @@ CREATE TABLE IF NOT EXISTS dkim_keys (
 	retired_at   INTEGER NOT NULL,
 	PRIMARY KEY (domain, selector)
 );
+CREATE TABLE IF NOT EXISTS dns_published (
+	domain    TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+	idx       INTEGER NOT NULL, -- order within the domain
+	type      TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	value     TEXT NOT NULL,
+	merged    INTEGER NOT NULL,
+	publisher TEXT NOT NULL,
+	PRIMARY KEY (domain, idx)
+);
 `
 
 // domainsColumns are the columns each table must have, with the definition
@@ -56,6 +66,11 @@ var domainsColumns = map[string][][2]string{
 		{"public_key", "TEXT NOT NULL DEFAULT ''"}, {"created", "INTEGER NOT NULL DEFAULT 0"},
 		{"state", "TEXT NOT NULL DEFAULT 'retired'"}, {"activated_at", "INTEGER NOT NULL DEFAULT 0"},
 		{"retired_at", "INTEGER NOT NULL DEFAULT 0"},
+	},
+	"dns_published": {
+		{"domain", ""}, {"idx", ""}, {"type", "TEXT NOT NULL DEFAULT ''"}, {"name", "TEXT NOT NULL DEFAULT ''"},
+		{"value", "TEXT NOT NULL DEFAULT ''"}, {"merged", "INTEGER NOT NULL DEFAULT 0"},
+		{"publisher", "TEXT NOT NULL DEFAULT ''"},
 	},
 }
 
@@ -144,6 +159,9 @@ func (s *Store) UpdateDomain(ctx context.Context, d *domain.Domain) error {
 		if _, err := tx.Exec(`DELETE FROM dkim_keys WHERE domain = ?`, d.Name); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(`DELETE FROM dns_published WHERE domain = ?`, d.Name); err != nil {
+			return err
+		}
 		return insertKeys(tx, d)
 	})
 	if err != nil {
@@ -166,12 +184,24 @@ func insertKeys(tx *writeTx, d *domain.Domain) error {
 			return fmt.Errorf("key %s: %w", k.Selector, err)
 		}
 	}
+	for i, p := range d.Published {
+		_, err := tx.Exec(`INSERT INTO dns_published (domain, idx, type, name, value, merged, publisher)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, d.Name, i, p.Type, p.Name, p.Value, p.Merged, p.Publisher)
+		if err != nil {
+			return fmt.Errorf("published %s %s: %w", p.Type, p.Name, err)
+		}
+	}
 	return nil
 }
 
 // DeleteDomain removes a domain and its keys; domain.ErrNotFound if none.
 func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 	err := s.write(ctx, func(tx *writeTx) error {
+		// The keys go by ON DELETE CASCADE; the published records too,
+		// said again here for a database whose table predates the key.
+		if _, err := tx.Exec(`DELETE FROM dns_published WHERE domain = ?`, name); err != nil {
+			return err
+		}
 		res, err := tx.Exec(`DELETE FROM domains WHERE name = ?`, name)
 		return affected(res, err, domain.ErrNotFound)
 	})
@@ -196,7 +226,40 @@ func (s *Store) GetDomain(ctx context.Context, name string) (*domain.Domain, err
 	if len(ds) == 0 {
 		return nil, domain.ErrNotFound
 	}
+	if err := s.readPublished(ctx, ds, `SELECT domain, type, name, value, merged, publisher FROM dns_published
+		WHERE domain = ? ORDER BY idx`, name); err != nil {
+		return nil, fmt.Errorf("sqlite: get domain %s: %w", name, err)
+	}
 	return ds[0], nil
+}
+
+// readPublished adds to ds the published records q returns (domain first).
+// A second query rather than a join: a domain has a few of each, and a
+// join would repeat every key per record. Both run on the reader, so a
+// domain updated between them may show the next version's records with the
+// older keys; the publisher (their only writer) reads before it writes and
+// UpdateDomain's version check catches what it missed.
+func (s *Store) readPublished(ctx context.Context, ds []*domain.Domain, q string, args ...any) error {
+	by := map[string]*domain.Domain{}
+	for _, d := range ds {
+		by[d.Name] = d
+	}
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dom string
+		var p domain.Published
+		if err := rows.Scan(&dom, &p.Type, &p.Name, &p.Value, &p.Merged, &p.Publisher); err != nil {
+			return err
+		}
+		if d := by[dom]; d != nil {
+			d.Published = append(d.Published, p)
+		}
+	}
+	return rows.Err()
 }
 
 // ListDomains returns the domains of account ("" for all), by name.
@@ -207,6 +270,15 @@ func (s *Store) ListDomains(ctx context.Context, account string) ([]*domain.Doma
 	}
 	ds, err := s.queryDomains(ctx, q, args...)
 	if err != nil {
+		return nil, fmt.Errorf("sqlite: list domains: %w", err)
+	}
+	pq, pargs := `SELECT domain, type, name, value, merged, publisher FROM dns_published ORDER BY domain, idx`, []any{}
+	if account != "" {
+		pq = `SELECT p.domain, p.type, p.name, p.value, p.merged, p.publisher FROM dns_published p
+			JOIN domains d ON d.name = p.domain WHERE d.account = ? ORDER BY p.domain, p.idx`
+		pargs = []any{account}
+	}
+	if err := s.readPublished(ctx, ds, pq, pargs...); err != nil {
 		return nil, fmt.Errorf("sqlite: list domains: %w", err)
 	}
 	return ds, nil
