@@ -106,6 +106,10 @@ type DNS struct {
 	// CacheMaxTTL caps how long an answer is cached (its own TTL otherwise);
 	// with state.backend = "redis" the cache is shared by every node.
 	CacheMaxTTL Duration `toml:"cache_max_ttl"`
+	// DNSSECResolver is a validating resolver (ip:port) whose AD bit is
+	// trusted, for DANE (delivery.dane; tls.go): on this host or over a
+	// trusted network.
+	DNSSECResolver string `toml:"dnssec_resolver"`
 }
 
 // Delivery is how mail goes out.
@@ -140,6 +144,8 @@ type Delivery struct {
 	// provider.
 	MaxConnectionsPerMX         int `toml:"max_connections_per_mx"`
 	MaxConnectionsPerIPProvider int `toml:"max_connections_per_ip_provider"`
+	// Outbound TLS: MTA-STS, DANE, TLS-RPT and overrides (tls.go).
+	OutboundTLS
 }
 
 // Pool is the set of sending IPs.
@@ -213,6 +219,8 @@ func Default() *Config {
 
 			MaxConnectionsPerMX:         10,
 			MaxConnectionsPerIPProvider: 10,
+
+			OutboundTLS: defaultOutboundTLS(),
 		},
 		Pool: Pool{SuspendFor: Duration(time.Hour), DNSBLInterval: Duration(10 * time.Minute), DNSBLCooldown: Duration(time.Hour),
 			Pace: defaultPace()},
@@ -452,6 +460,7 @@ func (c *Config) Validate() Errors {
 	c.validateAuth(bad)
 	c.validateWarmup(bad)
 	c.validateSuppression(bad)
+	c.validateOutboundTLS(bad)
 	return errs
 }
 
