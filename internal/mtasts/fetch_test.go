@@ -27,7 +27,9 @@ type policyWorld struct {
 
 type oneAddr struct{ a netip.Addr }
 
-func (r oneAddr) LookupIP(context.Context, string) ([]netip.Addr, error) { return []netip.Addr{r.a}, nil }
+func (r oneAddr) LookupIP(context.Context, string) ([]netip.Addr, error) {
+	return []netip.Addr{r.a}, nil
+}
 
 func newPolicyWorld(t *testing.T) *policyWorld {
 	t.Helper()
