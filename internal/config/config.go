@@ -106,10 +106,7 @@ type DNS struct {
 	// CacheMaxTTL caps how long an answer is cached (its own TTL otherwise);
 	// with state.backend = "redis" the cache is shared by every node.
 	CacheMaxTTL Duration `toml:"cache_max_ttl"`
-	// DNSSECResolver is a validating resolver (ip:port) whose AD bit is
-	// trusted, for DANE (delivery.dane; tls.go): on this host or over a
-	// trusted network.
-	DNSSECResolver string `toml:"dnssec_resolver"`
+	DNSSEC               // dnssec_resolver (tls.go)
 }
 
 // Delivery is how mail goes out.
@@ -144,8 +141,7 @@ type Delivery struct {
 	// provider.
 	MaxConnectionsPerMX         int `toml:"max_connections_per_mx"`
 	MaxConnectionsPerIPProvider int `toml:"max_connections_per_ip_provider"`
-	// Outbound TLS: MTA-STS, DANE, TLS-RPT and overrides (tls.go).
-	OutboundTLS
+	OutboundTLS                     // MTA-STS, DANE, TLS-RPT and overrides (tls.go)
 }
 
 // Pool is the set of sending IPs.
@@ -219,8 +215,7 @@ func Default() *Config {
 
 			MaxConnectionsPerMX:         10,
 			MaxConnectionsPerIPProvider: 10,
-
-			OutboundTLS: defaultOutboundTLS(),
+			OutboundTLS:                 defaultOutboundTLS(),
 		},
 		Pool: Pool{SuspendFor: Duration(time.Hour), DNSBLInterval: Duration(10 * time.Minute), DNSBLCooldown: Duration(time.Hour),
 			Pace: defaultPace()},

@@ -45,6 +45,14 @@ type OutboundTLS struct {
 	TLSPolicy []TLSPolicy `toml:"tls_policy"`
 }
 
+// DNSSEC is the validating resolver, in [dns].
+type DNSSEC struct {
+	// DNSSECResolver is a validating resolver (ip:port) whose AD bit is
+	// trusted, for DANE (delivery.dane): on this host or over a trusted
+	// network.
+	DNSSECResolver string `toml:"dnssec_resolver"`
+}
+
 // TLSPolicy is one [[delivery.tls_policy]]: mail to Domain (and only it,
 // not its subdomains) goes under Mode.
 type TLSPolicy struct {
