@@ -390,6 +390,12 @@ func (r *run) apply(o outcome, idx ...int) {
 // block given to the rest of the group is the same reply), and takes its
 // word on when the leases recorded may be tried again.
 func (r *run) report(o outcome, recorded []int) {
+	if o.class.Category == "tls" {
+		// A host that cannot give the TLS a policy requires says nothing
+		// of the source IP: its warm-up and pace are not the receiver's
+		// TLS set-up's to judge.
+		return
+	}
 	if r.reported == nil || !r.reported.start.Equal(o.start) || r.reported.src != o.src || r.reported.reply != o.reply {
 		r.reported = &o
 		var tried []string

@@ -26,6 +26,8 @@ import (
 	"sendpool/internal/queue"
 	"sendpool/internal/sandbox"
 	"sendpool/internal/state/memory"
+	"sendpool/internal/state/redis"
+	"sendpool/internal/testenv"
 	"sendpool/internal/testclock"
 )
 
@@ -62,7 +64,7 @@ type fixture struct {
 	t       *testing.T
 	clock   *testclock.Clock
 	dns     *sandbox.DNSServer
-	state   *memory.State
+	state   State
 	res     *dns.Client
 	client  *http.Client
 	queued  chan *queue.Message
@@ -343,9 +345,23 @@ func checkReport(t *testing.T, r map[string]any, day time.Time) {
 	}
 }
 
-// TestOneNodeSends: nodes racing for a day's reports send them once.
+// TestOneNodeSends: nodes racing for a day's reports send them once, on
+// one node's memory state and on Redis shared by all.
 func TestOneNodeSends(t *testing.T) {
-	f := newFixture(t)
+	t.Run("memory", func(t *testing.T) { testOneNodeSends(t, newFixture(t)) })
+	t.Run("redis", func(t *testing.T) {
+		f := newFixture(t)
+		st, err := redis.Open(t.Context(), testenv.Redis(t), redis.Options{Prefix: "tlsrpt-test:" + randomHex(6) + ":"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f.state = st
+		testOneNodeSends(t, f)
+	})
+}
+
+func testOneNodeSends(t *testing.T, f *fixture) {
 	f.dns.SetTXT("_smtp._tls.receiver.test", "v=TLSRPTv1; rua="+f.postURL)
 	day := f.clock.Now().UTC().Truncate(24 * time.Hour)
 	nodes := make([]*Reports, 4)
