@@ -183,6 +183,11 @@ tls_rpt_from = "tlsrpt@relay.sendpool.test"`, withCA)
 
 	p := e.serve()
 	e.addAccount("shop1", "pw-shop1-secret", "shop1.test")
+	// The service's own domain has DKIM keys: its reports are signed.
+	e.addAccount("ops", "pw-ops-secret-1", "relay.sendpool.test")
+	if _, err := e.api().AddDomain(context.Background(), "relay.sendpool.test", "ops"); err != nil {
+		t.Fatal(err)
+	}
 	rcpts := []string{"a@nostarttls.test", "b@wrongname.test", "c@good.test", "d@trial.test"}
 	if err := submit(e.smtp, "shop1", "pw-shop1-secret", sender, rcpts, message(sender, "c@good.test", "sts1")); err != nil {
 		t.Fatal(err)
@@ -294,6 +299,9 @@ tls_rpt_from = "tlsrpt@relay.sendpool.test"`, withCA)
 		}
 		if r["contact-info"] != "tlsrpt@relay.sendpool.test" || r["organization-name"] != "relay.sendpool.test" {
 			t.Errorf("mailed report %v", r)
+		}
+		if sig := h.Get("DKIM-Signature"); !strings.Contains(sig, "d=relay.sendpool.test") {
+			t.Errorf("report mail not DKIM-signed by relay.sendpool.test: %q", sig)
 		}
 	}
 
