@@ -27,8 +27,8 @@ import (
 	"sendpool/internal/sandbox"
 	"sendpool/internal/state/memory"
 	"sendpool/internal/state/redis"
-	"sendpool/internal/testenv"
 	"sendpool/internal/testclock"
+	"sendpool/internal/testenv"
 )
 
 func TestParseRecord(t *testing.T) {
