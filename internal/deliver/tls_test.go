@@ -48,7 +48,7 @@ func (l *reportLog) results() []tlsrpt.Result {
 var (
 	stsReport = &tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: "gmail.test", MXHosts: []string{"mx.gmail.test"}}
 	enforced  = tlspolicy.Host{Policy: tlspolicy.MTASTS, RequireTLS: true, Check: tlspolicy.CheckPKIX, Enforce: true, Report: stsReport}
-	testing_  = tlspolicy.Host{Policy: tlspolicy.MTASTSTesting, Check: tlspolicy.CheckPKIX, Retry: true, Report: stsReport}
+	trial  = tlspolicy.Host{Policy: tlspolicy.MTASTSTesting, Check: tlspolicy.CheckPKIX, Retry: true, Report: stsReport}
 )
 
 // tlsWorld is a world whose sink for gmail.test presents cert, a courier
@@ -153,7 +153,7 @@ func TestEnforcedPolicyValid(t *testing.T) {
 // TestTestingPolicyDeliversAndReports: a policy in testing delivers
 // whatever the certificate, says it was not verified, and reports why.
 func TestTestingPolicyDeliversAndReports(t *testing.T) {
-	w, s, c, log, ca := tlsWorld(t, nil, fixedPlans{"mx.gmail.test": testing_})
+	w, s, c, log, ca := tlsWorld(t, nil, fixedPlans{"mx.gmail.test": trial})
 	s.SetTLS(issue(t, ca, "mx.other.test"))
 	res := deliver(t, c, w.message("m1", "x\r\n", "a@gmail.test"))
 	wantVerdict(t, res, queue.VerdictDelivered)
@@ -171,7 +171,7 @@ func TestTestingPolicyDeliversAndReports(t *testing.T) {
 	// No STARTTLS at all: delivered in plaintext, reported (a new
 	// courier: the first one keeps its TLS connection a while).
 	s.SetTLS(nil)
-	c = w.courier(func(cfg *Config) { cfg.TLS, cfg.TLSReports = fixedPlans{"mx.gmail.test": testing_}, log })
+	c = w.courier(func(cfg *Config) { cfg.TLS, cfg.TLSReports = fixedPlans{"mx.gmail.test": trial}, log })
 	res = deliver(t, c, w.message("m2", "x\r\n", "a@gmail.test"))
 	wantVerdict(t, res, queue.VerdictDelivered)
 	if got := log.results(); len(got) != 2 || got[1].Failure != "starttls-not-supported" {
