@@ -155,8 +155,11 @@ func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, req tlsR
 	start := c.cfg.Now()
 	addr := net.JoinHostPort(t.addr.String(), strconv.Itoa(c.cfg.Port))
 	fail := func(stage, text string) *outcome {
-		return &outcome{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start,
-			tls: queue.TLS{Policy: req.Policy}}
+		o := &outcome{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
+		if stage == StageStartTLS {
+			o.tls.Policy = req.Policy // a session that got as far as TLS
+		}
+		return o
 	}
 	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
 	if src.Addr.IsValid() {
