@@ -48,7 +48,7 @@ func (l *reportLog) results() []tlsrpt.Result {
 var (
 	stsReport = &tlsrpt.Policy{Type: tlsrpt.PolicySTS, Domain: "gmail.test", MXHosts: []string{"mx.gmail.test"}}
 	enforced  = tlspolicy.Host{Policy: tlspolicy.MTASTS, RequireTLS: true, Check: tlspolicy.CheckPKIX, Enforce: true, Report: stsReport}
-	trial  = tlspolicy.Host{Policy: tlspolicy.MTASTSTesting, Check: tlspolicy.CheckPKIX, Retry: true, Report: stsReport}
+	trial     = tlspolicy.Host{Policy: tlspolicy.MTASTSTesting, Check: tlspolicy.CheckPKIX, Retry: true, Report: stsReport}
 )
 
 // tlsWorld is a world whose sink for gmail.test presents cert, a courier
