@@ -77,10 +77,15 @@ type env struct {
 }
 
 // newEnv starts a world with domains (domain → sink address) and writes a
-// node config; extra is appended to the config (TOML).
-func newEnv(t *testing.T, domains map[string]string, extra string) *env {
+// node config; extra is appended to the config (TOML); world, if given,
+// adds to the world's config (a CA, say).
+func newEnv(t *testing.T, domains map[string]string, extra string, world ...func(*sandbox.WorldConfig)) *env {
 	t.Helper()
-	w, err := sandbox.StartWorld(sandbox.WorldConfig{Domains: domains})
+	wc := sandbox.WorldConfig{Domains: domains}
+	for _, f := range world {
+		f(&wc)
+	}
+	w, err := sandbox.StartWorld(wc)
 	if err != nil {
 		t.Fatal(err)
 	}

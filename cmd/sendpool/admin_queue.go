@@ -91,6 +91,26 @@ func (c *adminCmd) queue(ctx context.Context, sub string, args []string) error {
 	return fmt.Errorf("%w: unknown command queue %q", errUsage, sub)
 }
 
+// tlsText is an attempt's TLS on one line: "TLS 1.3 verified (mta-sts)",
+// "plaintext (may)", a failed check's result type last.
+func tlsText(t queue.TLS) string {
+	if t.Policy == "" {
+		return "-"
+	}
+	s := t.Version
+	if s == "" {
+		s = "plaintext"
+	}
+	if t.Verified {
+		s += " verified"
+	}
+	s += " (" + t.Policy + ")"
+	if t.Failure != "" {
+		s += " " + t.Failure
+	}
+	return s
+}
+
 // showMessage prints a message, each recipient and every attempt.
 func (c *adminCmd) showMessage(m *queue.MessageDetail, err error) error {
 	if err != nil {
@@ -126,10 +146,11 @@ func (c *adminCmd) showMessage(m *queue.MessageDetail, err error) error {
 			continue
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  TIME\tSOURCE IP\tMX\tMX ADDRESS\tVERDICT\tDURATION\tRESPONSE")
+		fmt.Fprintln(tw, "  TIME\tSOURCE IP\tMX\tMX ADDRESS\tVERDICT\tDURATION\tTLS\tRESPONSE")
 		for _, a := range r.Attempts {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", when(a.Time), orDash(a.SourceIP), orDash(a.MX),
-				orDash(a.MXAddr), orDash(a.Verdict), a.Duration.Round(time.Millisecond), orDash(oneLine(a.Response)))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", when(a.Time), orDash(a.SourceIP), orDash(a.MX),
+				orDash(a.MXAddr), orDash(a.Verdict), a.Duration.Round(time.Millisecond), tlsText(a.TLS),
+				orDash(oneLine(a.Response)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

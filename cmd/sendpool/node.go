@@ -130,8 +130,14 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	pwait := pp.run(pctx, logger)
 	n.add(func() error { pcancel(); pwait(); return nil })
 
+	var sched *queue.Scheduler
+	otls, err := newOutboundTLS(cfg, shared, resolver, allowed, tlsHooks{queue: st, wake: func() { sched.Wake() },
+		domains: func() *domains { return n.domains }}, logger) // tls.go: MTA-STS, DANE, TLS-RPT, overrides
+	if err != nil {
+		return nil, err
+	}
 	courier := deliver.New(deliver.Config{
-		Resolver:              resolver,
+		Resolver:              otls.resolver,
 		Pool:                  n.pool,
 		Store:                 st,
 		Classifier:            classifier,
@@ -144,6 +150,9 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		ConnectTimeout:        cfg.Delivery.ConnectTimeout.D(),
 		MessagesPerConnection: cfg.Delivery.MessagesPerConnection,
 		Logger:                logger,
+		TLS:                   otls.policies,
+		TLSReports:            otls.reportsOrNil(),
+		RootCAs:               otls.roots,
 	})
 	retry := make([]time.Duration, len(cfg.Delivery.Retry))
 	for i, d := range cfg.Delivery.Retry {
@@ -153,7 +162,6 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	// bounce is recorded (OnBounce), delay notices before the delivery is
 	// marked notified (OnDelay), so no crash loses one. The notifier closes
 	// after the scheduler stops (closers run in reverse).
-	var sched *queue.Scheduler
 	notifier := bounce.New(bounce.Config{
 		Store:        st,
 		Hostname:     cfg.Server.Hostname,
@@ -168,7 +176,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
 	counts := startStats(ctx, shared, st, logger) // stats.go: the panel's pictures
 	n.add(counts.stop)
-	sched = queue.NewScheduler(st, observed{ic.gate(courier), m, counts.rec, classifier.Provider}, queue.SchedulerConfig{
+	sched = queue.NewScheduler(st, observed{ic.gate(courier), m, metrics.NewTLS(reg), counts.rec, classifier.Provider}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
 		LeaseFor:      cfg.Delivery.LeaseFor.D(),
 		MaxGroupTime:  cfg.Delivery.MaxGroupTime.D(),
@@ -197,6 +205,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	}
 	n.add(doms.stop)
 	n.domains = doms
+	n.add(otls.run(ctx)) // TLS reports (they sign with doms) and MTA-STS refreshes
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
 		Queue:        st,
@@ -303,6 +312,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 type observed struct {
 	queue.Courier
 	m        *metrics.Metrics
+	tls      *metrics.TLS
 	counts   *stats.Recorder
 	provider func(mx string) string
 }
@@ -313,6 +323,7 @@ func (o observed) Deliver(ctx context.Context, group []*queue.Lease) []queue.Res
 		if !r.Attempt.Time.IsZero() {
 			o.m.Attempt(string(r.Verdict), r.Attempt.SourceIP, r.Attempt.Duration)
 			o.counts.Attempt(r.Attempt.SourceIP, o.provider(r.Attempt.MX), string(r.Verdict))
+			o.tls.Attempt(r.Attempt.TLS)
 		}
 	}
 	return rs

@@ -142,6 +142,7 @@ type DNS struct {
 	// PublishInterval is how often published domains are compared with
 	// their zones.
 	PublishInterval Duration `toml:"publish_interval"`
+	DNSSEC               // dnssec_resolver (tls.go)
 }
 
 // Delivery is how mail goes out.
@@ -185,6 +186,7 @@ type Delivery struct {
 	// MaxConnectionsPerIPProvider caps this node's concurrent connections
 	// from one source IP to one provider.
 	MaxConnectionsPerIPProvider int `toml:"max_connections_per_ip_provider"`
+	OutboundTLS                     // MTA-STS, DANE, TLS-RPT and overrides (tls.go)
 }
 
 // Pool is the set of sending IPs.
@@ -283,6 +285,7 @@ func Default() *Config {
 
 			MaxConnectionsPerMX:         10,
 			MaxConnectionsPerIPProvider: 10,
+			OutboundTLS:                 defaultOutboundTLS(),
 		},
 		Pool: Pool{SuspendFor: Duration(time.Hour), DNSBLInterval: Duration(10 * time.Minute), DNSBLCooldown: Duration(time.Hour),
 			Pace: defaultPace()},
@@ -473,6 +476,7 @@ func (c *Config) Validate() Errors {
 	c.validateWarmup(bad)
 	c.validateSuppression(bad)
 	c.validateBounds(bad)
+	c.validateOutboundTLS(bad)
 	return errs
 }
 

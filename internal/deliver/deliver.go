@@ -8,6 +8,8 @@ package deliver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -66,6 +68,13 @@ type Config struct {
 	MessagesPerConnection int              // 0: 100
 	Now                   func() time.Time // nil: time.Now
 	Logger                *slog.Logger     // nil: discard
+	// TLS decides what TLS each MX host needs (tls.go); nil: opportunistic
+	// TLS everywhere. TLSReports is told how each session went; nil:
+	// nobody. RootCAs check certificates where a policy asks (nil: the
+	// system's roots).
+	TLS        TLSPolicies
+	TLSReports TLSReports
+	RootCAs    *x509.CertPool
 }
 
 // ReplyLog keeps the recent replies per source IP; *history.Replies
@@ -80,6 +89,8 @@ type Courier struct {
 	log    *slog.Logger
 	limits limits
 	idle   *idlePool // connections kept between groups (reuse.go)
+	// sessions are TLS sessions kept for resumption (tls.go).
+	sessions tls.ClientSessionCache
 }
 
 var _ queue.Courier = (*Courier)(nil)
@@ -119,11 +130,14 @@ func New(cfg Config) *Courier {
 	if cfg.MaxConnsPerIPProvider <= 0 {
 		cfg.MaxConnsPerIPProvider = 10
 	}
+	if cfg.TLS == nil {
+		cfg.TLS = opportunistic{}
+	}
 	return &Courier{cfg: cfg, log: cfg.Logger, limits: limits{
 		maxMX:         cfg.MaxConnsPerMX,
 		perMX:         newSlots(),
 		perIPProvider: newSlots(),
-	}, idle: newIdlePool()}
+	}, idle: newIdlePool(), sessions: tls.NewLRUClientSessionCache(sessionCacheSize)}
 }
 
 // batch is one message's leases within a group (indexes into it) that go
@@ -154,6 +168,13 @@ type run struct {
 // Deliver attempts every lease of group, which all go to one recipient
 // domain, and returns one result each in the same order.
 func (c *Courier) Deliver(ctx context.Context, group []*queue.Lease) []queue.Result {
+	if exempt, rest := splitExempt(group); len(exempt) > 0 && len(rest) > 0 {
+		// Mail exempt from TLS policies goes over connections of its own.
+		res := make([]queue.Result, 0, len(group))
+		res = append(res, c.Deliver(ctx, exempt)...)
+		res = append(res, c.Deliver(ctx, rest)...)
+		return unsplit(group, exempt, res)
+	}
 	r := &run{c: c, ctx: ctx, group: group, res: make([]queue.Result, len(group)), done: make([]bool, len(group))}
 	if len(group) == 0 {
 		return r.res
@@ -190,12 +211,17 @@ func (r *run) deliver(ctx context.Context) {
 		return
 	}
 	hosts := byHost(targets)
+	mxs := make([]string, len(hosts))
+	for i, h := range hosts {
+		mxs[i] = h.mx
+	}
+	plan := c.cfg.TLS.Plan(ctx, r.domain, mxs, r.group[0].TLSOptional)
 	pending := r.batches()
 	for len(pending) > 0 && ctx.Err() == nil && queue.Held(ctx) {
 		var chunk []batch
 		chunk, pending = takeChunk(pending, c.cfg.MessagesPerConnection)
 		head := r.group[chunk[0].idx[0]]
-		s, f := c.connect(ctx, hosts, head.TriedIPs, chunk[0].nextIP, len(chunk[0].idx))
+		s, f := c.connect(ctx, hosts, plan, head.TriedIPs, chunk[0].nextIP, len(chunk[0].idx))
 		if f != nil {
 			// Another connection now would meet the same fate.
 			r.apply(*f, r.undone()...)
@@ -310,6 +336,7 @@ type outcome struct {
 	class         queue.Classification
 	retryAt       time.Time // when an attempt may succeed, if known sooner than the schedule
 	dest          string    // the MX host's provider (the pool's destination)
+	tls           queue.TLS // how the connection was protected (tls.go)
 }
 
 // apply records o as the result of the leases idx that have none yet, and
@@ -337,7 +364,7 @@ func (r *run) apply(o outcome, idx ...int) {
 			Scope:   o.class.Scope,
 			Attempt: queue.Attempt{
 				Time: o.start, SourceIP: o.src, MX: o.mx, MXAddr: o.addr, Response: resp,
-				Verdict: string(o.class.Verdict), Category: o.class.Category, Duration: dur,
+				Verdict: string(o.class.Verdict), Category: o.class.Category, Duration: dur, TLS: o.tls,
 			},
 			Greylisted: o.class.Category == "greylist",
 			RetryAt:    o.retryAt,
@@ -349,7 +376,8 @@ func (r *run) apply(o outcome, idx ...int) {
 		r.c.log.Log(r.ctx, level, "delivery attempt",
 			"message_id", l.MessageID, "delivery", l.ID, "recipient_domain", r.domain,
 			"source_ip", o.src, "mx", o.mx, "mx_addr", o.addr, "stage", o.stage, "reply", resp,
-			"verdict", o.class.Verdict, "category", o.class.Category, "rule", o.class.Rule, "duration", dur)
+			"verdict", o.class.Verdict, "category", o.class.Category, "rule", o.class.Rule, "duration", dur,
+			"tls", o.tls.Version, "tls_verified", o.tls.Verified, "tls_policy", o.tls.Policy)
 	}
 	if o.src != "" && !o.start.IsZero() && len(recorded) > 0 {
 		r.report(o, recorded)
@@ -362,6 +390,12 @@ func (r *run) apply(o outcome, idx ...int) {
 // block given to the rest of the group is the same reply), and takes its
 // word on when the leases recorded may be tried again.
 func (r *run) report(o outcome, recorded []int) {
+	if o.class.Category == "tls" {
+		// A host that cannot give the TLS a policy requires says nothing
+		// of the source IP: its warm-up and pace are not the receiver's
+		// TLS set-up's to judge.
+		return
+	}
 	if r.reported == nil || !r.reported.start.Equal(o.start) || r.reported.src != o.src || r.reported.reply != o.reply {
 		r.reported = &o
 		var tried []string

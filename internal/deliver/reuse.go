@@ -20,8 +20,10 @@ const maxIdlePerKey = 8
 
 // idleKey is what a kept connection can be reused for: the same MX host,
 // from the same source IP (the pool picks the IP first, so reuse never
-// changes which IP a message goes from).
-type idleKey struct{ mx, src string }
+// changes which IP a message goes from), under the same TLS policy (a
+// connection made for opportunistic TLS must not carry mail a policy
+// protects).
+type idleKey struct{ mx, src, policy string }
 
 // idlePool keeps sessions between groups, so that a busy destination does
 // not pay for connect, greeting, EHLO and STARTTLS for every group. Idle
@@ -39,11 +41,12 @@ type idleConn struct {
 
 func newIdlePool() *idlePool { return &idlePool{conns: map[idleKey][]*idleConn{}} }
 
-func keyOf(mx, src string) idleKey { return idleKey{strings.ToLower(mx), src} }
+func keyOf(mx, src, policy string) idleKey { return idleKey{strings.ToLower(mx), src, policy} }
 
-// take returns a live idle session for mx from src, bound to ctx, or nil.
-func (p *idlePool) take(ctx context.Context, mx, src string) *session {
-	k := keyOf(mx, src)
+// take returns a live idle session for mx from src under policy, bound
+// to ctx, or nil.
+func (p *idlePool) take(ctx context.Context, mx, src, policy string) *session {
+	k := keyOf(mx, src, policy)
 	for {
 		p.mu.Lock()
 		list := p.conns[k]
@@ -66,7 +69,7 @@ func (p *idlePool) take(ctx context.Context, mx, src string) *session {
 // put keeps s for reuse; false when there is no room (the caller ends it).
 // The caller has detached s from its group's context.
 func (p *idlePool) put(s *session) bool {
-	k := keyOf(s.mx, s.src.String())
+	k := keyOf(s.mx, s.src.String(), s.tlsInfo.Policy)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.conns[k]) >= maxIdlePerKey {
@@ -178,11 +181,11 @@ func (c *Courier) finish(s *session, sent int, reusable bool) {
 	s.close()
 }
 
-// reuse returns an idle session for mx from src, or makes room for a new
-// connection by ending idle ones that hold the slots it needs: an idle
-// connection must never keep a group waiting.
-func (c *Courier) reuse(ctx context.Context, mx, src, dest string, ipMax int) *session {
-	if s := c.idle.take(ctx, mx, src); s != nil {
+// reuse returns an idle session for mx from src under policy, or makes
+// room for a new connection by ending idle ones that hold the slots it
+// needs: an idle connection must never keep a group waiting.
+func (c *Courier) reuse(ctx context.Context, mx, src, policy, dest string, ipMax int) *session {
+	if s := c.idle.take(ctx, mx, src, policy); s != nil {
 		return s
 	}
 	lmx, ipKey := strings.ToLower(mx), src+" "+dest

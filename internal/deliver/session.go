@@ -2,7 +2,6 @@ package deliver
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"strconv"
 	"strings"
@@ -10,21 +9,23 @@ import (
 
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
+	"sendpool/internal/tlspolicy"
 )
 
 // session is an SMTP connection that has passed the greeting and EHLO and
 // is ready for transactions.
 type session struct {
 	*client
-	mx    string
-	addr  string // "ip:port" connected to
-	src   pool.IP
-	ext   map[string]string
-	tls   bool
-	note  string // what went wrong on the way, e.g. TLS that failed
-	start time.Time
-	used  bool // a transaction has run: the next one starts its own clock
-	stop  func() bool
+	mx   string
+	addr string // "ip:port" connected to
+	src  pool.IP
+	ext  map[string]string
+	// tlsInfo is how the connection is protected, as attempts record it.
+	tlsInfo queue.TLS
+	note    string // what went wrong on the way, e.g. TLS that failed
+	start   time.Time
+	used    bool // a transaction has run: the next one starts its own clock
+	stop    func() bool
 	// dest is the MX host's provider, the destination src was picked for.
 	dest string
 	// release frees the connection's per-destination slots.
@@ -38,14 +39,21 @@ type session struct {
 // hosts only) and counting the first message, of rcpts recipients, there.
 // nextIP, when it may send, is the source to keep (greylisting); otherwise
 // the pool prefers an IP not in tried. Each connection holds a slot per MX
-// host and per source IP × provider while it lives.
-func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, nextIP string, rcpts int) (*session, *outcome) {
+// host and per source IP × provider while it lives. plan says what TLS
+// each host needs; a host it refuses is not tried.
+func (c *Courier) connect(ctx context.Context, hosts []mxHost, plan *tlspolicy.Plan, tried []string, nextIP string,
+	rcpts int) (*session, *outcome) {
 	var last *outcome
 	var returns time.Time // earliest return of an IP, while no host had one
 	noSource := 0
 	for _, h := range hosts {
 		if ctx.Err() != nil {
 			break
+		}
+		req := tlsReq{Host: plan.Host(h.mx), domain: plan.Domain}
+		if req.Refused != "" {
+			last = c.refused(h, req)
+			continue
 		}
 		dest := c.cfg.Provider(h.mx)
 		ch := c.cfg.Pool.Choose(ctx, pool.Request{Destination: dest, Tried: tried, Prefer: nextIP, Rcpts: rcpts})
@@ -71,14 +79,14 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 		if ch.Conns > 0 {
 			ipMax = min(ipMax, ch.Conns)
 		}
-		if s := c.reuse(ctx, h.mx, src.String(), dest, ipMax); s != nil {
+		if s := c.reuse(ctx, h.mx, src.String(), req.Policy, dest, ipMax); s != nil {
 			return s, nil
 		}
 		release, err := c.limits.acquire(ctx, strings.ToLower(h.mx), src.String(), dest, ipMax)
 		if err != nil {
 			break // ctx ended while waiting for a slot
 		}
-		s, f := c.open(ctx, ts, src)
+		s, f := c.open(ctx, ts, src, req)
 		if f == nil {
 			s.dest, s.release = dest, release
 			return s, nil
@@ -107,19 +115,20 @@ func (c *Courier) connect(ctx context.Context, hosts []mxHost, tried []string, n
 // trying the next address and the next MX host when one cannot be
 // reached or is unwilling for now (RFC 5321 §5.1). A permanent or
 // blocked-IP answer ends the search: the next MX would say the same.
-func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*session, *outcome) {
+func (c *Courier) open(ctx context.Context, targets []target, src pool.IP, req tlsReq) (*session, *outcome) {
 	var last *outcome
 	for _, t := range targets {
 		if ctx.Err() != nil {
 			break
 		}
-		s, f := c.handshake(ctx, t, src, false)
-		if f != nil && f.stage == StageStartTLS {
+		s, f := c.handshake(ctx, t, src, req, false)
+		if f != nil && f.stage == StageStartTLS && req.Retry {
 			// Opportunistic TLS that fails must not stop mail: try the host
-			// once more in plaintext, as MTAs do, and say so.
+			// once more in plaintext, as MTAs do, and say so. Never under
+			// a policy that requires TLS (RFC 8461 §5, RFC 7672 §2.2).
 			note := "TLS failed (" + f.reply + "), sent in plaintext"
 			c.log.Warn("starttls failed, retrying in plaintext", "mx", t.mx, "mx_addr", f.addr, "source_ip", src.String(), "err", f.reply)
-			s, f = c.handshake(ctx, t, src, true)
+			s, f = c.handshake(ctx, t, src, req, true)
 			if s != nil {
 				s.note = note
 			}
@@ -140,12 +149,17 @@ func (c *Courier) open(ctx context.Context, targets []target, src pool.IP) (*ses
 }
 
 // handshake dials t from src, reads the greeting, says EHLO (HELO if EHLO
-// is refused) and starts TLS when offered, unless plaintext.
-func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintext bool) (*session, *outcome) {
+// is refused) and starts TLS as req asks: when offered, unless plaintext;
+// a host that cannot give the TLS req requires is left.
+func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, req tlsReq, plaintext bool) (*session, *outcome) {
 	start := c.cfg.Now()
 	addr := net.JoinHostPort(t.addr.String(), strconv.Itoa(c.cfg.Port))
 	fail := func(stage, text string) *outcome {
-		return &outcome{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
+		o := &outcome{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
+		if stage == StageStartTLS {
+			o.tls.Policy = req.Policy // a session that got as far as TLS
+		}
+		return o
 	}
 	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
 	if src.Addr.IsValid() {
@@ -155,7 +169,8 @@ func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintex
 	if err != nil {
 		return nil, fail(StageConnect, err.Error())
 	}
-	s := &session{client: newClient(ctx, conn), mx: t.mx, addr: addr, src: src, start: start}
+	s := &session{client: newClient(ctx, conn), mx: t.mx, addr: addr, src: src, start: start,
+		tlsInfo: queue.TLS{Policy: req.Policy}}
 	// Cancellation interrupts whatever the connection is waiting for.
 	s.stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	bad := func(stage, text string) (*session, *outcome) {
@@ -178,7 +193,13 @@ func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintex
 		s.close()
 		return nil, f
 	}
-	if _, ok := s.ext["STARTTLS"]; !ok || plaintext {
+	if req.NoTLS || plaintext {
+		return s, nil
+	}
+	if _, ok := s.ext["STARTTLS"]; !ok {
+		if f := c.noTLS(s, t, req, "does not offer STARTTLS"); f != nil {
+			return nil, f
+		}
 		return s, nil
 	}
 	r, err = s.cmd(c.cfg.CommandTimeout, "STARTTLS")
@@ -186,23 +207,17 @@ func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, plaintex
 		return bad(StageStartTLS, err.Error())
 	}
 	if r.code != codeReady {
-		// Refused: RFC 3207 §4 lets the session go on in plaintext.
+		if f := c.noTLS(s, t, req, "refused STARTTLS ("+r.String()+")"); f != nil {
+			return nil, f
+		}
+		// RFC 3207 §4 lets the session go on in plaintext.
 		s.note = "STARTTLS refused (" + r.String() + ")"
 		return s, nil
 	}
-	tc := tls.Client(conn, &tls.Config{
-		ServerName: t.mx,
-		// Opportunistic TLS authenticates nobody (RFC 7435 §1.3): checking
-		// the certificate would only turn encrypted mail into plaintext.
-		InsecureSkipVerify: true,
-		MinVersion:         tls.VersionTLS12,
-	})
-	s.setDeadline(c.cfg.CommandTimeout)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return bad(StageStartTLS, "TLS handshake: "+err.Error())
+	if f := c.startTLS(ctx, s, conn, t, req, fail); f != nil {
+		s.close()
+		return nil, f
 	}
-	s.client = newClient(ctx, tc)
-	s.tls = true
 	// RFC 3207 §4.2: what the server said before TLS no longer holds.
 	if f := c.hello(s, fail); f != nil {
 		s.close()

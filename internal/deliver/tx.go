@@ -32,7 +32,7 @@ func (r *run) send(s *session, idx []int, body []byte) (connState, outcome) {
 	s.used = true
 	at := func(stage, text string) outcome {
 		return outcome{start: start, src: s.src.String(), mx: s.mx, addr: s.addr, stage: stage,
-			reply: text, note: s.note, class: c.classify(stage, s.mx, text), dest: s.dest}
+			reply: text, note: s.note, class: c.classify(stage, s.mx, text), dest: s.dest, tls: s.tlsInfo}
 	}
 	broken := func(stage string, err error, idx []int) (connState, outcome) {
 		o := at(stage, err.Error())

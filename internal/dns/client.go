@@ -36,6 +36,11 @@ type Options struct {
 	Now func() time.Time
 	// Cache stores answers; a MemoryCache of DefaultCacheEntries if nil.
 	Cache Cache
+	// DNSSEC marks the servers as validating resolvers whose AD bit is
+	// trusted (dns.dnssec_resolver): queries ask for DNSSEC, and the
+	// secure lookups (secure.go) say what was validated. Its answers are
+	// cached apart from a plain Client's in a shared Cache.
+	DNSSEC bool
 }
 
 // Client is a stub resolver: it asks the configured recursive servers in
@@ -47,6 +52,10 @@ type Client struct {
 	negTTL  time.Duration
 	now     func() time.Time
 	cache   Cache
+	dnssec  bool
+	// keyPrefix keeps a validating Client's cached answers (AD bit
+	// included) apart from a plain one's in a shared cache.
+	keyPrefix string
 }
 
 var _ Resolver = (*Client)(nil)
@@ -72,6 +81,10 @@ func New(servers []string, opts Options) (*Client, error) {
 		negTTL:  cmp.Or(opts.NegativeTTL, DefaultNegativeTTL),
 		now:     opts.Now,
 		cache:   opts.Cache,
+		dnssec:  opts.DNSSEC,
+	}
+	if c.dnssec {
+		c.keyPrefix = "dnssec:"
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -96,23 +109,30 @@ func New(servers []string, opts Options) (*Client, error) {
 // is its own exchanger; RFC 7505's null MX gives ErrNullMX. A domain that
 // does not exist, or has neither MX nor address, is a permanent *Error.
 func (c *Client) LookupMX(ctx context.Context, domain string) ([]MX, error) {
+	mxs, _, err := c.lookupMX(ctx, domain)
+	return mxs, err
+}
+
+// lookupMX is LookupMX, also saying whether the answers were secure.
+func (c *Client) lookupMX(ctx context.Context, domain string) ([]MX, bool, error) {
 	fqdn, err := checkName(domain)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	rrs, err := c.records(ctx, domain, fqdn, mdns.TypeMX)
+	rrs, secure, err := c.recordsAD(ctx, domain, fqdn, mdns.TypeMX)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(rrs) == 0 {
 		// NODATA: the implicit MX, if the domain has an address.
-		if _, err := c.LookupIP(ctx, domain); err != nil {
+		_, ipSecure, err := c.lookupIP(ctx, domain)
+		if err != nil {
 			if IsNotFound(err) {
-				return nil, &Error{Name: domain, Permanent: true, NotFound: true, Msg: "no MX or address records"}
+				return nil, false, &Error{Name: domain, Permanent: true, NotFound: true, Msg: "no MX or address records"}
 			}
-			return nil, err
+			return nil, false, err
 		}
-		return []MX{{Host: hostName(fqdn), Pref: 0}}, nil
+		return []MX{{Host: hostName(fqdn), Pref: 0}}, secure && ipSecure, nil
 	}
 	var mxs []MX
 	for _, rr := range rrs {
@@ -125,27 +145,34 @@ func (c *Client) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 		mxs = append(mxs, MX{Host: hostName(mx.Mx), Pref: mx.Preference})
 	}
 	if len(mxs) == 0 {
-		return nil, ErrNullMX
+		return nil, false, ErrNullMX
 	}
 	slices.SortFunc(mxs, func(a, b MX) int {
 		return cmp.Or(cmp.Compare(a.Pref, b.Pref), strings.Compare(a.Host, b.Host))
 	})
-	return slices.CompactFunc(mxs, func(a, b MX) bool { return a == b }), nil
+	return slices.CompactFunc(mxs, func(a, b MX) bool { return a == b }), secure, nil
 }
 
 // LookupIP returns host's IPv4 addresses, then its IPv6 ones. A host with
 // neither is a permanent *Error with NotFound set. If one family fails
 // temporarily but the other answers, the answer is returned.
 func (c *Client) LookupIP(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs, _, err := c.lookupIP(ctx, host)
+	return addrs, err
+}
+
+// lookupIP is LookupIP, also saying whether the answers it used were
+// secure.
+func (c *Client) lookupIP(ctx context.Context, host string) ([]netip.Addr, bool, error) {
 	fqdn, err := checkName(host)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	a, errA := c.records(ctx, host, fqdn, mdns.TypeA)
+	a, secA, errA := c.recordsAD(ctx, host, fqdn, mdns.TypeA)
 	if errA != nil && IsNotFound(errA) {
-		return nil, errA // NXDOMAIN: AAAA cannot exist either
+		return nil, false, errA // NXDOMAIN: AAAA cannot exist either
 	}
-	aaaa, errAAAA := c.records(ctx, host, fqdn, mdns.TypeAAAA)
+	aaaa, secAAAA, errAAAA := c.recordsAD(ctx, host, fqdn, mdns.TypeAAAA)
 	var addrs []netip.Addr
 	for _, rr := range a {
 		if ip, ok := netip.AddrFromSlice(rr.(*mdns.A).A); ok {
@@ -157,15 +184,18 @@ func (c *Client) LookupIP(ctx context.Context, host string) ([]netip.Addr, error
 			addrs = append(addrs, ip)
 		}
 	}
+	// Secure when every family that answered was (a failed one gave no
+	// address to trust).
+	secure := (errA != nil || secA) && (errAAAA != nil || secAAAA) && (errA == nil || errAAAA == nil)
 	switch {
 	case len(addrs) > 0:
-		return addrs, nil
+		return addrs, secure, nil
 	case errA != nil:
-		return nil, errA
+		return nil, false, errA
 	case errAAAA != nil:
-		return nil, errAAAA
+		return nil, false, errAAAA
 	}
-	return nil, &Error{Name: host, Permanent: true, NotFound: true, Msg: "no address records"}
+	return nil, false, &Error{Name: host, Permanent: true, NotFound: true, Msg: "no address records"}
 }
 
 // LookupTXT returns name's TXT records, each one's character-strings

@@ -22,25 +22,35 @@ const (
 // record and no error means NODATA. NXDOMAIN is a permanent *Error with
 // NotFound set; name is what the caller asked, for error messages.
 func (c *Client) records(ctx context.Context, name, fqdn string, qtype uint16) ([]mdns.RR, error) {
+	rrs, _, err := c.recordsAD(ctx, name, fqdn, qtype)
+	return rrs, err
+}
+
+// recordsAD is records, also saying whether every answer on the way had
+// the AD bit set (RFC 4035 §3.2.3): what a validating resolver found
+// secure. Only a Client with Options.DNSSEC asks for it.
+func (c *Client) recordsAD(ctx context.Context, name, fqdn string, qtype uint16) ([]mdns.RR, bool, error) {
+	secure := c.dnssec
 	for range maxCNAMEChain {
 		msg, err := c.query(ctx, name, fqdn, qtype)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		secure = secure && msg.AuthenticatedData
 		rrs, last := fromAnswer(msg.Answer, fqdn, qtype)
 		switch {
 		case len(rrs) > 0:
-			return rrs, nil
+			return rrs, secure, nil
 		case msg.Rcode == mdns.RcodeNameError:
 			// The rcode speaks of the last name of a CNAME chain (RFC 6604).
-			return nil, &Error{Name: name, Permanent: true, NotFound: true, Msg: "no such domain"}
+			return nil, secure, &Error{Name: name, Permanent: true, NotFound: true, Msg: "no such domain"}
 		case strings.EqualFold(last, fqdn) || hasSOA(msg.Ns):
-			return nil, nil // NODATA, for the last name of the chain
+			return nil, secure, nil // NODATA, for the last name of the chain
 		}
 		// An alias whose target the server did not resolve: ask for it.
 		fqdn = last
 	}
-	return nil, &Error{Name: name, Msg: "CNAME chain too long"}
+	return nil, false, &Error{Name: name, Msg: "CNAME chain too long"}
 }
 
 // fromAnswer follows the CNAME chain from name through an answer section
@@ -81,7 +91,7 @@ func hasSOA(rrs []mdns.RR) bool {
 // query answers one question from the cache or the servers. The answer's
 // rcode is NOERROR or NXDOMAIN; anything else is a temporary *Error.
 func (c *Client) query(ctx context.Context, name, fqdn string, qtype uint16) (*mdns.Msg, error) {
-	key := cacheKey(strings.ToLower(fqdn), qtype)
+	key := c.keyPrefix + cacheKey(strings.ToLower(fqdn), qtype)
 	if v, ok := c.cache.Get(key); ok {
 		if msg, ok := decodeAnswer(v, c.now()); ok {
 			return msg, nil
@@ -129,7 +139,10 @@ func seconds(ttl uint32) time.Duration { return time.Duration(ttl) * time.Second
 func (c *Client) exchange(ctx context.Context, fqdn string, qtype uint16) (*mdns.Msg, error) {
 	q := new(mdns.Msg)
 	q.SetQuestion(fqdn, qtype)
-	q.SetEdns0(ednsBufferSize, false)
+	// RFC 4035 §3.2.1: DO asks a validating resolver for DNSSEC; RFC 6840
+	// §5.7: AD in the query asks for the AD bit in the answer.
+	q.SetEdns0(ednsBufferSize, c.dnssec)
+	q.AuthenticatedData = c.dnssec
 	var errs []error
 	for _, server := range c.servers {
 		if err := ctx.Err(); err != nil {

@@ -60,6 +60,11 @@ type Message struct {
 	Held bool
 	// Bounce marks a DSN we generated, so that it never causes another.
 	Bounce bool
+	// TLSOptional exempts the message from the recipient domains' TLS
+	// policies (MTA-STS, DANE): it goes with opportunistic TLS, as
+	// "TLS-Required: No" asks (RFC 8689 §5). TLS reports (RFC 8460 §3)
+	// are sent so, as a report about failing TLS must get through.
+	TLSOptional bool
 	// Intake is intake's verdict (intake.go); nil for a DSN we generated.
 	Intake *Intake
 }
@@ -110,6 +115,8 @@ type Lease struct {
 	Expires time.Time
 	Bounce  bool
 	Size    int64
+	// TLSOptional is Message.TLSOptional.
+	TLSOptional bool
 }
 
 // Attempt is one try to deliver to one recipient.
@@ -122,6 +129,7 @@ type Attempt struct {
 	Verdict  string        `json:"verdict,omitempty"`
 	Category string        `json:"category,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+	TLS      TLS           `json:"tls,omitzero"` // tls.go
 }
 
 // Outcome is what a worker reports for a leased delivery.

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +48,7 @@ type DNSServer struct {
 	mu       sync.Mutex
 	names    map[string]map[uint16][]mdns.RR // canonical owner name → type → records (TTL applied when answering)
 	servfail map[string]bool
+	secure   map[string]bool // zones whose answers carry the AD bit
 	ttl      uint32
 	negTTL   uint32
 	queries  map[dnsQuery]int
@@ -68,6 +70,7 @@ func NewDNSServer(addr string) (*DNSServer, error) {
 		addr:     pc.LocalAddr().String(),
 		names:    make(map[string]map[uint16][]mdns.RR),
 		servfail: make(map[string]bool),
+		secure:   make(map[string]bool),
 		ttl:      dnsDefaultTTL,
 		negTTL:   dnsDefaultNegTTL,
 		queries:  make(map[dnsQuery]int),
@@ -224,6 +227,47 @@ func (s *DNSServer) SetServFail(name string, on bool) {
 	}
 }
 
+// TLSARecord is one TLSA record (RFC 6698 §2.1) served by DNSServer.
+type TLSARecord struct {
+	Usage, Selector, MatchingType uint8
+	Data                          []byte // the certificate association data
+}
+
+// SetTLSA replaces the TLSA records at name, e.g. "_25._tcp.mx.example.test".
+func (s *DNSServer) SetTLSA(name string, records ...TLSARecord) {
+	owner := canonicalName(name)
+	rrs := make([]mdns.RR, 0, len(records))
+	for _, r := range records {
+		rrs = append(rrs, &mdns.TLSA{Hdr: header(owner, mdns.TypeTLSA), Usage: r.Usage, Selector: r.Selector,
+			MatchingType: r.MatchingType, Certificate: hex.EncodeToString(r.Data)})
+	}
+	s.set(owner, mdns.TypeTLSA, rrs)
+}
+
+// SetSecure makes the answers about names at or below zone carry the AD
+// bit while on is true, as a validating resolver's do for a signed zone:
+// the server stands in for one (dns.dnssec_resolver) in tests of DANE.
+func (s *DNSServer) SetSecure(zone string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.secure[canonicalName(zone)] = true
+	} else {
+		delete(s.secure, canonicalName(zone))
+	}
+}
+
+// secureLocked reports whether name is at or below a secure zone.
+func (s *DNSServer) secureLocked(name string) bool {
+	name = canonicalName(name)
+	for zone := range s.secure {
+		if name == zone || strings.HasSuffix(name, "."+zone) {
+			return true
+		}
+	}
+	return false
+}
+
 // Remove forgets all records of name, which then gets NXDOMAIN (unless
 // names below it still exist). A SetServFail stays in force.
 func (s *DNSServer) Remove(name string) {
@@ -293,6 +337,10 @@ func (s *DNSServer) serveDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		s.mu.Lock()
 		s.queries[dnsQuery{canonicalName(q.Name), q.Qtype}]++
 		m.Rcode, m.Answer, m.Ns = s.resolveLocked(q.Name, q.Qtype)
+		// A validating resolver's AD bit (RFC 6840 §5.7), for a client
+		// that asks for it (AD or DO set).
+		asks := req.AuthenticatedData || (req.IsEdns0() != nil && req.IsEdns0().Do())
+		m.AuthenticatedData = asks && m.Rcode != mdns.RcodeServerFailure && s.secureLocked(q.Name)
 		s.mu.Unlock()
 	}
 

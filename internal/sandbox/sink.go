@@ -56,7 +56,10 @@ type Conn struct {
 	SourceIP string
 	EHLO     string // the last EHLO/HELO name given
 	TLS      bool   // STARTTLS completed
-	At       time.Time
+	// TLSResumed: the TLS session was resumed (a ticket from an earlier
+	// connection), not a full handshake.
+	TLSResumed bool
+	At         time.Time
 	// Groups are the command verbs received, upper case, grouped by
 	// arrival: a group is the commands read without waiting for more
 	// input, as an RFC 2920 pipelining client sends them in one write. A
@@ -146,6 +149,7 @@ type Sink struct {
 	parsed   ParseStats
 	logw     *bufio.Writer // SinkConfig.Log, buffered; nil: none
 	logErr   error         // the first error writing it
+	tls      *tls.Config   // SinkConfig.TLS, or what SetTLS put instead
 }
 
 type sinkRule struct {
@@ -181,6 +185,7 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 		changed: make(chan struct{}),
 		counts:  map[sinkCountKey]int{},
 		open:    map[net.Conn]struct{}{},
+		tls:     cfg.TLS,
 	}
 	if cfg.Parse && cfg.Log != nil {
 		s.logw = bufio.NewWriterSize(cfg.Log, sinkLogBuffer)
@@ -402,6 +407,26 @@ func (s *Sink) command(rec *Conn, verb string, waited bool) {
 	}
 	g := &rec.Groups[len(rec.Groups)-1]
 	*g = append(*g, verb)
+}
+
+// SetTLS replaces the TLS configuration STARTTLS uses from the next
+// EHLO on (the certificate presented, say); nil stops offering STARTTLS.
+func (s *Sink) SetTLS(cfg *tls.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tls = cfg
+}
+
+func (s *Sink) tlsConfig() *tls.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tls
+}
+
+func (s *Sink) setResumed(rec *Conn, resumed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec.TLSResumed = resumed
 }
 
 func (s *Sink) setConn(rec *Conn, ehlo string, tls bool) {

@@ -229,7 +229,7 @@ func (ss *sinkSession) hello(verb, name string) bool {
 	def := "250 " + ss.s.cfg.Hostname + " greets " + name
 	if verb == "EHLO" {
 		ext := []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "SIZE " + strconv.Itoa(sinkMaxSize)}
-		if ss.s.cfg.TLS != nil && !ss.tls {
+		if ss.s.tlsConfig() != nil && !ss.tls {
 			ext = append(ext, "STARTTLS")
 		}
 		def += "\n" + strings.Join(ext, "\n")
@@ -239,7 +239,8 @@ func (ss *sinkSession) hello(verb, name string) bool {
 }
 
 func (ss *sinkSession) startTLS() bool {
-	if ss.s.cfg.TLS == nil || ss.tls {
+	cfg := ss.s.tlsConfig()
+	if cfg == nil || ss.tls {
 		return ss.reply(sinkReplyNoTLS) == nil
 	}
 	// Commands pipelined after STARTTLS would be injected into the TLS
@@ -251,7 +252,7 @@ func (ss *sinkSession) startTLS() bool {
 	if ss.reply(sinkReplyStartTLS) != nil {
 		return false
 	}
-	tc := tls.Server(ss.c, ss.s.cfg.TLS)
+	tc := tls.Server(ss.c, cfg)
 	tc.SetDeadline(time.Now().Add(sinkHandshakeDeadline))
 	if err := tc.Handshake(); err != nil {
 		ss.s.log.Info("sink tls handshake failed", "source_ip", ss.ip, "err", err)
@@ -263,6 +264,7 @@ func (ss *sinkSession) startTLS() bool {
 	ss.tls, ss.ehlo = true, ""
 	ss.resetTx()
 	ss.s.setConn(ss.rec, "", true)
+	ss.s.setResumed(ss.rec, tc.ConnectionState().DidResume)
 	return true
 }
 

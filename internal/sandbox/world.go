@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // PoolIP is a sending address of the loopback world, with the EHLO name the
@@ -39,6 +41,11 @@ type WorldConfig struct {
 	// per message to LogDir/DOMAIN.log.
 	Parse  bool
 	LogDir string
+	// CA, when set, makes every sink offer STARTTLS with a certificate
+	// from it for its MX name, and starts an MTA-STS policy server
+	// (World.STS) on STSAddr (default 127.0.0.10, any port).
+	CA      *CA
+	STSAddr string
 }
 
 // DefaultDomains is the standard sandbox: three receivers and the demo
@@ -65,6 +72,11 @@ type World struct {
 	Port    int
 	PoolIPs []PoolIP
 
+	// CA and STS are the world's certificate authority and MTA-STS
+	// policy server, with WorldConfig.CA; nil otherwise.
+	CA  *CA
+	STS *STSServer
+
 	logger  *slog.Logger
 	discard bool
 	parse   bool
@@ -72,6 +84,7 @@ type World struct {
 	mu      sync.Mutex
 	sinks   map[string]*Sink
 	logs    []*os.File // the sinks' logs (WorldConfig.LogDir), closed after them
+	stsIDs  int        // makes each published policy's id new
 }
 
 // StartWorld starts the DNS server and the sinks.
@@ -90,7 +103,17 @@ func StartWorld(cfg WorldConfig) (*World, error) {
 		return nil, err
 	}
 	w := &World{DNS: dns, PoolIPs: cfg.PoolIPs, logger: cfg.Logger, discard: cfg.Discard,
-		parse: cfg.Parse, logDir: cfg.LogDir, sinks: map[string]*Sink{}}
+		parse: cfg.Parse, logDir: cfg.LogDir, sinks: map[string]*Sink{}, CA: cfg.CA}
+	if cfg.CA != nil {
+		addr := cfg.STSAddr
+		if addr == "" {
+			addr = "127.0.0.10:0"
+		}
+		if w.STS, err = NewSTSServer(addr, cfg.CA); err != nil {
+			dns.Close()
+			return nil, err
+		}
+	}
 	for _, ip := range cfg.PoolIPs {
 		dns.SetA(ip.EHLO, ip.Address)
 		dns.SetPTR(ip.Address, ip.EHLO)
@@ -130,6 +153,17 @@ func (w *World) AddDomain(domain, addr string) (*Sink, error) {
 // addr:Port).
 func (w *World) addDomain(domain, addr string, ln net.Listener) (*Sink, error) {
 	mx := "mx." + domain
+	var tc *tls.Config
+	if w.CA != nil {
+		cert, err := w.CA.Issue(mx)
+		if err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			return nil, err
+		}
+		tc = ServerTLS(cert)
+	}
 	var log *os.File
 	if w.parse && w.logDir != "" {
 		var err error
@@ -147,6 +181,7 @@ func (w *World) addDomain(domain, addr string, ln net.Listener) (*Sink, error) {
 		Logger:   w.logger.With("sink", domain),
 		Discard:  w.discard,
 		Parse:    w.parse,
+		TLS:      tc,
 	}
 	if log != nil {
 		cfg.Log = log
@@ -199,8 +234,35 @@ func (w *World) Close() error {
 	}
 	w.logs = nil
 	w.mu.Unlock()
+	if w.STS != nil {
+		errs = append(errs, w.STS.Close())
+	}
 	errs = append(errs, w.DNS.Close())
 	return errors.Join(errs...)
+}
+
+// PublishSTS makes domain announce policy (RFC 8461 §3): the TXT record at
+// _mta-sts.DOMAIN with a new id, mta-sts.DOMAIN's address (the policy
+// server's) and the policy served. It needs WorldConfig.CA.
+func (w *World) PublishSTS(domain, policy string) error {
+	if w.STS == nil {
+		return errors.New("sandbox: no MTA-STS server (WorldConfig.CA)")
+	}
+	host, _, _ := net.SplitHostPort(w.STS.Addr())
+	w.mu.Lock()
+	w.stsIDs++
+	id := fmt.Sprintf("%d%d", time.Now().Unix(), w.stsIDs)
+	w.mu.Unlock()
+	w.STS.SetPolicy(domain, policy)
+	w.DNS.SetA("mta-sts."+domain, host)
+	w.DNS.SetTXT("_mta-sts."+domain, "v=STSv1; id="+id+";")
+	return nil
+}
+
+// PublishTLSRPT makes domain ask for TLS reports (RFC 8460 §3) at rua, a
+// comma-separated list of mailto: and https: URIs.
+func (w *World) PublishTLSRPT(domain, rua string) {
+	w.DNS.SetTXT("_smtp._tls."+domain, "v=TLSRPTv1; rua="+rua)
 }
 
 // listenOnAll listens on one port on every address in domains and returns

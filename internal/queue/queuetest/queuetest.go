@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Store) {
 		{"PurgeFinishedBeforeCut", testPurge},
 		{"PurgeRespectsLimit", testPurgeLimit},
 		{"ConcurrentPurges", testPurgeConcurrent},
+		{"TLSRecorded", testTLSRecorded}, // tls.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

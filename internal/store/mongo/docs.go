@@ -28,6 +28,8 @@ type messageDoc struct {
 	Finished time.Time `bson:"finished,omitempty"`
 	// Intake is intake's verdict (queue.Intake); absent for DSNs.
 	Intake *intakeDoc `bson:"intake,omitempty"`
+	// TLSOptional: queue.Message.TLSOptional; absent when false.
+	TLSOptional bool `bson:"tls_optional,omitempty"`
 }
 
 // deliveryDoc is one recipient. A leased delivery keeps its status (queued
@@ -69,6 +71,8 @@ type deliveryDoc struct {
 	Size    int64        `bson:"size"`
 	Rcpts   int          `bson:"rcpts"`
 	Log     []attemptDoc `bson:"log,omitempty"`
+	// TLSOptional: the message's, as the others above.
+	TLSOptional bool `bson:"tls_optional,omitempty"`
 }
 
 // attemptDoc is one attempt, kept inside its delivery: a delivery's
@@ -83,6 +87,17 @@ type attemptDoc struct {
 	Verdict  string    `bson:"verdict"`
 	Category string    `bson:"cat"`
 	Duration int64     `bson:"dur"` // nanoseconds
+	// TLS is queue.Attempt.TLS; absent for attempts without a connection
+	// and those recorded before it was kept.
+	TLS *tlsDoc `bson:"tls,omitempty"`
+}
+
+// tlsDoc is queue.TLS.
+type tlsDoc struct {
+	Version  string `bson:"v,omitempty"`
+	Verified bool   `bson:"ok,omitempty"`
+	Policy   string `bson:"p,omitempty"`
+	Failure  string `bson:"f,omitempty"`
 }
 
 // claimDoc is the claim of one generation of one delivery (claims.go).
@@ -105,15 +120,23 @@ type chunkDoc struct {
 }
 
 func (a attemptDoc) attempt() queue.Attempt {
-	return queue.Attempt{
+	out := queue.Attempt{
 		Time: local(a.Time), SourceIP: a.SourceIP, MX: a.MX, MXAddr: a.MXAddr,
 		Response: a.Response, Verdict: a.Verdict, Category: a.Category, Duration: time.Duration(a.Duration),
 	}
+	if t := a.TLS; t != nil {
+		out.TLS = queue.TLS{Version: t.Version, Verified: t.Verified, Policy: t.Policy, Failure: t.Failure}
+	}
+	return out
 }
 
 func newAttemptDoc(a queue.Attempt) attemptDoc {
-	return attemptDoc{
+	d := attemptDoc{
 		Time: ms(a.Time), SourceIP: a.SourceIP, MX: a.MX, MXAddr: a.MXAddr,
 		Response: a.Response, Verdict: a.Verdict, Category: a.Category, Duration: int64(a.Duration),
 	}
+	if t := a.TLS; !t.Zero() {
+		d.TLS = &tlsDoc{Version: t.Version, Verified: t.Verified, Policy: t.Policy, Failure: t.Failure}
+	}
+	return d
 }

@@ -97,7 +97,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 				},
 				Owner: owner, Generation: d.Gen + 1, Until: until,
 				From: d.From, Account: d.Account, Created: local(d.Created), Expires: local(d.Expires),
-				Bounce: d.Bounce, Size: d.Size,
+				Bounce: d.Bounce, Size: d.Size, TLSOptional: d.TLSOptional,
 			})
 		}
 		if len(out) >= max || !lost {

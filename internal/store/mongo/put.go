@@ -29,6 +29,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
 		Created: ms(m.Created), Expires: ms(m.Expires), Bounce: m.Bounce,
 		Rcpts: len(m.Recipients), Status: status, Intake: newIntakeDoc(m.Intake),
+		TLSOptional: m.TLSOptional,
 	}
 	dels := make([]any, len(m.Recipients))
 	for i, r := range m.Recipients {
@@ -37,6 +38,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 			Domain: domains[i], Status: status, Next: ms(now), Tried: []string{},
 			Put: ms(now), From: doc.From, Account: doc.Account, Created: doc.Created,
 			Expires: doc.Expires, Bounce: doc.Bounce, Size: doc.Size, Rcpts: doc.Rcpts,
+			TLSOptional: doc.TLSOptional,
 		}
 	}
 	if len(m.Body) <= s.chunkSize {

@@ -105,7 +105,7 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*queue.MessageDetail
 	}
 
 	rows, err = tx.QueryContext(ctx, `SELECT a.delivery_id, a.time, a.source_ip, a.mx, a.mx_addr,
-		a.response, a.verdict, a.category, a.duration
+		a.response, a.verdict, a.category, a.duration, a.tls_version, a.tls_verified, a.tls_policy, a.tls_failure
 		FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
 		WHERE d.message_id = ? ORDER BY a.time, a.id`, id)
 	if err != nil {
@@ -116,7 +116,8 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*queue.MessageDetail
 		var a queue.Attempt
 		var did string
 		var t, dur int64
-		if err := rows.Scan(&did, &t, &a.SourceIP, &a.MX, &a.MXAddr, &a.Response, &a.Verdict, &a.Category, &dur); err != nil {
+		if err := rows.Scan(&did, &t, &a.SourceIP, &a.MX, &a.MXAddr, &a.Response, &a.Verdict, &a.Category, &dur,
+			&a.TLS.Version, &a.TLS.Verified, &a.TLS.Policy, &a.TLS.Failure); err != nil {
 			return nil, fmt.Errorf("sqlite: get message: %w", err)
 		}
 		a.Time, a.Duration = fromMS(t), time.Duration(dur)

@@ -18,7 +18,7 @@ import (
 const leaseQuery = `
 SELECT d.id, d.message_id, d.recipient, d.domain, d.status, d.attempts,
        d.next_attempt, d.tried_ips, d.next_ip, d.response, d.generation, d.delay_notified,
-       m.mail_from, m.account, m.created, m.expires, m.bounce, m.size
+       m.mail_from, m.account, m.created, m.expires, m.bounce, m.size, m.tls_optional
 FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
 WHERE d.status IN ('queued','deferred') AND d.next_attempt <= ?
 ORDER BY d.next_attempt
@@ -48,7 +48,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 			var tried string
 			err := rows.Scan(&l.ID, &l.MessageID, &l.Recipient, &l.Domain, &l.Status, &l.Attempts,
 				&next, &tried, &l.NextIP, &l.Response, &l.Generation, &l.DelayNotified,
-				&l.From, &l.Account, &created, &expires, &l.Bounce, &l.Size)
+				&l.From, &l.Account, &created, &expires, &l.Bounce, &l.Size, &l.TLSOptional)
 			if err != nil {
 				rows.Close()
 				return err
@@ -123,10 +123,11 @@ func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) err
 		if attempted {
 			attempts++
 			_, err := tx.Exec(`INSERT INTO attempts
-				(delivery_id, time, source_ip, mx, mx_addr, response, verdict, category, duration)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				(delivery_id, time, source_ip, mx, mx_addr, response, verdict, category, duration,
+				 tls_version, tls_verified, tls_policy, tls_failure)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				l.ID, ms(a.Time), a.SourceIP, a.MX, a.MXAddr, a.Response, a.Verdict, a.Category,
-				int64(a.Duration))
+				int64(a.Duration), a.TLS.Version, a.TLS.Verified, a.TLS.Policy, a.TLS.Failure)
 			if err != nil {
 				return err
 			}

@@ -30,10 +30,10 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	due := ms(now)
 	err = s.writeGrowing(ctx, func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO messages
-			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake, tls_optional)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.ID, m.Account, m.From, body, len(m.Body), ms(m.Created), ms(m.Expires),
-			m.Bounce, len(m.Recipients), status, intake)
+			m.Bounce, len(m.Recipients), status, intake, m.TLSOptional)
 		if err != nil {
 			return err
 		}

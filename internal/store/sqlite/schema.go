@@ -116,6 +116,16 @@ ALTER TABLE messages ADD COLUMN intake TEXT;
 	`
 ALTER TABLE accounts ADD COLUMN foreign_from TEXT NOT NULL DEFAULT '[]';
 `,
+	// 9: outbound TLS (SPEC §7): how each attempt's connection was
+	// protected (queue.TLS; empty for attempts made before), and the
+	// messages exempt from the recipients' TLS policies (TLS reports).
+	`
+ALTER TABLE attempts ADD COLUMN tls_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN tls_verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN tls_policy TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN tls_failure TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN tls_optional INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the schema up to date in one transaction.
