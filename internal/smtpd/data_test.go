@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"sendpool/internal/smtpserve"
 )
 
 // TestDataBodyExact: the stored body is the Received header and then the
 // data byte for byte, with and without SIZE, and when the header is longer
 // than the room Data keeps for it in front of the data.
 func TestDataBodyExact(t *testing.T) {
-	long := strings.Repeat("abcdefghi.", receivedRoom/10) + "test" // the header outgrows receivedRoom
+	long := strings.Repeat("abcdefghi.", smtpserve.ReceivedRoom/10) + "test" // the header outgrows smtpserve.ReceivedRoom
 	data := strings.Repeat("line of the message body, 76 characters or so, to make it bigger.\r\n", 500)
 	size := fmt.Sprintf(" SIZE=%d", len(testBody+data))
 	for _, tc := range []struct{ name, hostname, size string }{
@@ -41,7 +43,7 @@ func TestDataBodyExact(t *testing.T) {
 			if !ok || !strings.HasPrefix(head, "Received: from client.test ([127.0.0.1])\r\n\tby ") {
 				t.Fatalf("no Received header first:\n%.300q", body)
 			}
-			if tc.hostname != "" && (!strings.Contains(head, "\tby "+tc.hostname+" ") || len(head) <= receivedRoom) {
+			if tc.hostname != "" && (!strings.Contains(head, "\tby "+tc.hostname+" ") || len(head) <= smtpserve.ReceivedRoom) {
 				t.Fatalf("Received header of %d bytes does not name the long host name", len(head))
 			}
 			if want := testBody + data; !strings.HasSuffix(body, "\r\n"+want) {

@@ -1,4 +1,4 @@
-package smtpd
+package smtpserve
 
 import (
 	"net/netip"
@@ -6,17 +6,17 @@ import (
 	"time"
 )
 
-// receivedRoom is the room Data keeps in front of the message for the
+// ReceivedRoom is the room Data keeps in front of the message for the
 // Received header: enough for a long EHLO name and recipient; a longer
 // header costs one copy of the body.
-const receivedRoom = 1024
+const ReceivedRoom = 1024
 
-// receivedHeader returns the trace header of RFC 5321 §4.4 (syntax of
+// ReceivedHeader returns the trace header of RFC 5321 §4.4 (syntax of
 // RFC 5322 §3.6.7) that we prepend to each message: who connected, what
 // they called themselves, how (RFC 3848 protocol names), the message id
 // and when. The recipient is named only when there is one: listing many
 // would tell each recipient about the others.
-func receivedHeader(helo string, ip netip.Addr, by, protocol, id string, rcpts []string, t time.Time) []byte {
+func ReceivedHeader(helo string, ip netip.Addr, by, protocol, id string, rcpts []string, t time.Time) []byte {
 	var b strings.Builder
 	b.WriteString("Received: from ")
 	literal := addressLiteral(ip)
