@@ -31,6 +31,7 @@ type Config struct {
 	Auth       Auth       `toml:"auth"`    // auth.go
 
 	Suppression Suppression `toml:"suppression"` // suppression.go
+	Inbound     Inbound     `toml:"inbound"`     // inbound.go
 }
 
 // Server is the node itself.
@@ -228,6 +229,7 @@ func Default() *Config {
 		DKIM:    defaultDKIM(),
 
 		Suppression: defaultSuppression(),
+		Inbound:     defaultInbound(),
 	}
 	c.Submission.SubmissionBounds = defaultSubmissionBounds() // bounds.go
 	c.HTTP.HTTPBounds = defaultHTTPBounds()
@@ -462,6 +464,7 @@ func (c *Config) Validate() Errors {
 	c.validateWarmup(bad)
 	c.validateSuppression(bad)
 	c.validateBounds(bad)
+	c.validateInbound(bad)
 	return errs
 }
 
