@@ -77,9 +77,9 @@ type Account struct {
 	// (internal/srs) rather than refused.
 	Forwarding bool      `json:"forwarding,omitempty"`
 	Limits     Limits    `json:"limits"`
-	Status      Status    `json:"status"`
-	Reason      string    `json:"reason,omitempty"` // why suspended or held
-	Created     time.Time `json:"created"`
+	Status     Status    `json:"status"`
+	Reason     string    `json:"reason,omitempty"` // why suspended or held
+	Created    time.Time `json:"created"`
 }
 
 // Store keeps accounts durably.
