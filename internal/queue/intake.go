@@ -26,7 +26,13 @@ type Intake struct {
 	Scanners []ScanVerdict `json:"scanners,omitempty"`
 	// DKIM is each signature intake added, in the message's order.
 	DKIM []DKIMSignature `json:"dkim,omitempty"`
+	// Direction is DirectionInbound for mail the MX took for a hosted
+	// domain (internal/inbound); empty for mail submitted by an account.
+	Direction string `json:"direction,omitempty"`
 }
+
+// DirectionInbound: the message came in through the MX (SPEC §7).
+const DirectionInbound = "inbound"
 
 // Values of Intake.Protocol and Intake.Auth.
 const (

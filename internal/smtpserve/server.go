@@ -298,6 +298,9 @@ type Conn struct {
 	// short by the end of the connection would otherwise end the message
 	// (ClientClosed).
 	readEOF atomic.Bool
+	// value is what the server's Greet attached to the connection for its
+	// sessions (Attach).
+	value atomic.Value
 
 	bounds // bounds.go: its slot, login deadline, data mode, command meter
 }
@@ -316,6 +319,16 @@ func ConnOf(c *smtp.Conn) *Conn {
 // Client is the connection's client address (the PROXY protocol's, when
 // one is used).
 func (c *Conn) Client() netip.Addr { return connlimit.AddrOf(c.RemoteAddr()) }
+
+// Attach keeps v with the connection (Greet's findings, for the
+// sessions); Attached returns it, nil if none.
+func (c *Conn) Attach(v any) { c.value.Store(&v) }
+func (c *Conn) Attached() any {
+	if p, ok := c.value.Load().(*any); ok {
+		return *p
+	}
+	return nil
+}
 
 // HangUpAfterReply closes the connection once the next reply is sent.
 func (c *Conn) HangUpAfterReply() { c.closeAfterWrite.Store(true) }
