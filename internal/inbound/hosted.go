@@ -9,10 +9,10 @@ import (
 	"sendpool/internal/account"
 )
 
-// hosted finds the account a recipient domain belongs to: a domain of an
+// Hosted finds the account a recipient domain belongs to: a domain of an
 // account with an inbound_host, or a subdomain of one. The index is read
 // again after its ttl: a change through any node's API is seen within it.
-type hosted struct {
+type Hosted struct {
 	accounts Accounts
 	ttl      time.Duration
 	now      func() time.Time
@@ -22,13 +22,28 @@ type hosted struct {
 	at    time.Time
 }
 
-func newHosted(a Accounts, ttl time.Duration, now func() time.Time) *hosted {
-	return &hosted{accounts: a, ttl: ttl, now: now}
+// NewHosted returns a Hosted over the accounts; ttl is how long its index
+// is kept (0: read at every use).
+func NewHosted(a Accounts, ttl time.Duration, now func() time.Time) *Hosted {
+	if now == nil {
+		now = time.Now
+	}
+	return &Hosted{accounts: a, ttl: ttl, now: now}
 }
 
-// account returns the account whose mail for domain the MX takes, nil if
+// Route is the fixed route of mail for domain (deliver.Config.Routes):
+// the inbound_host of the account hosting it, instead of its MX.
+func (h *Hosted) Route(ctx context.Context, domain string) (string, bool, error) {
+	a, err := h.Account(ctx, domain)
+	if err != nil || a == nil {
+		return "", false, err
+	}
+	return a.InboundHost, true, nil
+}
+
+// Account returns the account whose mail for domain the MX takes, nil if
 // none (the domain is not hosted: relaying to it is refused).
-func (h *hosted) account(ctx context.Context, domain string) (*account.Account, error) {
+func (h *Hosted) Account(ctx context.Context, domain string) (*account.Account, error) {
 	idx, err := h.get(ctx)
 	if err != nil {
 		return nil, err
@@ -46,7 +61,7 @@ func (h *hosted) account(ctx context.Context, domain string) (*account.Account, 
 	}
 }
 
-func (h *hosted) get(ctx context.Context) (map[string]*account.Account, error) {
+func (h *Hosted) get(ctx context.Context) (map[string]*account.Account, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.index != nil && h.ttl > 0 && h.now().Sub(h.at) < h.ttl {

@@ -15,6 +15,7 @@ package inbound
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -94,10 +95,8 @@ type Config struct {
 	Logger   *slog.Logger
 	Now      func() time.Time // nil: time.Now
 
-	Accounts Accounts
-	// IndexTTL is how long the index of hosted domains is kept before it
-	// is read again (server.lookup_cache_ttl); 0: read at every use.
-	IndexTTL   time.Duration
+	// Hosted are the hosted domains (shared with delivery's routes).
+	Hosted     *Hosted
 	Queue      Queue
 	State      state.State
 	Resolver   dns.Resolver
@@ -155,12 +154,15 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	srv    *smtpserve.Server
-	hosted *hosted // hosted.go
+	hosted *Hosted // hosted.go
 	over   override
 }
 
 // New returns a Server; it listens once Serve or ListenAndServe is called.
 func New(cfg Config) (*Server, error) {
+	if cfg.Hosted == nil {
+		return nil, errors.New("inbound: no hosted domains")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -170,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DNSBLTimeout <= 0 {
 		cfg.DNSBLTimeout = cfg.LookupTimeout
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, hosted: newHosted(cfg.Accounts, cfg.IndexTTL, cfg.Now),
+	s := &Server{cfg: cfg, log: cfg.Logger, hosted: cfg.Hosted,
 		over: newOverride(cfg.DMARCOverride)}
 	srv, err := smtpserve.New(smtpserve.Config{
 		Backend:        smtp.BackendFunc(s.newSession),

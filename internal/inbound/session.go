@@ -164,7 +164,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.rcpts = append(s.rcpts, r)
 		return nil
 	}
-	a, err := s.srv.hosted.account(ctx, dom)
+	a, err := s.srv.hosted.Account(ctx, dom)
 	if err != nil {
 		return s.refuse(errLocal, CheckLocal, to, &r, "accounts: "+err.Error())
 	}

@@ -76,6 +76,16 @@ type Config struct {
 	// Space refuses new mail while the disk is under its reserve
 	// (space.go); nil: no check.
 	Space Space
+	// SRS rewrites the foreign envelope sender of a forwarding account's
+	// message (SPEC §7, internal/srs); nil: a foreign sender is refused
+	// for every account.
+	SRS SenderRewriter
+}
+
+// SenderRewriter gives the address a forwarded message is sent from
+// (*srs.SRS does).
+type SenderRewriter interface {
+	Forward(addr string) (string, error)
 }
 
 // Service runs the intake checks. It is safe for concurrent use.
@@ -194,6 +204,9 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 			}
 			return "", e
 		}
+	}
+	if err := s.rewriteSender(a, sub); err != nil {
+		return "", err
 	}
 	rec := record(sub)
 	if s.cfg.Sign != nil {
