@@ -132,7 +132,7 @@ func stripOurs(msg []byte, id string) []byte {
 				authservID(msg[pos+len(name)+1:], value) == strings.ToLower(id) {
 				drop = true
 				if out == nil {
-					out = append([]byte(nil), msg[:pos]...)
+					out = append(make([]byte, 0, len(msg)), msg[:pos]...)
 				}
 			}
 		}
