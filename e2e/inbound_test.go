@@ -294,3 +294,76 @@ func TestInboundPregreetBannedOnEveryNode(t *testing.T) {
 		t.Fatalf("still banned after unban:\n%s", out)
 	}
 }
+
+// TestInboundForwardSRS: a hosting server (a private Postfix) forwards
+// mail from someone@gmail.test, DKIM-signed by gmail.test, for a
+// forwarding account: it leaves with an SRS envelope sender and the
+// original signature still verifying (dkimpy); the receiver's bounce to
+// the SRS address comes back through the MX and reaches someone@gmail.test;
+// a tampered SRS address is refused.
+func TestInboundForwardSRS(t *testing.T) {
+	py := pyDKIM(t)
+	e, mx := newMX(t, "")
+	w := e.world
+	w.DNS.SetTXT("_dmarc.gmail.test", "v=DMARC1; p=reject")
+	ctx := context.Background()
+	if _, err := e.api().CreateAccount(ctx, api.AccountRequest{Name: "fwd", Domains: []string{"fwd.test"},
+		Networks: []string{"127.0.0.70/32"}, Forwarding: true}); err != nil {
+		t.Fatal(err)
+	}
+	pfAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	pf, err := sandbox.StartPostfix(ctx, sandbox.PostfixConfig{
+		Dir: filepath.Join(t.TempDir(), "postfix"),
+		Main: map[string]string{
+			"relayhost":                "[127.0.0.1]:" + e.smtp[strings.LastIndexByte(e.smtp, ':')+1:],
+			"smtp_bind_address":        "127.0.0.70",
+			"smtpd_relay_restrictions": "permit_mynetworks, reject",
+			"myhostname":               "hosting.fwd.test",
+		},
+		Services: []string{pfAddr + " inet n - n - - smtpd"},
+		Listen:   pfAddr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("postfix log:\n%s", pf.Log())
+		}
+		pf.Stop()
+	})
+
+	orig := signAs(t, w, "gmail.test", message("someone@gmail.test", "friend@fwd.test", "forwarded"))
+	if err := submit(pfAddr, "", "", "someone@gmail.test", []string{"friend@outlook.test"}, orig); err != nil {
+		t.Fatalf("to the hosting server: %v", err)
+	}
+	got := waitMessage(t, w.Sink("outlook.test"), "forwarded")
+	if !strings.HasPrefix(got.From, "SRS0=") || !strings.HasSuffix(got.From, "@srs.relay.sendpool.test") {
+		t.Fatalf("forwarded with envelope sender %q, want an SRS0 address", got.From)
+	}
+	vs := e.pyVerify(t, py, got.Data)
+	if len(vs) != 1 || !vs[0].OK || vs[0].D != "gmail.test" {
+		t.Fatalf("the original signature at the receiver: %+v", vs)
+	}
+
+	// The receiver bounces to the SRS address, through our MX.
+	dsn := []byte("From: Mail Delivery System <MAILER-DAEMON@outlook.test>\r\nTo: <" + got.From + ">\r\n" +
+		"Subject: test bounced\r\nMessage-ID: <bounced@e2e.test>\r\nDate: " + time.Now().Format(time.RFC1123Z) +
+		"\r\n\r\nfriend@outlook.test: mailbox full\r\n")
+	out := swaks(t, mx, "127.0.0.33", "--helo", "mta33.sender.test", "--from", "<>", "--to", got.From, "--data", swaksMessage(t, dsn))
+	wantIn(t, out, "250 2.0.0 Ok: queued as")
+	back := waitMessage(t, w.Sink("gmail.test"), "bounced")
+	if back.From != "" || len(back.To) != 1 || back.To[0] != "someone@gmail.test" {
+		t.Fatalf("the bounce reached %v from %q, want someone@gmail.test from <>", back.To, back.From)
+	}
+
+	local, dom, _ := strings.Cut(got.From, "@")
+	tampered := local[:5] + strings.Map(func(r rune) rune {
+		if r == 'A' {
+			return 'B'
+		}
+		return 'A'
+	}, local[5:11]) + local[11:] + "@" + dom
+	out = swaks(t, mx, "127.0.0.33", "--helo", "mta33.sender.test", "--from", "<>", "--to", tampered, "--data", swaksMessage(t, dsn))
+	wantIn(t, out, "550 5.1.1")
+}
