@@ -8,6 +8,7 @@
 //	go run ./bench -size 100KB
 //	go run ./bench -queued 1000000      # lease/delivery with a full queue vs an empty one
 //	go run ./bench -only sendpool -profile /tmp/prof
+//	go run ./bench -inbound             # the MX beside Postfix's postscreen (inbound.go)
 //
 // ./scripts/bench installs Postfix when it is missing and runs this.
 // Every run is bounded: the load ends when its messages are sent and the
@@ -47,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	profileFor := fs.Duration("profile-for", 15*time.Second, "length of the CPU profile, from the start of the load")
 	drain := fs.Duration("drain", 5*time.Minute, "how long to wait for arrivals after the last message is accepted")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, queues)")
+	inbound := fs.Bool("inbound", false, "measure the MX (inbound.listen) beside Postfix with postscreen")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -110,9 +112,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if *queued > 0 {
+	switch {
+	case *inbound:
+		err = p.inboundMode(ctx, stdout, *only)
+	case *queued > 0:
 		err = p.queuedMode(ctx, stdout, *queued)
-	} else {
+	default:
 		err = p.compare(ctx, stdout, *only, runs)
 	}
 	if err != nil {

@@ -36,6 +36,12 @@ type PostfixConfig struct {
 	Files map[string]string
 	// Listen is an address whose greeting StartPostfix waits for; "": none.
 	Listen string
+	// Nameserver, when set (an IP serving DNS on port 53, e.g. a sandbox
+	// DNSServer on 127.0.0.153:53), is the instance's only resolver: it
+	// runs in a mount namespace of its own whose /etc/resolv.conf names
+	// it, as Postfix has no resolver setting and the system's is not on
+	// loopback (postscreen's DNSBL lookups must stay in the sandbox).
+	Nameserver string
 }
 
 // Postfix is a running private instance.
@@ -142,7 +148,16 @@ func StartPostfix(ctx context.Context, cfg PostfixConfig) (*Postfix, error) {
 	if err := os.Chown(filepath.Join(cfg.Dir, "data"), uid, -1); err != nil {
 		return nil, err
 	}
-	if out, err := exec.CommandContext(ctx, postfixBin, "-c", p.conf, "start").CombinedOutput(); err != nil {
+	start := exec.CommandContext(ctx, postfixBin, "-c", p.conf, "start")
+	if cfg.Nameserver != "" {
+		rc := filepath.Join(p.conf, "resolv.conf")
+		if err := os.WriteFile(rc, []byte("nameserver "+cfg.Nameserver+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		start = exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+			`mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" start`, "sh", rc, postfixBin, p.conf)
+	}
+	if out, err := start.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("postfix start: %v %s\n%s", err, out, p.Log())
 	}
 	if cfg.Listen == "" {
@@ -178,6 +193,15 @@ func greeting(addr string) error {
 	}
 	c.Write([]byte("QUIT\r\n"))
 	return nil
+}
+
+// MasterPID is the instance's master process, from its pid file.
+func (p *Postfix) MasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(p.dir, "queue", "pid", "master.pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 // Conf is the instance's config directory (postconf -c, postqueue -c).
