@@ -139,14 +139,27 @@ func (m *mx) start(cfg *config.Config, st store, resolver dns.Resolver, rec *his
 
 // api is what the API serves of the MX: decisions, bans, recipient lists.
 func (m *mx) api(st store, decisionsKept int) *api.Inbound {
-	return &api.Inbound{
-		Decisions: func(ctx context.Context, n int) ([]inbound.Decision, error) {
-			if n <= 0 || n > decisionsKept {
-				n = decisionsKept
-			}
-			return inbound.Decisions(ctx, m.shared, n)
-		},
-		Bans:       &inbound.Bans{State: m.shared, Now: time.Now},
-		Recipients: st,
-	}
+	return &api.Inbound{Decisions: m.panel(decisionsKept).Decisions, Bans: m.bans(), Recipients: st}
 }
+
+func (m *mx) bans() *inbound.Bans { return &inbound.Bans{State: m.shared, Now: time.Now} }
+
+// panel is what the control panel's MX page shows.
+func (m *mx) panel(decisionsKept int) mxPanel { return mxPanel{m: m, kept: decisionsKept} }
+
+type mxPanel struct {
+	m    *mx
+	kept int
+}
+
+// Decisions returns up to n recent decisions (0 or past what is kept:
+// all kept).
+func (p mxPanel) Decisions(ctx context.Context, n int) ([]inbound.Decision, error) {
+	if n <= 0 || n > p.kept {
+		n = p.kept
+	}
+	return inbound.Decisions(ctx, p.m.shared, n)
+}
+
+// Bans returns the bans in force.
+func (p mxPanel) Bans(ctx context.Context) ([]inbound.Ban, error) { return p.m.bans().List(ctx) }

@@ -279,7 +279,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,
 			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard,
-			Suppressions: sup.panel()}, h)
+			Suppressions: sup.panel(), Inbound: mxs.panel(cfg.Inbound.DecisionsKept)}, h)
 		if err != nil {
 			return nil, err
 		}

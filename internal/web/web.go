@@ -58,6 +58,8 @@ type Config struct {
 	// Suppressions are the accounts' suppression lists (suppressions.go);
 	// nil: their pages say the lists are not available.
 	Suppressions api.SuppressionList
+	// Inbound is the MX's decisions and bans (inbound.go); nil: no page.
+	Inbound InboundSource
 }
 
 type server struct {
@@ -121,6 +123,9 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	page("GET /accounts", s.accountsPage)
 	page("GET /accounts/{name}/suppressions", s.suppressionsPage)          // suppressions.go
 	page("POST /accounts/{name}/suppressions/remove", s.removeSuppression) // suppressions.go
+	if cfg.Inbound != nil {
+		page("GET /inbound", s.inboundPage) // inbound.go
+	}
 	return mux, nil
 }
 
