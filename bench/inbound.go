@@ -192,16 +192,26 @@ func (p *plan) runPostscreen(ctx context.Context) (*Figures, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postfix master pid: %w", err)
 	}
-	rss := samplePeak(ctx, pssEvery, func() int64 { return treePSS(master) })
 	version, _ := postfixVersion(ctx)
-	f, err := p.measure(ctx, "postfix "+version+" postscreen", p.mxLoad(mx, "ps"), w, func() (float64, error) {
-		return treeCPU(master)
-	})
-	peak := rss.Stop()
+	f, err := p.measureTree(ctx, "postfix "+version+" postscreen", p.mxLoad(mx, "ps"), w, master)
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, pf.Log())
 	}
-	f.PeakRSSKB = peak
 	f.Notes = append([]string{"postscreen: greet wait " + mxGreetWait + " (cached), DNSBL bl.test; no SPF/DKIM/DMARC, no content scan; peak memory is the summed PSS of its processes"}, f.Notes...)
+	return f, nil
+}
+
+// measureTree is measure for a server of many processes under master
+// (Postfix): their CPU summed, and their summed PSS sampled for the peak
+// rather than one process's high-water mark (not more often than
+// pssEvery: the reading costs the bench CPU the server would have).
+func (p *plan) measureTree(ctx context.Context, name string, lc LoadConfig, w *sandbox.World, master int) (*Figures, error) {
+	rss := samplePeak(ctx, pssEvery, func() int64 { return treePSS(master) })
+	f, err := p.measure(ctx, name, lc, w, func() (float64, error) { return treeCPU(master) })
+	peak := rss.Stop()
+	if err != nil {
+		return nil, err
+	}
+	f.PeakRSSKB = peak
 	return f, nil
 }

@@ -89,6 +89,11 @@ func newAdminCmd(name string, stdin io.Reader, stderr, stdout io.Writer) *adminC
 // positional arguments (the flag package alone stops at the first non-flag),
 // and checks that there are exactly want positionals.
 func (c *adminCmd) parse(args []string, want int) ([]string, error) {
+	return c.parseSome(args, want, want)
+}
+
+// parseSome is parse for a command taking from min to max positionals.
+func (c *adminCmd) parseSome(args []string, min, max int) ([]string, error) {
 	var pos []string
 	for {
 		if err := c.fs.Parse(args); err != nil {
@@ -101,8 +106,12 @@ func (c *adminCmd) parse(args []string, want int) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != want {
-		return nil, fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, c.fs.Name(), want, len(pos))
+	if len(pos) < min || len(pos) > max {
+		n := fmt.Sprint(min)
+		if max != min {
+			n = fmt.Sprintf("%d to %d", min, max)
+		}
+		return nil, fmt.Errorf("%w: %s takes %s argument(s), got %d", errUsage, c.fs.Name(), n, len(pos))
 	}
 	return pos, nil
 }

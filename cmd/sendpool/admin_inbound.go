@@ -87,24 +87,3 @@ func (c *adminCmd) inbound(ctx context.Context, sub string, args []string) error
 	}
 	return fmt.Errorf("%w: unknown command inbound %q", errUsage, sub)
 }
-
-// parseSome is parse for a command taking from min to max positionals.
-func (c *adminCmd) parseSome(args []string, min, max int) ([]string, error) {
-	var pos []string
-	for {
-		if err := c.fs.Parse(args); err != nil {
-			return nil, errUsage
-		}
-		args = c.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	if len(pos) < min || len(pos) > max {
-		return nil, fmt.Errorf("%w: %s takes %s arguments, got %d", errUsage, c.fs.Name(),
-			fmt.Sprintf("%d to %d", min, max), len(pos))
-	}
-	return pos, nil
-}
