@@ -107,7 +107,7 @@ func (m *mx) start(cfg *config.Config, st store, resolver dns.Resolver, rec *his
 		MaxErrors: in.MaxErrors, MaxMessageSize: int64(in.MaxMessageSize), MaxRecipients: in.MaxRecipients,
 		MaxHeaderSize: int64(cfg.Submission.MaxHeaderSize),
 		Lists:         lists, Threshold: in.DNSBLThreshold, FCrDNSWeight: in.FCrDNSWeight, HELOWeight: in.HELOWeight,
-		LookupTimeout: config.InboundOpTimeout, Verify: in.Recipients, CalloutTimeout: in.CalloutTimeout.D(),
+		LookupTimeout: config.InboundOpTimeout, DNSBLTimeout: in.DNSBLTimeout.D(), Verify: in.Recipients, CalloutTimeout: in.CalloutTimeout.D(),
 		CalloutPort: cfg.Delivery.Port, CalloutPos: in.CalloutPositive.D(), CalloutNeg: in.CalloutNegative.D(),
 		RejectScore: in.RejectScore, TagScore: in.TagScore,
 		Greylist: in.Greylist, GreylistDelay: in.GreylistDelay.D(), GreylistRetryWindow: in.GreylistRetryWindow.D(),

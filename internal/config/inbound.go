@@ -49,8 +49,12 @@ type Inbound struct {
 	// greylisting and a listing's total, never refuse alone.
 	DNSBL          []InboundDNSBL `toml:"dnsbl"`
 	DNSBLThreshold float64        `toml:"dnsbl_threshold"`
-	FCrDNSWeight   float64        `toml:"fcrdns_weight"`
-	HELOWeight     float64        `toml:"helo_weight"`
+	// DNSBLTimeout bounds the lookups before the banner (the lists and
+	// the client's reverse name); a list that has not answered by then
+	// counts as not listing the client (postscreen_dnsbl_timeout).
+	DNSBLTimeout Duration `toml:"dnsbl_timeout"`
+	FCrDNSWeight float64  `toml:"fcrdns_weight"`
+	HELOWeight   float64  `toml:"helo_weight"`
 	// Recipients is how recipients are verified before DATA: "callout"
 	// (an RCPT probe to the account's inbound_host), "list" (the
 	// addresses kept through the API) or "accept-all".
@@ -125,6 +129,7 @@ func defaultInbound() Inbound {
 		MaxMessageSize:       25 << 20,
 		MaxRecipients:        100,
 		DNSBLThreshold:       1.0,
+		DNSBLTimeout:         Duration(10 * time.Second),
 		FCrDNSWeight:         0.3,
 		HELOWeight:           0.2,
 		Recipients:           RecipientsCallout,
@@ -171,7 +176,7 @@ func (c *Config) validateInbound(bad func(key, format string, args ...any)) {
 	for _, d := range []struct {
 		key string
 		d   Duration
-	}{{"inbound.ban_for", in.BanFor}, {"inbound.callout_timeout", in.CalloutTimeout},
+	}{{"inbound.ban_for", in.BanFor}, {"inbound.callout_timeout", in.CalloutTimeout}, {"inbound.dnsbl_timeout", in.DNSBLTimeout},
 		{"inbound.callout_positive", in.CalloutPositive}, {"inbound.callout_negative", in.CalloutNegative},
 		{"inbound.greylist_delay", in.GreylistDelay}, {"inbound.greylist_retry_window", in.GreylistRetryWindow},
 		{"inbound.greylist_pass_for", in.GreylistPassFor}} {
