@@ -113,10 +113,11 @@ func wantIn(t *testing.T, transcript, want string) {
 	}
 }
 
-// signAs DKIM-signs msg as d with a new key published in the world's DNS.
-func signAs(t *testing.T, w *sandbox.World, d string, msg []byte) []byte {
+// signAs DKIM-signs msg as d with a new key under selector sel, published
+// in the world's DNS (a new selector each time: the node caches keys).
+func signAs(t *testing.T, w *sandbox.World, d, sel string, msg []byte) []byte {
 	t.Helper()
-	k, err := dkim.Generate(domain.RSA, "s1", domain.Active, time.Now())
+	k, err := dkim.Generate(domain.RSA, sel, domain.Active, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +125,8 @@ func signAs(t *testing.T, w *sandbox.World, d string, msg []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.DNS.SetTXT(dkim.RecordName("s1", d), dkim.RecordValue(k))
-	signed, err := dkim.Sign(msg, d, []dkim.SigningKey{{Selector: "s1", Signer: signer}})
+	w.DNS.SetTXT(dkim.RecordName(sel, d), dkim.RecordValue(k))
+	signed, err := dkim.Sign(msg, d, []dkim.SigningKey{{Selector: sel, Signer: signer}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestInboundGate(t *testing.T) {
 
 	// Accepted: DKIM-signed, SPF passing, with a forged A-R of ours that
 	// goes; it reaches the inbound_host with exactly one of ours.
-	signed := signAs(t, w, "partner.test", message("news@partner.test", "alice@shop.test", "welcome"))
+	signed := signAs(t, w, "partner.test", "s1", message("news@partner.test", "alice@shop.test", "welcome"))
 	forged := append([]byte("Authentication-Results: relay.sendpool.test; dkim=pass header.d=bank.test\r\n"), signed...)
 	out = swaks(t, mx, "127.0.0.21", "--helo", "mta21.sender.test", "--from", "news@partner.test", "--to", "alice@shop.test",
 		"--data", swaksMessage(t, forged))
@@ -306,6 +307,8 @@ func TestInboundForwardSRS(t *testing.T) {
 	e, mx := newMX(t, "")
 	w := e.world
 	w.DNS.SetTXT("_dmarc.gmail.test", "v=DMARC1; p=reject")
+	w.DNS.SetPTR("127.0.0.70", "hosting.fwd.test")
+	w.DNS.SetA("hosting.fwd.test", "127.0.0.70")
 	ctx := context.Background()
 	if _, err := e.api().CreateAccount(ctx, api.AccountRequest{Name: "fwd", Domains: []string{"fwd.test"},
 		Networks: []string{"127.0.0.70/32"}, Forwarding: true}); err != nil {
@@ -319,8 +322,11 @@ func TestInboundForwardSRS(t *testing.T) {
 			"smtp_bind_address":        "127.0.0.70",
 			"smtpd_relay_restrictions": "permit_mynetworks, reject",
 			"myhostname":               "hosting.fwd.test",
+			// Mail for shop.test goes to our MX, as from any outside MTA.
+			"transport_maps": "texthash:{{conf}}/transport",
 		},
 		Services: []string{pfAddr + " inet n - n - - smtpd"},
+		Files:    map[string]string{"transport": "shop.test smtp:[127.0.0.1]:" + mx[strings.LastIndexByte(mx, ':')+1:] + "\n"},
 		Listen:   pfAddr,
 	})
 	if err != nil {
@@ -333,7 +339,7 @@ func TestInboundForwardSRS(t *testing.T) {
 		pf.Stop()
 	})
 
-	orig := signAs(t, w, "gmail.test", message("someone@gmail.test", "friend@fwd.test", "forwarded"))
+	orig := signAs(t, w, "gmail.test", "s1", message("someone@gmail.test", "friend@fwd.test", "forwarded"))
 	if err := submit(pfAddr, "", "", "someone@gmail.test", []string{"friend@outlook.test"}, orig); err != nil {
 		t.Fatalf("to the hosting server: %v", err)
 	}
@@ -355,6 +361,18 @@ func TestInboundForwardSRS(t *testing.T) {
 	back := waitMessage(t, w.Sink("gmail.test"), "bounced")
 	if back.From != "" || len(back.To) != 1 || back.To[0] != "someone@gmail.test" {
 		t.Fatalf("the bounce reached %v from %q, want someone@gmail.test from <>", back.To, back.From)
+	}
+
+	// A real MTA waits for the banner: Postfix's mail to a hosted domain
+	// passes the gate and reaches the inbound_host.
+	if err := submit(pfAddr, "", "", "someone@gmail.test", []string{"alice@shop.test"},
+		signAs(t, w, "gmail.test", "s2", message("someone@gmail.test", "alice@shop.test", "via-postfix"))); err != nil {
+		t.Fatalf("to the hosting server for shop.test: %v", err)
+	}
+	in := waitMessage(t, w.Sink("shop.test"), "via-postfix")
+	if ars := ourAuthResults(in.Data); len(ars) != 1 || !strings.Contains(ars[0], "dkim=pass header.d=gmail.test") ||
+		!strings.Contains(ars[0], "dmarc=pass") {
+		t.Fatalf("Authentication-Results %v", ars)
 	}
 
 	local, dom, _ := strings.Cut(got.From, "@")

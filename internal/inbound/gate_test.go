@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sendpool/internal/scan"
 )
 
 const hello = "Hello.\r\n"
@@ -176,3 +178,40 @@ type plainAuth struct{}
 
 func (plainAuth) Start() (string, []byte, error) { return "PLAIN", []byte("\x00u\x00p"), nil }
 func (plainAuth) Next([]byte) ([]byte, error)    { return nil, nil }
+
+// scoring is a scanner that gives every message a fixed score.
+type scoring float64
+
+func (s scoring) Scan(context.Context, *scan.Input) (scan.Result, map[string]error) {
+	return scan.Result{Score: float64(s), Rules: []scan.Hit{{Scanner: "fake", Name: "SCORED", Score: float64(s)}}}, nil
+}
+
+// TestTagScore: content over tag_score is delivered with X-Spam-Flag: YES
+// and X-Spam-Score; at reject_score it is refused.
+func TestTagScore(t *testing.T) {
+	for _, c := range []struct {
+		score float64
+		flag  bool
+		code  int
+	}{{2, false, 0}, {6, true, 0}, {11, false, 550}} {
+		w := newWorld(t)
+		cfg := w.config()
+		cfg.Scanner = scoring(c.score)
+		addr := w.start(cfg)
+		err := send(t, addr, "127.0.0.29", "mta29.sender.test", "x@sender.test", []string{"alice@shop.test"},
+			message("x@sender.test", "alice@shop.test", "scored", "hi"))
+		if c.code != 0 {
+			wantReply(t, err, c.code, "5.7.1", "spam")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("score %v: %v", c.score, err)
+		}
+		body := string(w.queue.all()[0].Body)
+		head, _, _ := strings.Cut(body, "\r\n\r\n")
+		if has := strings.Contains(head, "X-Spam-Flag: YES\r\n"); has != c.flag ||
+			c.flag && !strings.Contains(head, "X-Spam-Score: 6.00\r\n") {
+			t.Fatalf("score %v: header\n%s", c.score, head)
+		}
+	}
+}
