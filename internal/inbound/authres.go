@@ -105,9 +105,11 @@ func (a *auth) field(id string) string {
 	return b.String()
 }
 
-// stripOurs removes from msg every Authentication-Results field that
-// claims our authserv-id (RFC 8601 §5: a forged one would be trusted
-// downstream as ours). Other servers' fields stay.
+// stripOurs removes from msg the fields only we may write: every
+// Authentication-Results field that claims our authserv-id (RFC 8601 §5:
+// a forged one would be trusted downstream as ours), and X-Spam-Flag and
+// X-Spam-Score (the mailbox host's filters act on ours). Other servers'
+// Authentication-Results stay.
 func stripOurs(msg []byte, id string) []byte {
 	var out []byte
 	pos, drop := 0, false
@@ -127,9 +129,7 @@ func stripOurs(msg []byte, id string) []byte {
 		cont := line[0] == ' ' || line[0] == '\t'
 		if !cont {
 			drop = false
-			if name, value, ok := bytes.Cut(line, []byte(":")); ok &&
-				strings.EqualFold(strings.TrimSpace(string(name)), "Authentication-Results") &&
-				authservID(msg[pos+len(name)+1:], value) == strings.ToLower(id) {
+			if name, value, ok := bytes.Cut(line, []byte(":")); ok && ours(string(name), msg[pos+len(name)+1:], value, id) {
 				drop = true
 				if out == nil {
 					out = append(make([]byte, 0, len(msg)), msg[:pos]...)
@@ -145,6 +145,18 @@ func stripOurs(msg []byte, id string) []byte {
 		return msg
 	}
 	return out
+}
+
+// ours reports whether a field (its name, the message from its value on,
+// its first line's value) is one stripOurs removes.
+func ours(name string, rest, first []byte, id string) bool {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "authentication-results":
+		return authservID(rest, first) == strings.ToLower(id)
+	case "x-spam-flag", "x-spam-score":
+		return true
+	}
+	return false
 }
 
 // authservID is the lower-cased authserv-id of an Authentication-Results

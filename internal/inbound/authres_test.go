@@ -94,7 +94,7 @@ func TestStripOurs(t *testing.T) {
 	if got := string(stripOurs([]byte(first), "mx.relay.test")); got != "Subject: s\r\n\r\nb\r\n" {
 		t.Fatalf("stripOurs of a first field: %q", got)
 	}
-	in := "Received: x\r\nAuthentication-Results: (comment) mx.relay.test 1;\r\n spf=pass\r\n" +
+	in := "Received: x\r\nAuthentication-Results: (comment) mx.relay.test 1;\r\n spf=pass\r\nX-Spam-Flag: NO\r\n" +
 		"Authentication-Results: mx.relay.test.evil; dkim=pass\r\nSubject: s\r\n\r\n" +
 		"Authentication-Results: mx.relay.test; in the body\r\n"
 	want := "Received: x\r\nAuthentication-Results: mx.relay.test.evil; dkim=pass\r\nSubject: s\r\n\r\n" +

@@ -96,11 +96,9 @@ func (s *session) refuse(reply *smtp.SMTPError, check, to string, r *rcpt, detai
 	}
 	d := s.decision(action, check, reply.Code, detail)
 	d.Rcpt = to
-	if r != nil {
-		d.Domain = r.domain
-		if r.account != nil {
-			d.Account = r.account.Name
-		}
+	if r != nil && r.account != nil {
+		// Only a hosted domain's: the panel counts per hosted domain.
+		d.Domain, d.Account = r.domain, r.account.Name
 	}
 	s.srv.decide(d)
 	return reply
