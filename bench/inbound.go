@@ -119,11 +119,15 @@ zone = "bl.test"
 weight = 1.0
 codes = ["127.0.0.2"]
 `, mx, mxGreetWait, p.Sessions+10)
-	proc, err := startSendpool(ctx, sendpoolOptions{Bin: p.Bin, Dir: dir, World: w, Extra: extra})
+	proc, err := startSendpool(ctx, sendpoolOptions{Bin: p.Bin, Dir: dir, World: w, Extra: extra, Pprof: p.ProfileDir != ""})
 	if err != nil {
 		return nil, err
 	}
 	defer proc.stop()
+	if p.ProfileDir != "" {
+		stop := p.profile(ctx, proc, "mx")
+		defer stop()
+	}
 	if _, err := proc.api().CreateAccount(ctx, api.AccountRequest{Name: "shop", Password: benchPassword,
 		Domains: []string{mxDomain}, InboundHost: w.Sink(mxDomain).Addr()}); err != nil {
 		return nil, fmt.Errorf("create account: %w", err)
