@@ -9,6 +9,7 @@
 //	go run ./bench -client plain -size 10KB -dkim rsa,off
 //	go run ./bench -queued 1000000      # lease/delivery with a full queue vs an empty one
 //	go run ./bench -only sendpool -profile /tmp/prof
+//	go run ./bench -inbound             # the MX beside Postfix's postscreen (inbound.go)
 //
 // The sinks read each message's header as a receiving MX does, log one
 // line per message and count malformed headers and missing signatures.
@@ -50,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	profileFor := fs.Duration("profile-for", 15*time.Second, "length of the CPU profile, from the start of the load")
 	drain := fs.Duration("drain", 5*time.Minute, "how long to wait for arrivals after the last message is accepted")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, queues, the sinks' logs)")
+	inbound := fs.Bool("inbound", false, "measure the MX (inbound.listen) beside Postfix with postscreen")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -118,9 +120,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if *queued > 0 {
+	switch {
+	case *inbound:
+		err = p.inboundMode(ctx, stdout, *only)
+	case *queued > 0:
 		err = p.queuedMode(ctx, stdout, *queued)
-	} else {
+	default:
 		err = p.compare(ctx, stdout, *only, sizes, clients, runs)
 	}
 	if err != nil {

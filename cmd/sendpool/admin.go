@@ -26,6 +26,7 @@ const adminUsage = `usage:
   sendpool account add NAME [-password-file F|-] [-domains a,b] [-networks CIDR,…]
                             [-foreign-from a,b] [-per-minute N] [-per-hour N] [-per-day N]
                             [-rcpt-per-hour N] [-sender-per-hour N]
+                            [-inbound-host HOST[:PORT]] [-forwarding]
                             (-password P works too, but shows in ps)
   sendpool account ls | show NAME | rm NAME | resume NAME | release NAME
   sendpool account set NAME [same flags as add] [-status active|suspended] [-reason R]
@@ -42,6 +43,9 @@ const adminUsage = `usage:
   sendpool queue ls [-status S] [-account A] [-limit N] [-before ID]
   sendpool queue show|retry|hold|release|rm ID
   sendpool queue stats
+  sendpool inbound bans | unban IP      the MX's bans (every node's)
+  sendpool inbound decisions [-limit N] the MX's recent decisions
+  sendpool inbound recipients ACCOUNT [add|rm ADDRESS]
 
 common flags, anywhere after the subcommand:
   -api URL    the server's HTTP API (default $SENDPOOL_API or http://127.0.0.1:8025)
@@ -85,6 +89,11 @@ func newAdminCmd(name string, stdin io.Reader, stderr, stdout io.Writer) *adminC
 // positional arguments (the flag package alone stops at the first non-flag),
 // and checks that there are exactly want positionals.
 func (c *adminCmd) parse(args []string, want int) ([]string, error) {
+	return c.parseSome(args, want, want)
+}
+
+// parseSome is parse for a command taking from min to max positionals.
+func (c *adminCmd) parseSome(args []string, min, max int) ([]string, error) {
 	var pos []string
 	for {
 		if err := c.fs.Parse(args); err != nil {
@@ -97,8 +106,12 @@ func (c *adminCmd) parse(args []string, want int) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != want {
-		return nil, fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, c.fs.Name(), want, len(pos))
+	if len(pos) < min || len(pos) > max {
+		n := fmt.Sprint(min)
+		if max != min {
+			n = fmt.Sprintf("%d to %d", min, max)
+		}
+		return nil, fmt.Errorf("%w: %s takes %s argument(s), got %d", errUsage, c.fs.Name(), n, len(pos))
 	}
 	return pos, nil
 }
@@ -156,6 +169,8 @@ func runAdmin(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writ
 		err = c.ip(ctx, sub, rest)
 	case "queue":
 		err = c.queue(ctx, sub, rest)
+	case "inbound":
+		err = c.inbound(ctx, sub, rest)
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}

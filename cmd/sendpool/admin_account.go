@@ -18,6 +18,8 @@ import (
 type accountFlags struct {
 	password, passwordFile     string
 	domains, networks, foreign string
+	inboundHost                string
+	forwarding                 bool
 	perMinute, perHour, perDay int
 	rcptPerHour, senderPerHour int
 	status, reason             string
@@ -29,6 +31,8 @@ func (c *adminCmd) accountFlags(withStatus bool) *accountFlags {
 	c.fs.StringVar(&f.passwordFile, "password-file", "", "read the password from the first line of this file (- for stdin)")
 	c.fs.StringVar(&f.foreign, "foreign-from", "", "domains not the account's that its From: may name, comma-separated")
 	c.fs.StringVar(&f.domains, "domains", "", "sender domains, comma-separated")
+	c.fs.StringVar(&f.inboundHost, "inbound-host", "", "where the MX sends mail for the account's domains: host[:port] (\"\" removes it)")
+	c.fs.BoolVar(&f.forwarding, "forwarding", false, "the account forwards mail: foreign envelope senders get an SRS address")
 	c.fs.StringVar(&f.networks, "networks", "", "trusted networks (CIDR), comma-separated")
 	c.fs.IntVar(&f.perMinute, "per-minute", 0, "messages per minute (0: no limit)")
 	c.fs.IntVar(&f.perHour, "per-hour", 0, "messages per hour (0: no limit)")
@@ -86,6 +90,12 @@ func (c *adminCmd) patch(f *accountFlags) api.AccountPatch {
 		d := splitList(f.domains)
 		p.Domains = &d
 	}
+	if c.set("inbound-host") {
+		p.InboundHost = &f.inboundHost
+	}
+	if c.set("forwarding") {
+		p.Forwarding = &f.forwarding
+	}
 	if c.set("networks") {
 		n := splitList(f.networks)
 		p.Networks = &n
@@ -135,6 +145,8 @@ func (c *adminCmd) account(ctx context.Context, sub string, args []string) error
 			Domains:     splitList(f.domains),
 			Networks:    splitList(f.networks),
 			ForeignFrom: splitList(f.foreign),
+			InboundHost: f.inboundHost,
+			Forwarding:  f.forwarding,
 			Limits: account.Limits{PerMinute: f.perMinute, PerHour: f.perHour, PerDay: f.perDay,
 				RcptPerHour: f.rcptPerHour, SenderPerHour: f.senderPerHour},
 		})
@@ -235,6 +247,12 @@ func (c *adminCmd) showAccount(a *account.Account, err error) error {
 	fmt.Fprintf(tw, "status:\t%s\n", status)
 	fmt.Fprintf(tw, "domains:\t%s\n", orDash(strings.Join(a.Domains, ", ")))
 	fmt.Fprintf(tw, "networks:\t%s\n", orDash(networks(a)))
+	if a.InboundHost != "" {
+		fmt.Fprintf(tw, "inbound host:\t%s\n", a.InboundHost)
+	}
+	if a.Forwarding {
+		fmt.Fprintf(tw, "forwarding:\tyes (SRS)\n")
+	}
 	if len(a.ForeignFrom) > 0 {
 		fmt.Fprintf(tw, "foreign from:\t%s\n", strings.Join(a.ForeignFrom, ", "))
 	}

@@ -15,6 +15,7 @@ import (
 	"sendpool/internal/limit"
 	"sendpool/internal/protect"
 	"sendpool/internal/queue"
+	"sendpool/internal/recipient"
 	"sendpool/internal/scan"
 	"sendpool/internal/state"
 )
@@ -38,22 +39,16 @@ type store interface {
 	account.Store
 	queue.Store
 	domain.Store
+	recipient.Store // inbound.recipients = "list"
 }
 
 // The events are every node's: they go to shared through rec.
 func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Recorder, logger *slog.Logger) *checks {
 	c := &checks{events: events.New(events.Config{State: shared, Recorder: rec}), accounts: st, queue: st, logger: logger}
-	scanners := []scan.Scanner{scan.Heuristics{}}
-	if cfg.Scan.Clamd != "" {
-		scanners = append(scanners, &scan.Clamd{Addr: cfg.Scan.Clamd})
-	}
-	if cfg.Scan.Rspamd != "" {
-		scanners = append(scanners, &scan.Rspamd{URL: cfg.Scan.Rspamd})
-	}
 	// Scan first, count last: a refused message costs no limit.
 	c.limiter = limit.New(limit.Config{State: shared, Logger: logger})
 	c.list = []intake.Check{
-		scan.NewCheck(scan.CheckConfig{Scanners: scanners, RejectScore: cfg.Scan.SpamRejectScore,
+		scan.NewCheck(scan.CheckConfig{Scanners: scanners(cfg), RejectScore: cfg.Scan.SpamRejectScore,
 			Fail: cfg.Scan.Fail, Timeout: cfg.Scan.Timeout.D(), Logger: logger}),
 		c.limiter,
 	}
@@ -69,6 +64,19 @@ func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Re
 	})
 	c.observers = []func(context.Context, intake.Decision){c.events.Observe, c.protector.Observe}
 	return c
+}
+
+// scanners are the content scanners [scan] configures, for intake and
+// the MX alike.
+func scanners(cfg *config.Config) []scan.Scanner {
+	out := []scan.Scanner{scan.Heuristics{}}
+	if cfg.Scan.Clamd != "" {
+		out = append(out, &scan.Clamd{Addr: cfg.Scan.Clamd})
+	}
+	if cfg.Scan.Rspamd != "" {
+		out = append(out, &scan.Rspamd{URL: cfg.Scan.Rspamd})
+	}
+	return out
 }
 
 // gate keeps held and suspended accounts' mail from going out.

@@ -91,6 +91,10 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
+	mxs, err := newMX(cfg, st, shared) // inbound.go: hosted domains, SRS
+	if err != nil {
+		return nil, err
+	}
 	classifier, err := classify.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
@@ -149,6 +153,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		AllowedNetworks:       allowed,
 		ConnectTimeout:        cfg.Delivery.ConnectTimeout.D(),
 		MessagesPerConnection: cfg.Delivery.MessagesPerConnection,
+		Routes:                mxs.routes(),
 		Logger:                logger,
 		TLS:                   otls.policies,
 		TLSReports:            otls.reportsOrNil(),
@@ -218,6 +223,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		VerifyDKIM:   verifyDKIM(resolver),
 		Sign:         doms.sign,
 		Space:        space,
+		SRS:          mxs.rewriter(),
 	})
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
@@ -257,6 +263,11 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		defer cancel()
 		return smtp.Shutdown(ctx)
 	})
+	stopMX, err := mxs.start(cfg, st, resolver, rec, reg, sched.Wake, logger)
+	if err != nil {
+		return nil, err
+	}
+	n.add(stopMX)
 
 	if cfg.HTTP.Listen != "" {
 		if n.token, err = adminToken(cfg, logger); err != nil {
@@ -278,13 +289,14 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Replies:  replies,
 
 			Suppressions: sup.routes(),
+			Inbound:      mxs.api(st, cfg.Inbound.DecisionsKept),
 			Health:       newHealth(cfg, raw.(prober), shared, space, logger).Check, // bounds.go
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,
 			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard,
 			Suppressions: sup.panel(), Authenticate: n.intake.Authenticate, Usage: ic.limiter.Usage,
-			Stats: counts.reader}, h)
+			Stats: counts.reader, Inbound: mxs.panel(cfg.Inbound.DecisionsKept)}, h)
 		if err != nil {
 			return nil, err
 		}

@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -65,11 +67,19 @@ type Account struct {
 	// still name in From: (and their subdomains), set by an admin who knows
 	// why: say, a customer's shop sending order mail as its marketplace.
 	// Mail from them is not DKIM-signed by sendpool.
-	ForeignFrom []string  `json:"foreign_from,omitempty"`
-	Limits      Limits    `json:"limits"`
-	Status      Status    `json:"status"`
-	Reason      string    `json:"reason,omitempty"` // why suspended or held
-	Created     time.Time `json:"created"`
+	ForeignFrom []string `json:"foreign_from,omitempty"`
+	// InboundHost is where mail the MX accepts for the account's domains
+	// goes (host or host:port: the hosting server holding the mailboxes);
+	// empty: the MX takes no mail for them (SPEC §7).
+	InboundHost string `json:"inbound_host,omitempty"`
+	// Forwarding: the account forwards mail it received, so a foreign
+	// envelope sender is allowed and rewritten to an SRS address
+	// (internal/srs) rather than refused.
+	Forwarding bool      `json:"forwarding,omitempty"`
+	Limits     Limits    `json:"limits"`
+	Status     Status    `json:"status"`
+	Reason     string    `json:"reason,omitempty"` // why suspended or held
+	Created    time.Time `json:"created"`
 }
 
 // Store keeps accounts durably.
@@ -100,6 +110,13 @@ func (a *Account) Validate() error {
 			list.names[i] = d
 		}
 	}
+	if a.InboundHost != "" {
+		h, err := ValidHostPort(a.InboundHost)
+		if err != nil {
+			return fmt.Errorf("inbound_host %q: %v", a.InboundHost, err)
+		}
+		a.InboundHost = h
+	}
 	if a.Limits.Negative() {
 		return errors.New("limits must not be negative")
 	}
@@ -118,6 +135,31 @@ var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0
 
 // ValidDomain reports whether d is a lower-case domain name of two or more labels.
 func ValidDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
+
+// ValidHostPort checks a host or host:port (a name, an IPv4 address or a
+// bracketed IPv6 address; a port from 1 to 65535) and returns it in lower
+// case.
+func ValidHostPort(hp string) (string, error) {
+	hp = strings.ToLower(strings.TrimSpace(hp))
+	host, port := hp, ""
+	if h, p, err := net.SplitHostPort(hp); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(hp, "[") && strings.HasSuffix(hp, "]") {
+		host = hp[1 : len(hp)-1]
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("port %q is not 1-65535", port)
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return hp, nil
+	}
+	if !ValidDomain(strings.TrimSuffix(host, ".")) {
+		return "", errors.New("want host or host:port")
+	}
+	return hp, nil
+}
 
 // OwnsDomain reports whether the account may send from domain (or a subdomain of one of its domains).
 func (a *Account) OwnsDomain(domain string) bool { return under(domain, a.Domains) }

@@ -19,6 +19,11 @@ type AccountRequest struct {
 	// ForeignFrom: domains not the account's own that its From: may name
 	// (SPEC §3).
 	ForeignFrom []string `json:"foreign_from,omitempty"`
+	// InboundHost is where the MX sends mail for the account's domains
+	// (host[:port]); Forwarding turns on SRS for foreign envelope senders
+	// (SPEC §7).
+	InboundHost string `json:"inbound_host,omitempty"`
+	Forwarding  bool   `json:"forwarding,omitempty"`
 }
 
 // AccountPatch is the body of PATCH /api/v1/accounts/{name}: the fields
@@ -29,6 +34,8 @@ type AccountPatch struct {
 	Domains     *[]string       `json:"domains,omitempty"`
 	Networks    *[]string       `json:"networks,omitempty"`
 	ForeignFrom *[]string       `json:"foreign_from,omitempty"`
+	InboundHost *string         `json:"inbound_host,omitempty"` // "" removes it
+	Forwarding  *bool           `json:"forwarding,omitempty"`
 	Limits      *LimitsPatch    `json:"limits,omitempty"`
 	Status      *account.Status `json:"status,omitempty"` // "active" or "suspended"
 	Reason      *string         `json:"reason,omitempty"`
@@ -63,6 +70,8 @@ func (s *server) createAccount(w http.ResponseWriter, r *http.Request) {
 		Networks:    nets,
 		Limits:      req.Limits,
 		ForeignFrom: req.ForeignFrom,
+		InboundHost: req.InboundHost,
+		Forwarding:  req.Forwarding,
 		Status:      account.StatusActive,
 		Created:     s.cfg.Now().UTC().Truncate(time.Millisecond), // what the stores keep
 	}
@@ -160,6 +169,12 @@ func applyPatch(a *account.Account, p *AccountPatch) error {
 	}
 	if p.ForeignFrom != nil {
 		a.ForeignFrom = *p.ForeignFrom
+	}
+	if p.InboundHost != nil {
+		a.InboundHost = *p.InboundHost
+	}
+	if p.Forwarding != nil {
+		a.Forwarding = *p.Forwarding
 	}
 	if p.Networks != nil {
 		nets, err := account.ParseNetworks(*p.Networks)

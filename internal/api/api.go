@@ -71,6 +71,9 @@ type Config struct {
 	// Suppressions serves /api/v1/accounts/{name}/suppressions
 	// (suppressions.go); nil: no such routes.
 	Suppressions *Suppressions
+	// Inbound serves the MX's decisions, bans and recipient lists
+	// (inbound.go); nil: no such routes.
+	Inbound *Inbound
 	// Health returns the parts of the node that fail, one line each
 	// (internal/health): GET /healthz answers 503 with them, 200 "ok"
 	// with none. nil: always "ok".
@@ -133,6 +136,7 @@ func New(cfg Config) http.Handler {
 	admin("GET /api/v1/queue/stats", s.queueStats)
 	s.domainRoutes(admin)
 	s.suppressionRoutes(admin) // suppressions.go
+	s.inboundRoutes(admin)     // inbound.go
 	if cfg.Pprof {
 		pprofRoutes(admin)
 	}

@@ -30,6 +30,7 @@ type Config struct {
 	Auth       Auth       `toml:"auth"`    // auth.go
 
 	Suppression Suppression `toml:"suppression"` // suppression.go
+	Inbound     Inbound     `toml:"inbound"`     // inbound.go
 }
 
 // Server is the node itself.
@@ -142,7 +143,7 @@ type DNS struct {
 	// PublishInterval is how often published domains are compared with
 	// their zones.
 	PublishInterval Duration `toml:"publish_interval"`
-	DNSSEC               // dnssec_resolver (tls.go)
+	DNSSEC                   // dnssec_resolver (tls.go)
 }
 
 // Delivery is how mail goes out.
@@ -296,6 +297,7 @@ func Default() *Config {
 		DKIM:    defaultDKIM(),
 
 		Suppression: defaultSuppression(),
+		Inbound:     defaultInbound(),
 	}
 	c.Submission.SubmissionBounds = defaultSubmissionBounds() // bounds.go
 	c.HTTP.HTTPBounds = defaultHTTPBounds()
@@ -477,6 +479,7 @@ func (c *Config) Validate() Errors {
 	c.validateSuppression(bad)
 	c.validateBounds(bad)
 	c.validateOutboundTLS(bad)
+	c.validateInbound(bad)
 	return errs
 }
 

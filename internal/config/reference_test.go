@@ -214,7 +214,7 @@ func has(v any, path []string) bool {
 // example shows commented out ("# [[dns.publish]]"), and exampleKey one
 // of its "# key = value" lines.
 var (
-	exampleBlock = regexp.MustCompile(`^# (\[\[[a-z_.]+\]\])\s*$`)
+	exampleBlock = regexp.MustCompile(`^# (\[\[[a-z_.]+\]\])\s*(#.*)?$`)
 	exampleKey   = regexp.MustCompile(`^# ([a-z_]+ = .*)$`)
 )
 

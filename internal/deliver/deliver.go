@@ -49,6 +49,10 @@ type Config struct {
 	// Classifier.Provider): the destination the pool picks a source IP for
 	// and that provider-scoped suspensions match. nil: the host itself.
 	Provider func(mx string) string
+	// Routes, if set, gives the fixed host[:port] of a recipient domain
+	// that takes it instead of its MX (a hosted domain's inbound_host,
+	// SPEC §7); ok false: MX lookup as usual.
+	Routes func(ctx context.Context, domain string) (hostport string, ok bool, err error)
 	// Replies is told of every reply to an attempt from a source IP, once
 	// per reply however many recipients share it; nil: nobody.
 	Replies ReplyLog

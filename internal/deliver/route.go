@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"sendpool/internal/dns"
@@ -15,11 +17,22 @@ import (
 type target struct {
 	mx   string
 	addr netip.Addr
+	port int // 0: Config.Port
 }
 
 // route resolves domain's MX hosts, in preference order (RFC 5321 §5.1),
-// and their addresses, refusing those the policy does not allow.
+// and their addresses, refusing those the policy does not allow. A domain
+// with a fixed route (Config.Routes) goes there instead.
 func (c *Courier) route(ctx context.Context, domain string) ([]target, *outcome) {
+	if c.cfg.Routes != nil {
+		host, ok, err := c.cfg.Routes(ctx, domain)
+		if err != nil {
+			return nil, &outcome{reply: "route: " + err.Error(), class: dnsClass(false)}
+		}
+		if ok {
+			return c.fixedRoute(ctx, host)
+		}
+	}
 	mxs, err := c.cfg.Resolver.LookupMX(ctx, domain)
 	if err != nil {
 		return nil, dnsError(err)
@@ -67,6 +80,33 @@ func (c *Courier) route(ctx context.Context, domain string) ([]target, *outcome)
 		}
 	}
 	return nil, &outcome{reply: err.Error(), class: dnsClass(true)}
+}
+
+// fixedRoute resolves a fixed route's host[:port] (an account's
+// inbound_host: SPEC §7). The admin named it, so a private address is
+// allowed: the hosting server holding the mailboxes is often on one.
+func (c *Courier) fixedRoute(ctx context.Context, hostport string) ([]target, *outcome) {
+	host, port := hostport, 0
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+		port, _ = strconv.Atoi(p)
+	}
+	host = strings.Trim(host, "[]")
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []target{{mx: hostport, addr: a.Unmap(), port: port}}, nil
+	}
+	addrs, err := c.cfg.Resolver.LookupIP(ctx, host)
+	if err != nil {
+		return nil, dnsError(err)
+	}
+	var out []target
+	for _, a := range addrs {
+		out = append(out, target{mx: hostport, addr: a.Unmap(), port: port})
+	}
+	if len(out) == 0 {
+		return nil, dnsError(&dns.Error{Name: host, Msg: "no address"})
+	}
+	return out, nil
 }
 
 func dnsError(err error) *outcome {

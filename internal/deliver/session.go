@@ -153,7 +153,11 @@ func (c *Courier) open(ctx context.Context, targets []target, src pool.IP, req t
 // a host that cannot give the TLS req requires is left.
 func (c *Courier) handshake(ctx context.Context, t target, src pool.IP, req tlsReq, plaintext bool) (*session, *outcome) {
 	start := c.cfg.Now()
-	addr := net.JoinHostPort(t.addr.String(), strconv.Itoa(c.cfg.Port))
+	port := c.cfg.Port
+	if t.port != 0 {
+		port = t.port // a fixed route's (route.go)
+	}
+	addr := net.JoinHostPort(t.addr.String(), strconv.Itoa(port))
 	fail := func(stage, text string) *outcome {
 		o := &outcome{stage: stage, reply: text, mx: t.mx, addr: addr, class: c.classify(stage, t.mx, text), start: start}
 		if stage == StageStartTLS {

@@ -33,9 +33,35 @@ func (s *Service) CheckSender(a *account.Account, from string) error {
 	if err != nil {
 		return BadSender(fmt.Sprintf("%q: %v", from, err))
 	}
-	if !a.OwnsDomain(domain) {
+	if !a.OwnsDomain(domain) && !s.forwards(a) {
 		return SenderNotAllowed(fmt.Sprintf("domain %s is not one of account %s's", domain, a.Name))
 	}
+	return nil
+}
+
+// forwards reports whether a's foreign envelope senders are rewritten
+// (SRS) rather than refused.
+func (s *Service) forwards(a *account.Account) bool { return a.Forwarding && s.cfg.SRS != nil }
+
+// rewriteSender gives a forwarding account's message with a foreign
+// envelope sender an SRS address as its sender, so that it passes SPF
+// where it goes and its bounces come back through the MX to the original
+// sender (SPEC §7). The From: rule still applies: an authentic forward
+// keeps the original's DKIM signature, which passes DMARC.
+func (s *Service) rewriteSender(a *account.Account, sub *Submission) error {
+	if sub.From == "" || !s.forwards(a) {
+		return nil
+	}
+	_, domain, err := ParseAddress(sub.From)
+	if err != nil || a.OwnsDomain(domain) {
+		return nil
+	}
+	srs, err := s.cfg.SRS.Forward(sub.From)
+	if err != nil {
+		return BadSender(fmt.Sprintf("%q: %v", sub.From, err))
+	}
+	s.log.Debug("intake: SRS", "account", a.Name, "from", sub.From, "srs", srs)
+	sub.From = srs
 	return nil
 }
 

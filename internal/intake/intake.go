@@ -19,6 +19,7 @@ import (
 
 	"sendpool/internal/account"
 	"sendpool/internal/queue"
+	"sendpool/internal/received"
 )
 
 // Check is one pluggable check of a submission (volume limits, content
@@ -38,7 +39,7 @@ type Submission struct {
 	To      []string
 	// Body is the message with CRLF line endings as the client sent it,
 	// behind Room bytes of free space: Accept writes its Received field
-	// there (ReceivedRoom is enough for most), so the message is not
+	// there (received.Room is enough for most), so the message is not
 	// copied to make room for it. From then on Body is the whole message.
 	Body     []byte
 	Room     int
@@ -86,6 +87,16 @@ type Config struct {
 	// Space refuses new mail while the disk is under its reserve
 	// (space.go); nil: no check.
 	Space Space
+	// SRS rewrites the foreign envelope sender of a forwarding account's
+	// message (SPEC §7, internal/srs); nil: a foreign sender is refused
+	// for every account.
+	SRS SenderRewriter
+}
+
+// SenderRewriter gives the address a forwarded message is sent from
+// (*srs.SRS does).
+type SenderRewriter interface {
+	Forward(addr string) (string, error)
 }
 
 // Service runs the intake checks. It is safe for concurrent use.
@@ -153,8 +164,8 @@ func (s *Service) Accept(ctx context.Context, sub *Submission) (string, error) {
 func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	now := s.cfg.Now()
 	sub.ID, sub.Protocol = queue.NewID(now), protocol(sub)
-	sub.Body = withReceived(sub.Body, sub.Room,
-		receivedField(sub.Helo, sub.ClientIP, s.cfg.Hostname, sub.Protocol, sub.ID, sub.To, now))
+	sub.Body = received.Prepend(sub.Body, sub.Room,
+		received.Field(sub.Helo, sub.ClientIP, s.cfg.Hostname, sub.Protocol, sub.ID, sub.To, now))
 	sub.Room = 0
 	if sub.Account == nil {
 		return "", AuthRequired("no account")
@@ -203,6 +214,9 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 			}
 			return "", e
 		}
+	}
+	if err := s.rewriteSender(a, sub); err != nil {
+		return "", err
 	}
 	rec := record(sub)
 	rec.HeaderMessageID = readHeader(sub.Body).messageID

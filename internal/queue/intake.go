@@ -29,7 +29,13 @@ type Intake struct {
 	// HeaderMessageID is the message's own Message-ID: field, as given
 	// (with its angle brackets): the delivery log's search finds it.
 	HeaderMessageID string `json:"header_message_id,omitempty"`
+	// Direction is DirectionInbound for mail the MX took for a hosted
+	// domain (internal/inbound); empty for mail submitted by an account.
+	Direction string `json:"direction,omitempty"`
 }
+
+// DirectionInbound: the message came in through the MX (SPEC §7).
+const DirectionInbound = "inbound"
 
 // Values of Intake.Protocol and Intake.Auth.
 const (

@@ -92,7 +92,7 @@ func waitOpen(t *testing.T, e *env, ip string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, got := e.srv.limiter.Open(netip.MustParseAddr(ip)); got == n {
+		if _, got := e.srv.srv.Open(netip.MustParseAddr(ip)); got == n {
 			return
 		}
 		if time.Now().After(deadline) {

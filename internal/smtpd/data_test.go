@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"sendpool/internal/intake"
+	"sendpool/internal/received"
 )
 
 // TestDataBodyExact: the stored body is the Received header and then the
 // data byte for byte, with and without SIZE, and when the header is longer
 // than the room Data keeps for it in front of the data.
 func TestDataBodyExact(t *testing.T) {
-	long := strings.Repeat("abcdefghi.", intake.ReceivedRoom/10) + "test" // the header outgrows intake.ReceivedRoom
+	long := strings.Repeat("abcdefghi.", received.Room/10) + "test" // the header outgrows received.Room
 	data := strings.Repeat("line of the message body, 76 characters or so, to make it bigger.\r\n", 500)
 	size := fmt.Sprintf(" SIZE=%d", len(testBody+data))
 	for _, tc := range []struct{ name, hostname, size string }{
@@ -43,7 +43,7 @@ func TestDataBodyExact(t *testing.T) {
 			if !ok || !strings.HasPrefix(head, "Received: from client.test ([127.0.0.1])\r\n\tby ") {
 				t.Fatalf("no Received header first:\n%.300q", body)
 			}
-			if tc.hostname != "" && (!strings.Contains(head, "\tby "+tc.hostname+" ") || len(head) <= intake.ReceivedRoom) {
+			if tc.hostname != "" && (!strings.Contains(head, "\tby "+tc.hostname+" ") || len(head) <= received.Room) {
 				t.Fatalf("Received header of %d bytes does not name the long host name", len(head))
 			}
 			if want := testBody + data; !strings.HasSuffix(body, "\r\n"+want) {

@@ -1,40 +1,27 @@
 // Package smtpd is the submission SMTP server hosting servers relay through.
-// It runs on github.com/emersion/go-smtp, turns each SMTP command into an
-// intake call and each intake.Error into a reply (SPEC §3).
+// Its sessions turn each SMTP command into an intake call and each
+// intake.Error into a reply (SPEC §3); the listening side (connections,
+// caps, bounds, PROXY protocol) is internal/smtpserve's.
 package smtpd
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
-	"sendpool/internal/connlimit"
 	"sendpool/internal/intake"
-	"sendpool/internal/proxyproto"
+	"sendpool/internal/smtpserve"
 )
 
-// Defaults of Config.
-const (
-	defaultMaxMessageSize = 25 << 20 // SPEC §2 max_message_size
-	defaultMaxRecipients  = 100      // SPEC §2 max_recipients
-	// RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for
-	// the next command.
-	defaultReadTimeout  = 5 * time.Minute
-	defaultWriteTimeout = time.Minute
-	// opTimeout bounds one intake call (authentication, trusted-network
-	// lookup, checks and durable Put).
-	opTimeout = 2 * time.Minute
-)
+// opTimeout bounds one intake call (authentication, trusted-network
+// lookup, checks and durable Put).
+const opTimeout = 2 * time.Minute
 
 // Config is what a Server needs.
 type Config struct {
@@ -56,8 +43,12 @@ type Config struct {
 	ProxyProtocol  bool
 	TrustedProxies []netip.Prefix
 
-	Bounds // bounds.go: connection caps, login timeout, junk, header size
+	Bounds // connection caps, login timeout, junk, header size
 }
+
+// Bounds are what one client, or many, can make the server hold (issue
+// 13): smtpserve.Bounds.
+type Bounds = smtpserve.Bounds
 
 // AuthGuard is checked before each AUTH's password and told of each
 // failure and success: past its limits Check returns an error and the
@@ -71,20 +62,10 @@ type AuthGuard interface {
 
 // Server is a submission SMTP server.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	smtp *smtp.Server
-
-	ctx    context.Context // for intake calls; cancelled by Close
-	cancel context.CancelFunc
-
-	mu        sync.Mutex
-	conns     map[*trackedConn]struct{} // open connections, to force them shut
-	listeners []net.Listener            // closed by Close and Shutdown
-	closed    bool                      // Close or Shutdown has begun
-
-	limiter *connlimit.Limiter // Bounds.MaxConnections, MaxConnectionsPerIP
-	refused refusalLog         // bounds.go
+	cfg Config
+	log *slog.Logger
+	srv *smtpserve.Server
+	ctx context.Context // for intake calls; cancelled by Close
 }
 
 // New returns a Server; it listens once Serve or ListenAndServe is called.
@@ -92,248 +73,43 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Intake == nil {
 		return nil, errors.New("smtpd: no intake service")
 	}
-	if cfg.Hostname == "" {
-		return nil, errors.New("smtpd: no hostname")
-	}
-	if cfg.ProxyProtocol && len(cfg.TrustedProxies) == 0 {
-		return nil, errors.New("smtpd: PROXY protocol with no trusted proxies would refuse every connection")
-	}
-	if cfg.MaxMessageSize <= 0 {
-		cfg.MaxMessageSize = defaultMaxMessageSize
-	}
-	if cfg.MaxRecipients <= 0 {
-		cfg.MaxRecipients = defaultMaxRecipients
-	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = defaultReadTimeout
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = defaultWriteTimeout
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*trackedConn]struct{}{},
-		limiter: connlimit.New(cfg.MaxConnections, cfg.MaxConnectionsPerIP)}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-
-	be := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	be.Domain = cfg.Hostname
-	be.TLSConfig = cfg.TLS
-	// go-smtp only knows "TLS or allowed everywhere"; SPEC §3 also allows
-	// loopback clients. So go-smtp always allows AUTH and the session
-	// decides per connection (authAllowed): it advertises no mechanism and
-	// refuses AUTH where not allowed.
-	be.AllowInsecureAuth = true
-	// go-smtp refuses a MAIL SIZE= over this and stops DATA past it, both
-	// with 552 5.3.4 (RFC 1870 §6.1); and a RCPT past MaxRecipients with
-	// 452 4.5.3 (RFC 5321 §4.5.3.1.10).
-	be.MaxMessageBytes = cfg.MaxMessageSize
-	be.MaxRecipients = cfg.MaxRecipients
-	be.EnableSMTPUTF8 = true
-	be.ReadTimeout = cfg.ReadTimeout
-	be.WriteTimeout = cfg.WriteTimeout
-	be.ErrorLog = errorLog{cfg.Logger}
-	s.smtp = be
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	srv, err := smtpserve.New(smtpserve.Config{
+		Backend:        smtp.BackendFunc(s.newSession),
+		Hostname:       cfg.Hostname,
+		TLS:            cfg.TLS,
+		Key:            "submission",
+		MaxMessageSize: cfg.MaxMessageSize,
+		MaxRecipients:  cfg.MaxRecipients,
+		Logger:         cfg.Logger,
+		ReadTimeout:    cfg.ReadTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		ProxyProtocol:  cfg.ProxyProtocol,
+		TrustedProxies: cfg.TrustedProxies,
+		Bounds:         cfg.Bounds,
+	})
+	if err != nil {
+		return nil, errors.New("smtpd: " + err.Error())
+	}
+	s.srv, s.ctx = srv, srv.Context()
+	// The defaults smtpserve filled in, for the sessions.
+	sc := srv.Config()
+	s.cfg.MaxMessageSize, s.cfg.ReadTimeout = sc.MaxMessageSize, sc.ReadTimeout
 	return s, nil
 }
 
-// Serve accepts connections on l until Close or Shutdown. A Serve that
-// starts after Close closes l and returns at once: go-smtp would otherwise
-// accept on it forever, as its Close only closes listeners it already has.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return nil
-	}
-	if s.cfg.ProxyProtocol {
-		// The header is read before go-smtp sees the connection, under
-		// the timeout of a command.
-		l = proxyproto.NewListener(l, proxyproto.Config{Trusted: s.cfg.TrustedProxies,
-			Timeout: s.cfg.ReadTimeout, Logger: s.log})
-	}
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-	err := s.smtp.Serve(&trackedListener{Listener: l, srv: s})
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	// closeListeners closed it before go-smtp knew it was shutting down:
-	// a clean stop, not a failed accept.
-	if closed && errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return err
-}
+// Serve accepts connections on l until Close or Shutdown.
+func (s *Server) Serve(l net.Listener) error { return s.srv.Serve(l) }
 
-// closeListeners marks the server closed and closes every listener it has.
-func (s *Server) closeListeners() {
-	s.mu.Lock()
-	s.closed = true
-	ls := s.listeners
-	s.listeners = nil
-	s.mu.Unlock()
-	for _, l := range ls {
-		l.Close()
-	}
-}
-
-// ListenAndServe listens on every address, then serves them all. It fails
-// at once if any address cannot be listened on. It returns when every
-// listener has stopped; a listener failing closes the server.
-func (s *Server) ListenAndServe(addrs []string) error {
-	if len(addrs) == 0 {
-		return errors.New("smtpd: no listen address")
-	}
-	var ls []net.Listener
-	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return fmt.Errorf("smtpd: %w", err)
-		}
-		s.log.Info("submission listening", "addr", l.Addr().String())
-		ls = append(ls, l)
-	}
-	errs := make(chan error, len(ls))
-	for _, l := range ls {
-		go func() { errs <- s.Serve(l) }()
-	}
-	var first error
-	for range ls {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			s.Close()
-		}
-	}
-	return first
-}
+// ListenAndServe listens on every address, then serves them all.
+func (s *Server) ListenAndServe(addrs []string) error { return s.srv.ListenAndServe(addrs) }
 
 // Close stops listening and closes every connection at once.
-func (s *Server) Close() error {
-	s.closeListeners()
-	err := s.smtp.Close()
-	// ErrServerClosed: already shut down, force the remaining connections;
-	// ErrClosed: go-smtp closing the listeners closeListeners closed.
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	s.closeConns()
-	s.cancel()
-	return err
-}
+func (s *Server) Close() error { return s.srv.Close() }
 
-// Shutdown stops listening and waits for connections to end (clients QUIT
-// or time out). When ctx ends first it closes the remaining connections, a
-// transaction in progress then being lost to the client, which retries.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeListeners()
-	err := s.smtp.Shutdown(ctx)
-	if ctx.Err() != nil {
-		s.closeConns()
-	}
-	s.cancel()
-	// As in Close: the listeners were ours to close, and closed.
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return err
-}
-
-func (s *Server) closeConns() {
-	s.mu.Lock()
-	conns := make([]*trackedConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// trackedListener records the connections it accepts, so that Close and a
-// timed-out Shutdown can close them: go-smtp's Close does nothing after its
-// Shutdown has begun.
-type trackedListener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *trackedListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		// A connection over a cap is answered and closed here: go-smtp
-		// never sees it (bounds.go).
-		tc := l.srv.admit(c)
-		if tc == nil {
-			continue
-		}
-		l.srv.mu.Lock()
-		l.srv.conns[tc] = struct{}{}
-		l.srv.mu.Unlock()
-		return tc, nil
-	}
-}
-
-type trackedConn struct {
-	net.Conn
-	srv  *Server
-	once sync.Once
-	// closeAfterWrite closes the connection once the next reply is
-	// written: go-smtp has no way for a session to send a reply and then
-	// hang up, and each reply is one Write (textproto flushes per line).
-	closeAfterWrite atomic.Bool
-	// readEOF: the client closed its side. go-smtp copies a BDAT chunk
-	// with io.Copy, which takes EOF for the end of the chunk: a chunk cut
-	// short by the end of the connection would otherwise end the message
-	// (session.Data checks this).
-	readEOF atomic.Bool
-
-	bounds // bounds.go: its slot, login deadline, data mode, command meter
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err == io.EOF {
-		c.readEOF.Store(true)
-	}
-	if err != nil && err != io.EOF {
-		err = c.readError(err) // bounds.go
-	}
-	return n, err
-}
-
-func (c *trackedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(cleanReply(p)) // as long as p
-	if c.closeAfterWrite.Load() {
-		c.Close()
-		return n, err
-	}
-	c.wrote(p) // bounds.go
-	return n, err
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.srv.mu.Lock()
-		delete(c.srv.conns, c)
-		c.srv.mu.Unlock()
-		c.release()
-	})
-	return c.Conn.Close()
-}
-
-// errorLog passes go-smtp's internal errors (failed TLS handshakes, broken
-// connections) to slog.
-type errorLog struct{ l *slog.Logger }
-
-func (e errorLog) Printf(format string, v ...any) { e.l.Info("smtp: " + fmt.Sprintf(format, v...)) }
-func (e errorLog) Println(v ...any)               { e.l.Info("smtp: " + fmt.Sprint(v...)) }
+// Shutdown stops listening and waits for connections to end; see
+// smtpserve.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

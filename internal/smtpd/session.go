@@ -3,14 +3,12 @@ package smtpd
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -18,6 +16,8 @@ import (
 	"sendpool/internal/account"
 	"sendpool/internal/intake"
 	"sendpool/internal/queue"
+	"sendpool/internal/received"
+	"sendpool/internal/smtpserve"
 )
 
 // Replies of the session itself; the rest come from intake or go-smtp.
@@ -35,10 +35,6 @@ var (
 	// guard refuses before the password is checked, then we hang up.
 	errAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Too many authentication failures, try again later"}
-	// RFC 3030 §2: a BDAT chunk is exactly its size. One cut short by the
-	// end of the connection is no message; RFC 3463 X.4.2: bad connection.
-	errConnectionEnded = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
-		Message: "Connection closed before the end of the message"}
 )
 
 // Reply of an accepted message (SPEC §3).
@@ -173,7 +169,7 @@ func (s *session) authenticate(identity, user, pass string) error {
 	s.account, s.authed = a, true
 	s.mu.Unlock()
 	if tc := s.tracked(); tc != nil {
-		tc.markBusy() // the login deadline is over (bounds.go)
+		tc.MarkBusy() // the login deadline is over (bounds.go)
 	}
 	return nil
 }
@@ -181,7 +177,7 @@ func (s *session) authenticate(identity, user, pass string) error {
 // hangUpAfterReply closes the connection once the next reply is sent.
 func (s *session) hangUpAfterReply() {
 	if tc := s.tracked(); tc != nil {
-		tc.closeAfterWrite.Store(true)
+		tc.HangUpAfterReply()
 	}
 }
 
@@ -189,19 +185,12 @@ func (s *session) hangUpAfterReply() {
 // connection.
 func (s *session) clientClosed() bool {
 	tc := s.tracked()
-	return tc != nil && tc.readEOF.Load()
+	return tc != nil && tc.ClientClosed()
 }
 
-// tracked is the session's connection under TLS, if any; nil if the
+// tracked is the session's connection (smtpserve.ConnOf); nil if the
 // connection did not come from Serve's listener.
-func (s *session) tracked() *trackedConn {
-	c := s.conn.Conn()
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	tc, _ := c.(*trackedConn)
-	return tc
-}
+func (s *session) tracked() *smtpserve.Conn { return smtpserve.ConnOf(s.conn) }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
@@ -235,7 +224,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.size = opts.Size
 	}
 	if tc := s.tracked(); tc != nil {
-		tc.markBusy() // the login deadline is over (bounds.go)
+		tc.MarkBusy() // the login deadline is over (bounds.go)
 	}
 	return nil
 }
@@ -264,8 +253,8 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // lax receiver (SMTP smuggling).
 func (s *session) Data(r io.Reader) error {
 	if tc := s.tracked(); tc != nil {
-		tc.startData() // read errors become replies of ours (bounds.go)
-		defer tc.endData()
+		tc.StartData() // read errors become replies of ours (bounds.go)
+		defer tc.EndData()
 	}
 	s.mu.Lock()
 	a, authed, from, rcpts, size := s.account, s.authed, s.from, s.rcpts, s.size
@@ -276,24 +265,20 @@ func (s *session) Data(r io.Reader) error {
 	// SIZE the buffer is big enough for ReadFrom's last MinRead read, which
 	// would otherwise double it. At 100 KB both copies showed in the
 	// bench's profile.
-	want := intake.ReceivedRoom + bytes.MinRead
+	want := received.Room + bytes.MinRead
 	if size > 0 && size <= s.srv.cfg.MaxMessageSize {
 		want += int(size)
 	}
 	// The data goes behind room for intake's Received field.
-	buf := bytes.NewBuffer(make([]byte, intake.ReceivedRoom, want))
-	var src io.Reader = &deadlineReader{r: r, conn: s.conn.Conn(), timeout: s.srv.cfg.ReadTimeout}
-	if s.srv.cfg.MaxHeaderSize > 0 {
-		src = &headerLimit{r: src, limit: s.srv.cfg.MaxHeaderSize}
-	}
-	_, err := buf.ReadFrom(src)
+	buf := bytes.NewBuffer(make([]byte, received.Room, want))
+	_, err := buf.ReadFrom(smtpserve.DataReader(r, s.conn.Conn(), s.srv.cfg.ReadTimeout, s.srv.cfg.MaxHeaderSize))
 	var reply *smtp.SMTPError
 	switch {
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		return s.refuse("data", a, intake.TooBig(fmt.Sprintf("over %d bytes", s.srv.cfg.MaxMessageSize)))
-	case errors.Is(err, errHeaderTooBig):
+	case errors.Is(err, smtpserve.ErrHeaderTooBig):
 		s.refuse("data", a, intake.TooBig(fmt.Sprintf("header section over %d bytes", s.srv.cfg.MaxHeaderSize)))
-		return errHeaderTooBig // the same code, saying which part
+		return smtpserve.ErrHeaderTooBig // the same code, saying which part
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return errLineTooLong
 	case errors.As(err, &reply):
@@ -301,18 +286,18 @@ func (s *session) Data(r io.Reader) error {
 	case err != nil:
 		// The connection broke (or, under BDAT, the client reset the
 		// transfer); nobody reads a reply, but none repeats the error.
-		s.srv.log.Info("refused", "stage", "data", "code", errConnectionEnded.Code,
+		s.srv.log.Info("refused", "stage", "data", "code", smtpserve.ErrConnectionEnded.Code,
 			"detail", err.Error(), "client_ip", s.remote.String())
-		return errConnectionEnded
+		return smtpserve.ErrConnectionEnded
 	case s.clientClosed():
 		// Under BDAT the end of the data may be the end of the connection
 		// (trackedConn.readEOF): the client never gets a 250 for it and
 		// sends the message again, so storing it would deliver it twice,
 		// the first time truncated. A complete message is read before any
 		// EOF: go-smtp reads no further than the chunk's size.
-		s.srv.log.Info("refused", "stage", "data", "code", errConnectionEnded.Code,
+		s.srv.log.Info("refused", "stage", "data", "code", smtpserve.ErrConnectionEnded.Code,
 			"detail", "connection closed mid-message", "client_ip", s.remote.String())
-		return errConnectionEnded
+		return smtpserve.ErrConnectionEnded
 	}
 
 	sv := s.srv.cfg.Intake
@@ -322,14 +307,14 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	sub := &intake.Submission{Account: a, From: from, To: rcpts, Body: buf.Bytes(), Room: intake.ReceivedRoom,
+	sub := &intake.Submission{Account: a, From: from, To: rcpts, Body: buf.Bytes(), Room: received.Room,
 		ClientIP: s.remote, Helo: s.helo, Via: queue.ProtocolSMTP, Auth: auth, TLS: s.tls}
 	id, err := sv.Accept(ctx, sub)
 	if err != nil {
 		return s.refuse("data", a, err)
 	}
 	if tc := s.tracked(); tc != nil {
-		tc.accepted() // mail delivered: the junk and error counts start again
+		tc.Accepted() // mail delivered: the junk and error counts start again
 	}
 	s.srv.log.Info("accepted", "id", id, "account", sub.Account.Name, "from", from,
 		"rcpts", len(rcpts), "size", len(sub.Body), "client_ip", s.remote.String(), "protocol", sub.Protocol)
@@ -345,22 +330,3 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error { return nil }
-
-// deadlineReader extends the read deadline as the message arrives: go-smtp
-// sets it once per command, so a large DATA on a slow link would otherwise
-// have to fit in one ReadTimeout.
-type deadlineReader struct {
-	r       io.Reader
-	conn    net.Conn
-	timeout time.Duration
-}
-
-func (d *deadlineReader) Read(p []byte) (int, error) {
-	// go-smtp's reader fills p before returning: keep each read small so
-	// that the deadline moves along with the data.
-	if len(p) > 32<<10 {
-		p = p[:32<<10]
-	}
-	d.conn.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.r.Read(p)
-}

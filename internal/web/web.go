@@ -71,6 +71,8 @@ type Config struct {
 	// Stats reads the counts behind the pictures (internal/stats); nil:
 	// no pictures.
 	Stats *stats.Reader
+	// Inbound is the MX's decisions and bans (inbound.go); nil: no page.
+	Inbound InboundSource
 }
 
 type server struct {
@@ -169,6 +171,9 @@ func Mount(cfg Config, next http.Handler) (http.Handler, error) {
 	admin("POST /accounts/{name}/{action}", s.accountForm)                  // forms.go
 	admin("GET /accounts/{name}/suppressions", s.suppressionsPage)          // suppressions.go
 	admin("POST /accounts/{name}/suppressions/remove", s.removeSuppression) // suppressions.go
+	if cfg.Inbound != nil {
+		admin("GET /inbound", s.inboundPage) // inbound.go
+	}
 	return p, nil
 }
 

@@ -21,6 +21,8 @@ func Account(name string) *account.Account {
 		Networks:     []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::1/128")},
 		Limits:       account.Limits{PerMinute: 10, PerHour: 100, PerDay: 1000, RcptPerHour: 7, SenderPerDay: 3},
 		ForeignFrom:  []string{"market.test"},
+		InboundHost:  "mail.acme.test:2525",
+		Forwarding:   true,
 		Status:       account.StatusActive,
 		Created:      time.UnixMilli(1_700_000_000_123),
 	}
@@ -44,7 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) account.Store) {
 	}
 
 	b := Account("beta")
-	b.Domains, b.Networks, b.Created = nil, nil, time.Time{}
+	b.Domains, b.Networks, b.Created, b.InboundHost, b.Forwarding = nil, nil, time.Time{}, "", false
 	if err := s.CreateAccount(ctx, b); err != nil || b.Created.IsZero() {
 		t.Fatalf("CreateAccount with no domains: %v (created %v)", err, b.Created)
 	}
@@ -52,12 +54,13 @@ func Run(t *testing.T, open func(t *testing.T) account.Store) {
 	if err != nil || len(list) != 2 || list[0].Name != "acme" || list[1].Name != "beta" {
 		t.Fatalf("ListAccounts = %v, %v; want acme, beta", list, err)
 	}
-	if len(list[1].Domains) != 0 || len(list[1].Networks) != 0 {
+	if len(list[1].Domains) != 0 || len(list[1].Networks) != 0 || list[1].InboundHost != "" || list[1].Forwarding {
 		t.Errorf("beta = %+v, want no domains or networks", list[1])
 	}
 
 	a.Status, a.Reason, a.Domains, a.Networks = account.StatusSuspended, "abuse report", []string{"acme.test"}, nil
 	a.Limits.PerDay, a.PasswordHash, a.ForeignFrom = 5, "$argon2id$new", []string{"shop.example", "market.test"}
+	a.InboundHost, a.Forwarding = "[2001:db8::25]:25", false
 	if err := s.UpdateAccount(ctx, a); err != nil {
 		t.Fatalf("UpdateAccount: %v", err)
 	}
@@ -65,7 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) account.Store) {
 	if err != nil || got.Status != account.StatusSuspended || got.Reason != "abuse report" || len(got.Domains) != 1 ||
 		len(got.Networks) != 0 || got.Limits.PerDay != 5 || got.Limits.RcptPerHour != 7 ||
 		got.PasswordHash != "$argon2id$new" || !got.Created.Equal(a.Created) ||
-		!reflect.DeepEqual(got.ForeignFrom, a.ForeignFrom) {
+		!reflect.DeepEqual(got.ForeignFrom, a.ForeignFrom) || got.InboundHost != a.InboundHost || got.Forwarding {
 		t.Fatalf("after update: %+v, %v", got, err)
 	}
 	a.ForeignFrom = nil

@@ -12,7 +12,7 @@ import (
 func sampleIntake() *queue.Intake {
 	return &queue.Intake{
 		Protocol: queue.ProtocolSMTP, With: "ESMTPSA", ClientIP: "192.0.2.7", Account: "acme",
-		Auth: queue.AuthPassword, TLS: true, Score: 3.75,
+		Auth: queue.AuthPassword, TLS: true, Score: 3.75, Direction: queue.DirectionInbound,
 		Rules: []queue.IntakeRule{
 			{Scanner: "heuristics", Rule: "SHOUTING_SUBJECT", Score: 1.5, Detail: "subject in capitals"},
 			{Scanner: "rspamd", Rule: "MISSING_MID", Score: 2.25},

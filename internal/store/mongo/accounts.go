@@ -25,6 +25,8 @@ type accountDoc struct {
 	Reason       string         `bson:"reason"`
 	Created      time.Time      `bson:"created"`
 	ForeignFrom  []string       `bson:"foreign_from"`
+	InboundHost  string         `bson:"inbound_host,omitempty"`
+	Forwarding   bool           `bson:"forwarding,omitempty"`
 }
 
 // CreateAccount stores a new account; account.ErrExists if the name is
@@ -93,6 +95,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *account.Account) error {
 	res, err := s.accounts.UpdateOne(ctx, bson.M{"_id": a.Name}, bson.M{"$set": bson.M{
 		"password_hash": d.PasswordHash, "domains": d.Domains, "networks": d.Networks,
 		"limits": d.Limits, "foreign_from": d.ForeignFrom,
+		"inbound_host": d.InboundHost, "forwarding": d.Forwarding,
 		"status": d.Status, "reason": d.Reason,
 	}})
 	if err != nil {
@@ -145,7 +148,7 @@ func newAccountDoc(a *account.Account) accountDoc {
 	d := accountDoc{
 		Name: a.Name, PasswordHash: a.PasswordHash, Domains: a.Domains, Networks: []string{},
 		Limits: a.Limits, Status: a.Status, Reason: a.Reason, Created: ms(a.Created),
-		ForeignFrom: a.ForeignFrom,
+		ForeignFrom: a.ForeignFrom, InboundHost: a.InboundHost, Forwarding: a.Forwarding,
 	}
 	if d.ForeignFrom == nil {
 		d.ForeignFrom = []string{}
@@ -163,6 +166,7 @@ func (d *accountDoc) account() (*account.Account, error) {
 	a := &account.Account{
 		Name: d.Name, PasswordHash: d.PasswordHash, Domains: d.Domains,
 		Limits: d.Limits, Status: d.Status, Reason: d.Reason, Created: local(d.Created),
+		InboundHost: d.InboundHost, Forwarding: d.Forwarding,
 	}
 	if len(d.ForeignFrom) > 0 {
 		a.ForeignFrom = d.ForeignFrom

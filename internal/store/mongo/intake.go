@@ -16,6 +16,7 @@ type intakeDoc struct {
 	Scanners []scanDoc      `bson:"scans,omitempty"`
 	DKIM     []signatureDoc `bson:"dkim,omitempty"`
 	MsgID    string         `bson:"msgid,omitempty"` // the Message-ID: field
+	Dir      string         `bson:"dir,omitempty"`
 }
 
 type ruleDoc struct {
@@ -43,7 +44,7 @@ func newIntakeDoc(in *queue.Intake) *intakeDoc {
 		return nil
 	}
 	d := &intakeDoc{Protocol: in.Protocol, With: in.With, ClientIP: in.ClientIP, Account: in.Account,
-		Auth: in.Auth, TLS: in.TLS, Score: in.Score, MsgID: in.HeaderMessageID}
+		Auth: in.Auth, TLS: in.TLS, Score: in.Score, MsgID: in.HeaderMessageID, Dir: in.Direction}
 	for _, r := range in.Rules {
 		d.Rules = append(d.Rules, ruleDoc(r))
 	}
@@ -62,7 +63,7 @@ func (d *intakeDoc) intake() *queue.Intake {
 		return nil
 	}
 	in := &queue.Intake{Protocol: d.Protocol, With: d.With, ClientIP: d.ClientIP, Account: d.Account,
-		Auth: d.Auth, TLS: d.TLS, Score: d.Score, HeaderMessageID: d.MsgID}
+		Auth: d.Auth, TLS: d.TLS, Score: d.Score, HeaderMessageID: d.MsgID, Direction: d.Dir}
 	for _, r := range d.Rules {
 		in.Rules = append(in.Rules, queue.IntakeRule(r))
 	}

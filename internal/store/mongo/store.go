@@ -71,6 +71,7 @@ type Store struct {
 	domains    *mongo.Collection // one document per version of a domain
 
 	suppressions *mongo.Collection // suppressions.go
+	recipients   *mongo.Collection // inbound.go
 }
 
 var (
@@ -125,6 +126,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 	s.accounts = s.db.Collection("accounts")
 	s.domains = s.db.Collection("domains")
 	s.suppressions = s.db.Collection("suppressions")
+	s.recipients = s.db.Collection("recipients")
 
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -179,6 +181,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.domains, bson.D{{Key: "account", Value: 1}}},
 		{s.suppressions, bson.D{{Key: "account", Value: 1}, {Key: "created", Value: -1}}},
 		{s.suppressions, bson.D{{Key: "expires", Value: 1}}},
+		{s.recipients, bson.D{{Key: "account", Value: 1}, {Key: "address", Value: 1}}},
 	} {
 		if _, err := x.c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: x.keys}); err != nil {
 			return fmt.Errorf("%s %v: %w", x.c.Name(), x.keys, err)

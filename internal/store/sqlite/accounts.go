@@ -17,7 +17,7 @@ import (
 // arrays of strings; the account list is small and read whole.
 
 const accountColumns = `name, password_hash, domains, networks, per_minute, per_hour, per_day,
-	status, reason, created, limits, foreign_from`
+	status, reason, created, limits, foreign_from, inbound_host, forwarding`
 
 // CreateAccount stores a new account; account.ErrExists if the name is taken.
 // A zero Created is set to now.
@@ -132,7 +132,8 @@ func (s *Store) UpdateAccount(ctx context.Context, a *account.Account) error {
 			return err
 		}
 		res, err := tx.Exec(`UPDATE accounts SET password_hash = ?, domains = ?, networks = ?,
-			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?, limits = ?, foreign_from = ?
+			per_minute = ?, per_hour = ?, per_day = ?, status = ?, reason = ?, limits = ?, foreign_from = ?,
+			inbound_host = ?, forwarding = ?
 			WHERE name = ?`, append(set, a.Name)...)
 		return affected(res, err, account.ErrNotFound)
 	})
@@ -185,7 +186,7 @@ func accountArgs(a *account.Account) ([]any, error) {
 		return nil, err
 	}
 	return []any{a.Name, a.PasswordHash, string(d), string(n), a.Limits.PerMinute, a.Limits.PerHour,
-		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created), string(l), string(f)}, nil
+		a.Limits.PerDay, string(a.Status), a.Reason, ms(a.Created), string(l), string(f), a.InboundHost, a.Forwarding}, nil
 }
 
 func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) {
@@ -193,7 +194,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*account.Account, error) 
 	var domains, networks, limits, foreign string
 	var created int64
 	err := row.Scan(&a.Name, &a.PasswordHash, &domains, &networks, &a.Limits.PerMinute,
-		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created, &limits, &foreign)
+		&a.Limits.PerHour, &a.Limits.PerDay, &a.Status, &a.Reason, &created, &limits, &foreign, &a.InboundHost, &a.Forwarding)
 	if err != nil {
 		return nil, err
 	}

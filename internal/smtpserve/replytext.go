@@ -1,4 +1,4 @@
-package smtpd
+package smtpserve
 
 // cleanReply returns p with every control character of a plaintext reply
 // line replaced by '?', or p itself when there is none.
