@@ -71,6 +71,7 @@ type Store struct {
 	domains    *mongo.Collection // one document per version of a domain
 
 	suppressions *mongo.Collection // suppressions.go
+	hooks        *hooks            // webhooks.go
 }
 
 var (
@@ -125,6 +126,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 	s.accounts = s.db.Collection("accounts")
 	s.domains = s.db.Collection("domains")
 	s.suppressions = s.db.Collection("suppressions")
+	s.hooks = newHooks(s.db)
 
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -184,7 +186,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 			return fmt.Errorf("%s %v: %w", x.c.Name(), x.keys, err)
 		}
 	}
-	return nil
+	return s.hookIndexes(ctx)
 }
 
 // databaseFromURI is the database named in a mongodb:// URI's path.
