@@ -42,6 +42,8 @@ const adminUsage = `usage:
   sendpool queue ls [-status S] [-account A] [-limit N] [-before ID]
   sendpool queue show|retry|hold|release|rm ID
   sendpool queue stats
+  sendpool webhook add URL [-events a,b] [-account NAME]   prints the secret, once
+  sendpool webhook ls | rm ID | rotate ID | enable ID
 
 common flags, anywhere after the subcommand:
   -api URL    the server's HTTP API (default $SENDPOOL_API or http://127.0.0.1:8025)
@@ -156,6 +158,8 @@ func runAdmin(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writ
 		err = c.ip(ctx, sub, rest)
 	case "queue":
 		err = c.queue(ctx, sub, rest)
+	case "webhook":
+		err = c.webhook(ctx, sub, rest)
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}

@@ -20,7 +20,8 @@ commands:
   check-config -config FILE   validate a config file
   classify [-stage S] [-mx HOST] [-json] REPLY
                               show how a receiver's reply would be treated
-  account, domain, ip, queue  admin commands (call a running server's API)
+  account, domain, ip, queue, webhook
+                              admin commands (call a running server's API)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -38,7 +39,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheckConfig(rest, stdout, stderr)
 	case "classify":
 		return runClassify(rest, stdout, stderr)
-	case "account", "domain", "ip", "queue":
+	case "account", "domain", "ip", "queue", "webhook":
 		return runAdmin(cmd, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -92,6 +92,10 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	metrics.RegisterHistoryDropped(reg, rec.Dropped)
+	// Events out (webhooks.go): closed after the scheduler and intake that
+	// feed it (closers run in reverse), before the store.
+	hooks := startWebhooks(ctx, cfg, raw, shared, resolver, allowed, reg, logger)
+	n.add(hooks.stop)
 	m.SetQueueCounts(func() map[queue.Status]int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -109,7 +113,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	go func() { defer close(jdone); janitor.Run(jctx) }()
 	n.add(func() error { jcancel(); <-jdone; return nil })
 
-	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), metrics.NewPace(reg), logger)
+	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), metrics.NewPace(reg), hooks.tracker(), logger)
 	n.pool = pp.pool
 	ips := n.pool.IPs()
 	pctx, pcancel := context.WithCancel(ctx)
@@ -151,7 +155,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	n.add(notifier.Close)
 	sup := startSuppression(ctx, cfg, raw, reg, logger) // suppression.go: per-account suppression lists
 	n.add(sup.stop)
-	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
+	ic := newChecks(cfg, st, shared, rec, hooks.held(), logger) // checks.go: scan, limits, protection
 	sched = queue.NewScheduler(st, observed{ic.guard(courier), m}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
 		LeaseFor:      cfg.Delivery.LeaseFor.D(),
@@ -163,6 +167,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		OnFinal:       ic.onFinal(sup.onFinal()),
 		DelayNotice:   cfg.Delivery.DelayNotice.D(),
 		OnDelay:       notifier.Delayed,
+		OnOutcomes:    hooks.outcomes(), // webhooks: each outcome's event before it is recorded
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -182,9 +187,10 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		n.add(doms.stop)
 	}
 	n.domains = doms
+	hooks.watchDNS(ctx, doms)
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
-		Queue:        st,
+		Queue:        hooks.queue(st), // the accepted event first (webhooks.go)
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
 		OnQueued:     sched.Wake,
@@ -251,6 +257,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Replies:  replies,
 
 			Suppressions: sup.routes(),
+			Webhooks:     hooks.routes(),
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.routes(), Replies: replies,

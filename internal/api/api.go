@@ -71,6 +71,9 @@ type Config struct {
 	// Suppressions serves /api/v1/accounts/{name}/suppressions
 	// (suppressions.go); nil: no such routes.
 	Suppressions *Suppressions
+	// Webhooks serves /api/v1/webhooks and /api/v1/feed (webhooks.go);
+	// nil: no such routes.
+	Webhooks Webhooks
 }
 
 type server struct {
@@ -121,6 +124,7 @@ func New(cfg Config) http.Handler {
 	admin("GET /api/v1/queue/stats", s.queueStats)
 	s.domainRoutes(admin)
 	s.suppressionRoutes(admin) // suppressions.go
+	s.webhookRoutes(admin)     // webhooks.go
 	if cfg.Pprof {
 		pprofRoutes(admin)
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	Auth       Auth       `toml:"auth"`    // auth.go
 
 	Suppression Suppression `toml:"suppression"` // suppression.go
+	Webhook     Webhook     `toml:"webhook"`     // webhook.go
 }
 
 // Server is the node itself.
@@ -216,6 +217,7 @@ func Default() *Config {
 		DKIM:    defaultDKIM(),
 
 		Suppression: defaultSuppression(),
+		Webhook:     defaultWebhook(),
 	}
 }
 
@@ -440,6 +442,7 @@ func (c *Config) Validate() Errors {
 	c.validateAuth(bad)
 	c.validateWarmup(bad)
 	c.validateSuppression(bad)
+	c.validateWebhook(bad)
 	return errs
 }
 

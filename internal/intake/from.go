@@ -39,6 +39,7 @@ type VerifyFunc func(ctx context.Context, msg []byte) ([]DKIMResult, error)
 type header struct {
 	from     []string // the values of its From: fields, unfolded
 	received int      // how many Received: fields
+	msgID    string   // the first Message-ID: field's value, unfolded
 }
 
 // readHeader reads msg's header section (up to the first empty line) and
@@ -59,8 +60,11 @@ func readHeader(msg []byte) header {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			// RFC 5322 §2.2.3: a continuation of the field before.
-			if name == "from" {
+			switch name {
+			case "from":
 				h.from[len(h.from)-1] += string(line)
+			case "message-id":
+				h.msgID += string(line)
 			}
 			continue
 		}
@@ -75,6 +79,12 @@ func readHeader(msg []byte) header {
 			h.from = append(h.from, string(v))
 		case "received":
 			h.received++
+		case "message-id":
+			if h.msgID != "" {
+				name = "" // only the first counts; its continuation lines too
+				continue
+			}
+			h.msgID = string(v)
 		}
 	}
 	return h

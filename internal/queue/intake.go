@@ -26,6 +26,10 @@ type Intake struct {
 	Scanners []ScanVerdict `json:"scanners,omitempty"`
 	// DKIM is each signature intake added, in the message's order.
 	DKIM []DKIMSignature `json:"dkim,omitempty"`
+	// HeaderMessageID is the message's own Message-ID field (RFC 5322
+	// §3.6.4) without its angle brackets, "" if it has none: webhooks name
+	// it beside sendpool's id, so the sender's system can match its own.
+	HeaderMessageID string `json:"header_message_id,omitempty"`
 }
 
 // Values of Intake.Protocol and Intake.Auth.

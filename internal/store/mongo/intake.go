@@ -15,6 +15,7 @@ type intakeDoc struct {
 	Rules    []ruleDoc      `bson:"rules,omitempty"`
 	Scanners []scanDoc      `bson:"scans,omitempty"`
 	DKIM     []signatureDoc `bson:"dkim,omitempty"`
+	MsgID    string         `bson:"mid,omitempty"` // queue.Intake.HeaderMessageID
 }
 
 type ruleDoc struct {
@@ -42,7 +43,7 @@ func newIntakeDoc(in *queue.Intake) *intakeDoc {
 		return nil
 	}
 	d := &intakeDoc{Protocol: in.Protocol, With: in.With, ClientIP: in.ClientIP, Account: in.Account,
-		Auth: in.Auth, TLS: in.TLS, Score: in.Score}
+		Auth: in.Auth, TLS: in.TLS, Score: in.Score, MsgID: in.HeaderMessageID}
 	for _, r := range in.Rules {
 		d.Rules = append(d.Rules, ruleDoc(r))
 	}
@@ -61,7 +62,7 @@ func (d *intakeDoc) intake() *queue.Intake {
 		return nil
 	}
 	in := &queue.Intake{Protocol: d.Protocol, With: d.With, ClientIP: d.ClientIP, Account: d.Account,
-		Auth: d.Auth, TLS: d.TLS, Score: d.Score}
+		Auth: d.Auth, TLS: d.TLS, Score: d.Score, HeaderMessageID: d.MsgID}
 	for _, r := range d.Rules {
 		in.Rules = append(in.Rules, queue.IntakeRule(r))
 	}
