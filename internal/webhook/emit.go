@@ -65,7 +65,13 @@ type Emitter struct {
 	cfg     EmitterConfig
 	log     *slog.Logger
 	headers *lru // message id → Message-ID header
-	bg      sync.WaitGroup
+
+	// The background writer: one goroutine while there is work, so that
+	// events written in the background keep their order.
+	bgMu      sync.Mutex
+	bgQueue   []func()
+	bgRunning bool
+	bg        sync.WaitGroup
 }
 
 // headerCache is how many messages' Message-ID headers a node keeps.
@@ -272,10 +278,36 @@ func (a *acceptQueue) Put(ctx context.Context, m *queue.Message) error {
 }
 
 // background appends evs without holding up the caller (a delivery that
-// hit a block, the tracker's refresh, an accept that tripped a hold).
+// hit a block, the tracker's refresh, an accept that tripped a hold), in
+// the order of the calls.
 func (e *Emitter) background(ctx context.Context, evs []Event) {
 	ctx = context.WithoutCancel(ctx)
-	e.bg.Go(func() { e.append(ctx, evs) })
+	e.later(func() { e.append(ctx, evs) })
+}
+
+// later runs fn on the background writer, after what was queued before.
+func (e *Emitter) later(fn func()) {
+	e.bgMu.Lock()
+	defer e.bgMu.Unlock()
+	e.bgQueue = append(e.bgQueue, fn)
+	if e.bgRunning {
+		return
+	}
+	e.bgRunning = true
+	e.bg.Go(func() {
+		for {
+			e.bgMu.Lock()
+			if len(e.bgQueue) == 0 {
+				e.bgRunning = false
+				e.bgMu.Unlock()
+				return
+			}
+			fn := e.bgQueue[0]
+			e.bgQueue = e.bgQueue[1:]
+			e.bgMu.Unlock()
+			fn()
+		}
+	})
 }
 
 // Close waits for the events being written in the background.
@@ -297,7 +329,7 @@ func (e *Emitter) Resumed(ctx context.Context, s state.Suspension) {
 	evs := e.add(nil, Payload{Type: IPResumed, IP: s.IP, Scope: s.Scope, Source: s.Source, Reason: s.Reason}, "ip:"+s.IP)
 	key := "webhook:ip_resumed:" + s.IP + ":" + s.Scope + ":" + s.Since.UTC().Format(time.RFC3339Nano)
 	ctx = context.WithoutCancel(ctx)
-	e.bg.Go(func() {
+	e.later(func() {
 		if e.cfg.Once == nil || e.cfg.Once(ctx, key, 24*time.Hour) {
 			e.append(ctx, evs)
 		}
