@@ -64,7 +64,7 @@ func TestDeliveryThroughFailures(t *testing.T) {
 	// 4 messages × (accepted, deferred, delivered) + a bounce, its suppression,
 	// and the webhook_disabled event the endpoint itself gets once enabled.
 	const want = 4*3 + 2 + 1
-	defer func() { if t.Failed() { dump(t, rc) } }()
+	dumpOnFailure(t, rc)
 	eventually(t, "every event delivered", func() bool { return len(rc.delivered()) == want })
 
 	reqs := rc.requests()
@@ -194,7 +194,7 @@ func TestCustomerSeesOnlyItsOwn(t *testing.T) {
 	f.em.Held(context.Background(), "shop1", "bounces")
 	f.tracker()
 	// shop1: 2 × (accepted, bounced, suppressed) + its hold.
-	defer func() { if t.Failed() { dump(t, global) } }()
+	dumpOnFailure(t, global)
 	eventually(t, "the global endpoint 2 + 4×3 + 2", func() bool { return len(global.delivered()) == 16 })
 	eventually(t, "shop1's 7", func() bool { return len(mine.delivered()) == 7 })
 	time.Sleep(100 * time.Millisecond) // anything more would have come by now
@@ -217,8 +217,14 @@ func (f *fixture) tracker() {
 	f.em.Resumed(context.Background(), s)
 }
 
-func dump(t *testing.T, rc *receiver) {
-	for i, r := range rc.requests() {
-		t.Logf("%d %s %s %s %d", i, r.ID, r.Event.Type, r.Event.MessageID, r.Status)
-	}
+// dumpOnFailure logs what rc got if the test fails.
+func dumpOnFailure(t *testing.T, rc *receiver) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, r := range rc.requests() {
+			t.Logf("request %d: %s %s of message %s, answered %d", i, r.ID, r.Event.Type, r.Event.MessageID, r.Status)
+		}
+	})
 }
