@@ -44,6 +44,14 @@ func startWebhooks(ctx context.Context, cfg *config.Config, raw store, shared st
 		return nil
 	}
 	w := &webhooks{store: st, shared: shared, cfg: cfg, logger: logger}
+	// The embedded store has one node: no Put of a previous run is still
+	// in flight, so its accepted events are decided now, not after
+	// webhook.SettleWithin (the feed would wait at them meanwhile).
+	if s, ok := raw.(interface{ SettleAll(context.Context) error }); ok {
+		if err := s.SettleAll(ctx); err != nil {
+			logger.Error("webhook: settle the events of a previous run", "err", err)
+		}
+	}
 	wc := cfg.Webhook
 	eps := webhook.NewEndpoints(st, config.WebhookEndpointCache)
 	client := webhook.NewClient(resolver, addrpolicy.Policy{Allowed: allowed})

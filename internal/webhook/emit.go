@@ -274,6 +274,10 @@ func (a *acceptQueue) Put(ctx context.Context, m *queue.Message) error {
 		}
 	}
 	e.headers.put(m.ID, p.HeaderMessageID)
+	// Bounded, so that a Put still going when its event is judged
+	// (SettleWithin) cannot be.
+	ctx, cancel := context.WithTimeout(ctx, PutWithin)
+	defer cancel()
 	return a.Store.Put(ctx, m)
 }
 

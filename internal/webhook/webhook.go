@@ -101,10 +101,16 @@ type Event struct {
 	Commit string
 }
 
-// SettleWithin is how long an event with a Commit waits for its message.
-// queue.Put has returned by then, one way or the other: intake's deadline
-// for a submission is well under it.
-const SettleWithin = 2 * time.Minute
+// PutWithin bounds the queue.Put behind an accepted event (Emitter.Queue);
+// SettleWithin is how long an event with a Commit waits for its message:
+// twice that, so the Put has ended one way or the other by then. After a
+// crash in the middle of a Put the feed waits that long at the event (the
+// embedded store, one node to a database, settles them at start:
+// sqlite.Store.SettleAll).
+const (
+	PutWithin    = 30 * time.Second
+	SettleWithin = 2 * PutWithin
+)
 
 // Record is an event to append with the endpoints that are to get it.
 type Record struct {

@@ -271,39 +271,60 @@ func (s *Store) deleteSome(ctx context.Context, what, q string, args ...any) (in
 // never came are voided by Claim, and skipped by Feed, once SettleWithin
 // has passed; this sweeps those nobody claimed.
 func (s *Store) Repair(ctx context.Context, now time.Time) error {
-	var stale []struct {
+	return s.settleBefore(ctx, now.Add(-webhook.SettleWithin), now)
+}
+
+// SettleAll decides every event still waiting for its message, at once: a
+// node calls it at start, before intake runs, when no Put can be in flight
+// (one node to an embedded database), so that the feed does not wait
+// SettleWithin at an event a crash cut off from its Put.
+func (s *Store) SettleAll(ctx context.Context) error {
+	now := time.Now()
+	return s.settleBefore(ctx, now.Add(time.Hour), now.Add(time.Hour+webhook.SettleWithin))
+}
+
+// settleBefore settles the waiting events written before cutoff, judging
+// them at now.
+func (s *Store) settleBefore(ctx context.Context, cutoff, now time.Time) error {
+	type waiting struct {
 		seq    int64
 		commit string
 		t      time.Time
 	}
-	rows, err := s.query(ctx, `SELECT seq, commit_id, time FROM webhook_events WHERE commit_id != '' AND time < ? LIMIT 1000`,
-		ms(now.Add(-webhook.SettleWithin)))
-	if err != nil {
-		return fmt.Errorf("sqlite: repair events: %w", err)
-	}
-	for rows.Next() {
-		var seq, t int64
-		var c string
-		if err := rows.Scan(&seq, &c, &t); err != nil {
-			rows.Close()
-			return fmt.Errorf("sqlite: repair events: %w", err)
+	for ctx.Err() == nil {
+		var batch []waiting
+		rows, err := s.query(ctx, `SELECT seq, commit_id, time FROM webhook_events WHERE commit_id != '' AND time < ? LIMIT 1000`,
+			ms(cutoff))
+		if err != nil {
+			return fmt.Errorf("sqlite: settle events: %w", err)
 		}
-		stale = append(stale, struct {
-			seq    int64
-			commit string
-			t      time.Time
-		}{seq, c, fromMS(t)})
-	}
-	rows.Close()
-	if len(stale) == 0 {
-		return rows.Err()
-	}
-	return s.write(ctx, func(tx *writeTx) error {
-		for _, e := range stale {
-			if _, err := settle(tx, e.seq, e.commit, e.t, now); err != nil {
-				return err
+		for rows.Next() {
+			var seq, t int64
+			var c string
+			if err := rows.Scan(&seq, &c, &t); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: settle events: %w", err)
 			}
+			batch = append(batch, waiting{seq, c, fromMS(t)})
 		}
-		return nil
-	})
+		rows.Close()
+		if err := rows.Err(); err != nil || len(batch) == 0 {
+			return err
+		}
+		err = s.write(ctx, func(tx *writeTx) error {
+			for _, e := range batch {
+				if _, err := settle(tx, e.seq, e.commit, e.t, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: settle events: %w", err)
+		}
+		if len(batch) < 1000 {
+			return nil
+		}
+	}
+	return ctx.Err()
 }
