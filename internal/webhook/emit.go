@@ -240,11 +240,12 @@ func (e *Emitter) headerID(ctx context.Context, id string) string {
 	return h
 }
 
-// Queue returns q with a Put that writes the message's accepted event
-// first, marked to count only once the message is stored
-// (Event.Commit): written after Put, a crash in between would lose it.
-// If the event cannot be written the message is not taken either: the
-// client is told to try again (451) and nothing is half done.
+// Queue returns q with a Put that writes the message's accepted event with
+// it: in the same transaction where the store can (AtomicPut), else first,
+// marked to count only once the message is stored (Event.Commit). Written
+// after Put, a crash in between would lose it. If the event cannot be
+// written the message is not taken either: the client is told to try again
+// (451) and nothing is half done.
 func (e *Emitter) Queue(q queue.Store) queue.Store { return &acceptQueue{Store: q, e: e} }
 
 type acceptQueue struct {
@@ -267,18 +268,38 @@ func (a *acceptQueue) Put(ctx context.Context, m *queue.Message) error {
 		p.HeaderMessageID = m.Intake.HeaderMessageID
 	}
 	evs := e.add(nil, p, m.ID)
+	e.headers.put(m.ID, p.HeaderMessageID)
+	if at, ok := a.Store.(AtomicPut); ok && len(evs) == 1 {
+		recs, err := e.records(ctx, evs)
+		if err != nil {
+			return err
+		}
+		if err := at.PutWithEvents(ctx, m, recs); err != nil {
+			return err
+		}
+		if e.cfg.OnAppend != nil {
+			e.cfg.OnAppend()
+		}
+		return nil
+	}
 	if len(evs) == 1 {
 		evs[0].Commit = m.ID
 		if err := e.write(ctx, evs); err != nil {
 			return err
 		}
 	}
-	e.headers.put(m.ID, p.HeaderMessageID)
 	// Bounded, so that a Put still going when its event is judged
 	// (SettleWithin) cannot be.
 	ctx, cancel := context.WithTimeout(ctx, PutWithin)
 	defer cancel()
 	return a.Store.Put(ctx, m)
+}
+
+// AtomicPut is a queue that stores a message and events in one
+// transaction (the embedded store): the accepted event then goes with the
+// message, no Commit mark and no second commit needed.
+type AtomicPut interface {
+	PutWithEvents(ctx context.Context, m *queue.Message, recs []Record) error
 }
 
 // background appends evs without holding up the caller (a delivery that

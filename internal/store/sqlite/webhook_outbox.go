@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"sendpool/internal/queue"
 	"sendpool/internal/webhook"
 )
 
@@ -17,7 +18,42 @@ func (s *Store) Append(ctx context.Context, recs []webhook.Record) error {
 		return nil
 	}
 	seqs := make([]int64, len(recs))
-	err := s.write(ctx, func(tx *writeTx) error {
+	if err := s.write(ctx, appendOp(recs, seqs)); err != nil {
+		return fmt.Errorf("sqlite: append events: %w", err)
+	}
+	for i := range recs {
+		recs[i].Event.Seq = seqs[i]
+	}
+	return nil
+}
+
+// PutWithEvents is Put and Append in one transaction: the message and the
+// events that report it are stored together or not at all, at the cost of
+// one commit (webhook.Emitter.Queue uses it for accepted events).
+func (s *Store) PutWithEvents(ctx context.Context, m *queue.Message, recs []webhook.Record) error {
+	put, err := s.putOp(m)
+	if err != nil {
+		return err
+	}
+	seqs := make([]int64, len(recs))
+	app := appendOp(recs, seqs)
+	if err := s.write(ctx, func(tx *writeTx) error {
+		if err := put(tx); err != nil {
+			return err
+		}
+		return app(tx)
+	}); err != nil {
+		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
+	}
+	for i := range recs {
+		recs[i].Event.Seq = seqs[i]
+	}
+	return nil
+}
+
+// appendOp is Append's write of recs, the seqs it assigns going to seqs.
+func appendOp(recs []webhook.Record, seqs []int64) func(tx *writeTx) error {
+	return func(tx *writeTx) error {
 		for i := range recs {
 			ev := &recs[i].Event
 			res, err := tx.Exec(`INSERT INTO webhook_events (id, type, time, account, message_id, key, body, commit_id)
@@ -40,14 +76,7 @@ func (s *Store) Append(ctx context.Context, recs []webhook.Record) error {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: append events: %w", err)
 	}
-	for i := range recs {
-		recs[i].Event.Seq = seqs[i]
-	}
-	return nil
 }
 
 const eventColumns = `seq, id, type, time, account, message_id, key, body, commit_id`
@@ -241,14 +270,45 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 // GiveUp removes up to limit sends of events older than before.
 func (s *Store) GiveUp(ctx context.Context, before time.Time, limit int) (int, error) {
 	return s.deleteSome(ctx, "give up sends", `DELETE FROM webhook_sends WHERE (endpoint, seq) IN (
-		SELECT endpoint, seq FROM webhook_sends WHERE time < ? ORDER BY time LIMIT ?)`, ms(before), limit)
+		SELECT endpoint, seq FROM webhook_sends WHERE time < ? LIMIT ?)`, ms(before), limit)
 }
 
-// PurgeEvents deletes up to limit events older than before, oldest first;
-// their sends go with them.
+// PurgeEvents deletes the oldest events, up to limit, as long as they are
+// older than before: the walk is by seq and stops at the first newer one.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error) {
-	return s.deleteSome(ctx, "purge events", `DELETE FROM webhook_events WHERE seq IN (
-		SELECT seq FROM webhook_events WHERE time < ? ORDER BY time LIMIT ?)`, ms(before), limit)
+	var n int64
+	err := s.write(ctx, func(tx *writeTx) error {
+		rows, err := tx.Query(`SELECT seq, time FROM webhook_events ORDER BY seq LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		last := int64(-1)
+		for rows.Next() {
+			var seq, t int64
+			if err := rows.Scan(&seq, &t); err != nil {
+				rows.Close()
+				return err
+			}
+			if t >= ms(before) {
+				break
+			}
+			last = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || last < 0 {
+			return err
+		}
+		res, err := tx.Exec(`DELETE FROM webhook_events WHERE seq <= ?`, last)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge events: %w", err)
+	}
+	return int(n), nil
 }
 
 func (s *Store) deleteSome(ctx context.Context, what, q string, args ...any) (int, error) {

@@ -24,6 +24,11 @@ var _ webhook.Store = (*Store)(nil)
 // single writer assigns them in commit order, so a reader that has seen seq
 // n has seen every committed event before it. A send is one event still due
 // to one endpoint; done ones are deleted, so the table holds only work.
+// Indexes are few: every accepted message writes a row to each table, and
+// each index is one more page in the commit. Purge goes by seq (events come
+// in time order, near enough), give-up scans the sends (they are work in
+// hand), and a send whose event is purged is never claimed (given up
+// before: webhook.retention is at least webhook.retry_for).
 const webhooksSchema = `
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
 	id            TEXT PRIMARY KEY,
@@ -49,11 +54,10 @@ CREATE TABLE IF NOT EXISTS webhook_events (
 	commit_id  TEXT NOT NULL DEFAULT '' -- webhook.Event.Commit
 );
 CREATE INDEX IF NOT EXISTS webhook_events_account ON webhook_events(account, seq);
-CREATE INDEX IF NOT EXISTS webhook_events_time ON webhook_events(time);
 CREATE INDEX IF NOT EXISTS webhook_events_commit ON webhook_events(time) WHERE commit_id != '';
 CREATE TABLE IF NOT EXISTS webhook_sends (
 	endpoint TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
-	seq      INTEGER NOT NULL REFERENCES webhook_events(seq) ON DELETE CASCADE,
+	seq      INTEGER NOT NULL, -- webhook_events.seq
 	key      TEXT NOT NULL,
 	time     INTEGER NOT NULL, -- the event's
 	attempts INTEGER NOT NULL DEFAULT 0,
@@ -64,8 +68,6 @@ CREATE TABLE IF NOT EXISTS webhook_sends (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS webhook_sends_key ON webhook_sends(endpoint, key, seq);
 CREATE INDEX IF NOT EXISTS webhook_sends_next ON webhook_sends(endpoint, next);
-CREATE INDEX IF NOT EXISTS webhook_sends_seq ON webhook_sends(seq);
-CREATE INDEX IF NOT EXISTS webhook_sends_time ON webhook_sends(time);
 `
 
 // ensureWebhooksSchema makes the tables whatever the schema version.
@@ -228,6 +230,9 @@ func settle(tx *writeTx, seq int64, commit string, t, now time.Time) (string, er
 	case now.Sub(t) < webhook.SettleWithin:
 		return "wait", nil
 	}
-	_, err = tx.Exec(`DELETE FROM webhook_events WHERE seq = ?`, seq)
+	if _, err = tx.Exec(`DELETE FROM webhook_events WHERE seq = ?`, seq); err != nil {
+		return "", err
+	}
+	_, err = tx.Exec(`DELETE FROM webhook_sends WHERE seq = ?`, seq) // rare: no index for it
 	return "void", err
 }

@@ -53,3 +53,34 @@ func TestSettleAllAtStart(t *testing.T) {
 		t.Fatalf("feed after SettleAll: %v, want %v", ids, want)
 	}
 }
+
+// TestPutWithEvents: the message and its events in one transaction: both,
+// or neither when the Put fails (here, an id already taken).
+func TestPutWithEvents(t *testing.T) {
+	s := openTest(t)
+	now := testclock.New().Now()
+	ep := webhooktest.Endpoint("wh_a", "", now)
+	if err := s.CreateEndpoint(t.Context(), ep); err != nil {
+		t.Fatal(err)
+	}
+	m := &queue.Message{ID: queue.NewID(now), Account: "shop1", From: "a@shop1.test",
+		Recipients: []string{"b@gmail.test"}, Body: []byte("x"), Created: now, Expires: now.Add(time.Hour)}
+	recs := []webhook.Record{{Event: webhooktest.Event("acc1", m.ID, "shop1", now), Targets: []string{"wh_a"}}}
+	if err := s.PutWithEvents(t.Context(), m, recs); err != nil || recs[0].Event.Seq == 0 {
+		t.Fatalf("PutWithEvents: %v, seq %d", err, recs[0].Event.Seq)
+	}
+	again := []webhook.Record{{Event: webhooktest.Event("acc2", m.ID, "shop1", now), Targets: []string{"wh_a"}}}
+	if err := s.PutWithEvents(t.Context(), m, again); err == nil {
+		t.Fatal("a second Put of the same id succeeded")
+	}
+	evs, _, _ := s.Feed(t.Context(), 0, "", 10, now)
+	if len(evs) != 1 || evs[0].ID != "acc1" {
+		t.Fatalf("feed %+v, want acc1 alone", evs)
+	}
+	if n, _ := s.Pending(t.Context()); n != 1 {
+		t.Errorf("Pending = %d, want 1", n)
+	}
+	if _, err := s.GetMessage(t.Context(), m.ID); err != nil {
+		t.Errorf("message: %v", err)
+	}
+}
