@@ -61,8 +61,10 @@ func startWebhooks(ctx context.Context, cfg *config.Config, raw store, shared st
 		retry[i] = d.D()
 	}
 	var sender *webhook.Sender
+	atomic, _ := raw.(webhook.AtomicPut) // the embedded store: accepted events in Put's own transaction
 	w.emitter = webhook.NewEmitter(webhook.EmitterConfig{
-		Store: st, Endpoints: eps, Messages: raw, SuppressFor: cfg.Suppression.TTL.D(), Once: w.once,
+		Atomic: atomic,
+		Store:  st, Endpoints: eps, Messages: raw, SuppressFor: cfg.Suppression.TTL.D(), Once: w.once,
 		Logger: logger, Metrics: m, OnAppend: func() { sender.Wake() },
 	})
 	sender = webhook.NewSender(webhook.SenderConfig{

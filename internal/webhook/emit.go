@@ -51,7 +51,11 @@ type EmitterConfig struct {
 	// Once reports whether key was not taken yet within the given time,
 	// taking it: of the nodes that all see an IP's suspension end by
 	// itself, one writes ip_resumed. nil: every caller is first.
-	Once     func(ctx context.Context, key string, within time.Duration) bool
+	Once func(ctx context.Context, key string, within time.Duration) bool
+	// Atomic, if set, stores a message and its accepted event in one
+	// transaction, under whatever wraps the queue Queue is given (the
+	// embedded store under the node's lookup cache).
+	Atomic   AtomicPut
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger     // nil: discard
 	Metrics  Metrics          // nil: none
@@ -269,7 +273,11 @@ func (a *acceptQueue) Put(ctx context.Context, m *queue.Message) error {
 	}
 	evs := e.add(nil, p, m.ID)
 	e.headers.put(m.ID, p.HeaderMessageID)
-	if at, ok := a.Store.(AtomicPut); ok && len(evs) == 1 {
+	at, ok := a.Store.(AtomicPut)
+	if e.cfg.Atomic != nil {
+		at, ok = e.cfg.Atomic, true
+	}
+	if ok && len(evs) == 1 {
 		recs, err := e.records(ctx, evs)
 		if err != nil {
 			return err
