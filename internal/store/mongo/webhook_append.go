@@ -82,9 +82,10 @@ func (s *Store) flushAppends() {
 	}
 }
 
-// appendRecords writes recs: markers (seqs), sends, events, then removes
-// the markers. Records whose seq turns out taken (Repair voided it while
-// this node stalled) go round again with new seqs.
+// appendRecords writes recs: markers (each record's seq, claimed for
+// good), sends, events. A record whose seq holds an event already (a void
+// Repair-by-read wrote while this node stalled past SettleWithin) goes
+// round again with a new seq.
 func (s *Store) appendRecords(ctx context.Context, recs []*webhook.Record) error {
 	h := s.hooks
 	h.mu.Lock()
@@ -115,6 +116,8 @@ func (s *Store) appendRecords(ctx context.Context, recs []*webhook.Record) error
 				}
 			}
 		}
+		// Sends first: an event is never visible without them (a crash in
+		// between leaves sends whose event never comes; readers void it).
 		if len(sends) > 0 {
 			if _, err := insertClaims(ctx, h.sends, sends); err != nil {
 				return fmt.Errorf("sends: %w", err)
@@ -124,19 +127,8 @@ func (s *Store) appendRecords(ctx context.Context, recs []*webhook.Record) error
 		// anyway, and one taken seq must not hold back the rest.
 		taken, err := insertClaims(ctx, h.events, events)
 		if err != nil {
-			return fmt.Errorf("events: %w", err) // the markers stay: Repair sorts them out
+			return fmt.Errorf("events: %w", err) // readers void them after SettleWithin
 		}
-		marks := make([]any, len(seqs))
-		for i, seq := range seqs {
-			marks[i] = seqKey(seq)
-		}
-		if _, err := h.marks.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": marks}}); err != nil {
-			return fmt.Errorf("markers: %w", err)
-		}
-		// A seq found taken was voided by Repair while this node stalled
-		// past SettleWithin: its record goes round again with a new one
-		// (the sends written under the old seq go when a claimant finds
-		// the event void).
 		var again []*webhook.Record
 		for i, r := range recs {
 			if taken[i] {
@@ -177,26 +169,37 @@ func (s *Store) liveEndpoints(ctx context.Context, recs []*webhook.Record) (map[
 
 func isDupCode(code int) bool { return code == 11000 || code == 11001 }
 
+// allocFresh is how long this node trusts its own idea of the head
+// without another node's sign: past it, it looks again (another node may
+// have appended, and retention may have purged, meanwhile).
+const allocFresh = 10 * time.Second
+
 // allocate takes n seqs for this node by inserting their markers: the next
-// free ones after the highest known taken. Seqs others hold are skipped.
+// ones after the highest it knows taken. A marker is never deleted before
+// its event is purged, so winning one means nobody ever had that seq: no
+// other node's event can be there, or come there, to be sent to this
+// node's targets.
 func (s *Store) allocate(ctx context.Context, n int, now time.Time) ([]int64, error) {
 	h := s.hooks
-	if !h.probed {
-		tail, err := s.hookTail(ctx)
-		if err != nil {
-			return nil, err
-		}
-		h.head = tail
-		h.probed = true
+	if !h.probed || time.Since(h.allocated) > allocFresh {
+		h.stale = true
 	}
 	var won []int64
 	for range allocRounds {
-		// Skip what other nodes have written since.
-		free, err := s.firstFree(ctx, h.head+1)
-		if err != nil {
-			return nil, err
+		// Look for the head when there is a sign that others moved it:
+		// alone, this node knows it.
+		if h.stale {
+			tail, err := s.hookTail(ctx)
+			if err != nil {
+				return nil, err
+			}
+			free, err := s.firstFree(ctx, max(h.head, tail)+1)
+			if err != nil {
+				return nil, err
+			}
+			h.head, h.stale, h.probed = free-1, false, true
 		}
-		h.head = free - 1
+		free := h.head + 1
 		need := n - len(won)
 		docs := make([]any, need)
 		for i := range docs {
@@ -207,24 +210,27 @@ func (s *Store) allocate(ctx context.Context, n int, now time.Time) ([]int64, er
 			return nil, fmt.Errorf("markers: %w", err)
 		}
 		for i := range docs {
-			if !dup[i] {
+			if dup[i] {
+				h.stale = true // another node is appending
+			} else {
 				won = append(won, free+int64(i))
 			}
 		}
 		h.head = free + int64(need) - 1
 		if len(won) == n {
+			h.allocated = time.Now()
 			return won, nil
 		}
 	}
 	return nil, errors.New("markers: no free seq after many rounds")
 }
 
-// firstFree returns the first seq from from on without an event, looking
-// ahead in growing steps, then halving back (a binary search over the
-// range where events were written contiguously).
+// firstFree returns the first seq from from on without a marker, looking
+// ahead in growing steps, then halving back: markers are taken one after
+// another, so the taken ones from from on are a run.
 func (s *Store) firstFree(ctx context.Context, from int64) (int64, error) {
 	taken := func(seq int64) (bool, error) {
-		err := s.hooks.events.FindOne(ctx, bson.M{"_id": seqKey(seq)}).Err()
+		err := s.hooks.marks.FindOne(ctx, bson.M{"_id": seqKey(seq)}).Err()
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return false, nil
 		}
@@ -274,60 +280,41 @@ func (s *Store) hookTail(ctx context.Context) (int64, error) {
 	return d.Seq, nil
 }
 
-// Repair fills the seq of each marker older than SettleWithin whose event
-// never came with a void event, and removes the markers and old claims.
+// Repair removes old claims. The holes a crash leaves (a seq marked, its
+// event never written) are voided by whoever reads there (hole): the
+// feed, a claimant of the hole's sends, the purge.
 func (s *Store) Repair(ctx context.Context, now time.Time) error {
-	h := s.hooks
-	cur, err := h.marks.Find(ctx, bson.M{"t": bson.M{"$lt": ms(now.Add(-webhook.SettleWithin))}})
-	if err != nil {
-		return fmt.Errorf("mongodb: repair: %w", err)
-	}
-	var marks []struct {
-		ID   string    `bson:"_id"`
-		Time time.Time `bson:"t"`
-	}
-	if err := cur.All(ctx, &marks); err != nil {
-		return fmt.Errorf("mongodb: repair: %w", err)
-	}
-	for _, m := range marks {
-		var seq int64
-		if _, err := fmt.Sscan(m.ID, &seq); err != nil {
-			continue
-		}
-		_, err := h.events.InsertOne(ctx, hookEventDoc{ID: m.ID, Seq: seq, Time: m.Time, Void: true})
-		if err != nil && !isDup(err) {
-			return fmt.Errorf("mongodb: repair %s: %w", m.ID, err)
-		}
-		if _, err := h.marks.DeleteOne(ctx, bson.M{"_id": m.ID}); err != nil {
-			return fmt.Errorf("mongodb: repair %s: %w", m.ID, err)
-		}
-	}
 	// Claims of sends long finished or given up.
-	if _, err := h.claims.DeleteMany(ctx, bson.M{"until": bson.M{"$lt": ms(now.Add(-time.Hour))}}); err != nil {
+	if _, err := s.hooks.claims.DeleteMany(ctx, bson.M{"until": bson.M{"$lt": ms(now.Add(-time.Hour))}}); err != nil {
 		return fmt.Errorf("mongodb: repair claims: %w", err)
 	}
-	// Events whose message never came and that nobody read.
-	return s.voidUnsettled(ctx, now)
+	return nil
 }
 
-// voidUnsettled voids events still waiting for a message after
-// SettleWithin, walking back from the head a little: such events are
-// recent, as their messages are.
-func (s *Store) voidUnsettled(ctx context.Context, now time.Time) error {
-	s.hooks.mu.Lock()
-	head := s.hooks.head
-	s.hooks.mu.Unlock()
-	from := max(head-1000, 1)
-	docs, err := s.readEvents(ctx, from, head)
+// hole decides a seq without an event: "end" if nobody has it (the end of
+// the log), "wait" while its append may be in flight, and "void" once it
+// cannot be (SettleWithin after its marker): a void event then fills it,
+// unless the event came after all ("again": read it).
+func (s *Store) hole(ctx context.Context, seq int64, now time.Time) (string, error) {
+	var m struct {
+		Time time.Time `bson:"t"`
+	}
+	err := s.hooks.marks.FindOne(ctx, bson.M{"_id": seqKey(seq)}).Decode(&m)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "end", nil
+	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	for _, d := range docs {
-		if d != nil && d.Commit != "" {
-			if _, err := s.settleEvent(ctx, d, now); err != nil {
-				return err
-			}
-		}
+	if now.Sub(m.Time) < webhook.SettleWithin {
+		return "wait", nil
 	}
-	return nil
+	_, err = s.hooks.events.InsertOne(ctx, hookEventDoc{ID: seqKey(seq), Seq: seq, Time: m.Time, Void: true})
+	if isDup(err) {
+		return "again", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return "void", nil
 }

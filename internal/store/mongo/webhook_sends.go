@@ -61,7 +61,7 @@ func (s *Store) settleEvent(ctx context.Context, d *hookEventDoc, now time.Time)
 }
 
 // Feed reads the events after the cursor by _id, in order, stopping at
-// the first seq without one (an append in flight, or the end) or one
+// the first seq without one (the end, or an append in flight: hole) or one
 // waiting for its message.
 func (s *Store) Feed(ctx context.Context, after int64, account string, limit int, now time.Time) ([]webhook.Event, int64, error) {
 	out := []webhook.Event{}
@@ -80,13 +80,23 @@ func (s *Store) Feed(ctx context.Context, after int64, account string, limit int
 	for budget > 0 && len(out) < limit {
 		n := int64(min(limit, budget))
 		budget -= int(n)
-		docs, err := s.readEvents(ctx, next+1, next+n)
+		first := next + 1
+		docs, err := s.readEvents(ctx, first, first+n-1)
 		if err != nil {
 			return nil, after, fmt.Errorf("mongodb: feed: %w", err)
 		}
-		for _, d := range docs {
+		for i, d := range docs {
+			seq := first + int64(i)
 			if d == nil {
-				return out, next, nil
+				verdict, err := s.hole(ctx, seq, now)
+				if err != nil {
+					return nil, after, fmt.Errorf("mongodb: feed: %w", err)
+				}
+				if verdict != "void" {
+					return out, next, nil // the end, an append in flight, or read it next time
+				}
+				next = seq
+				continue
 			}
 			if d.Commit != "" && !d.Void {
 				verdict, err := s.settleEvent(ctx, d, now)
@@ -97,7 +107,7 @@ func (s *Store) Feed(ctx context.Context, after int64, account string, limit int
 					return out, next, nil
 				}
 			}
-			next = d.Seq
+			next = seq
 			if d.Void || (account != "" && d.Account != account) {
 				continue
 			}
@@ -214,9 +224,14 @@ func (s *Store) sendable(ctx context.Context, d hookSendDoc, now time.Time) (web
 	var ev hookEventDoc
 	err := s.hooks.events.FindOne(ctx, bson.M{"_id": seqKey(d.Seq)}).Decode(&ev)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return webhook.Event{}, false, nil // in flight (or purged: GiveUp takes it)
-	}
-	if err != nil {
+		// In flight, or cut off by a crash (then voided here), or purged
+		// (GiveUp takes its sends).
+		verdict, err := s.hole(ctx, d.Seq, now)
+		if err != nil || verdict != "void" {
+			return webhook.Event{}, false, err
+		}
+		ev.Void = true
+	} else if err != nil {
 		return webhook.Event{}, false, err
 	}
 	if ev.Commit != "" && !ev.Void {
@@ -346,8 +361,8 @@ func deleteByID(ctx context.Context, c *mongo.Collection, ids []string) (int, er
 }
 
 // PurgeEvents walks from the tail deleting events older than before (and
-// voids), and moves the tail past them. It stops at the first newer event,
-// and at a seq whose append is in flight.
+// voids), with their markers, and moves the tail past them. It stops at
+// the first newer event, and at a seq whose append is in flight.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	tail, err := s.hookTail(ctx)
 	if err != nil {
@@ -362,24 +377,23 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time, limit int) (i
 	for i, d := range docs {
 		seq := tail + 1 + int64(i)
 		if d == nil {
-			// Gone already (another node purging), or an append in flight
-			// (its marker is there), or the end.
-			err := s.hooks.marks.FindOne(ctx, bson.M{"_id": seqKey(seq)}).Err()
-			if err == nil || !errors.Is(err, mongo.ErrNoDocuments) || !s.below(ctx, seq) {
-				break
+			verdict, err := s.hole(ctx, seq, s.now())
+			if err != nil {
+				return 0, fmt.Errorf("mongodb: purge events: %w", err)
 			}
-			last = seq
-			continue
-		}
-		if !d.Void && !d.Time.Before(ms(before)) {
+			if verdict != "void" {
+				break // the end (or another node purging), or in flight
+			}
+		} else if !d.Void && !d.Time.Before(ms(before)) {
 			break
-		}
-		ids = append(ids, d.ID)
-		last = seq
-		if !d.Void {
+		} else if !d.Void {
 			purged++
 		}
+		ids = append(ids, seqKey(seq))
+		last = seq
 	}
+	// Events first: a marker without its event would read as an append
+	// cut short, and be voided again.
 	if _, err := deleteByID(ctx, s.hooks.events, ids); err != nil {
 		return 0, fmt.Errorf("mongodb: purge events: %w", err)
 	}
@@ -390,20 +404,8 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time, limit int) (i
 			return purged, fmt.Errorf("mongodb: purge events: tail: %w", err)
 		}
 	}
+	if _, err := deleteByID(ctx, s.hooks.marks, ids); err != nil {
+		return purged, fmt.Errorf("mongodb: purge events: markers: %w", err)
+	}
 	return purged, nil
-}
-
-// below reports whether an event exists after seq within the next few:
-// a gap below written events is one already purged.
-func (s *Store) below(ctx context.Context, seq int64) bool {
-	docs, err := s.readEvents(ctx, seq+1, seq+16)
-	if err != nil {
-		return false
-	}
-	for _, d := range docs {
-		if d != nil {
-			return true
-		}
-	}
-	return false
 }

@@ -19,17 +19,18 @@ import (
 //   - hookevents is the outbox, one document per event, _id the event's seq
 //     zero-padded (seqKey), so the feed reads it by _id alone. Seqs are
 //     handed out by inserting a marker document with that _id into
-//     hookmarks: the unique key lets one appender have each seq. An
-//     appender takes the next seqs after the highest it knows to be taken,
-//     so a seq is only ever handed out once every lower one is: the feed can
-//     stop at the first missing seq knowing that nothing after it may
-//     appear before it (a marker whose event is not there yet is an append
-//     in flight).
+//     hookmarks: the unique key lets one appender have each seq, for good
+//     (a marker goes only when its event is purged). An appender takes the
+//     next seqs after the highest it knows to be taken, so a seq is only
+//     ever handed out once every lower one is: the feed can stop at the
+//     first seq without an event knowing that nothing after it may appear
+//     before it (a marker whose event is not there yet is an append in
+//     flight).
 //   - An Append writes the markers, then the sends (hooksends: one per
-//     event and endpoint, deleted once done), then the events, then deletes
-//     the markers. A crash leaves markers behind; Repair fills each one's
-//     seq with a void event if its event never came (its sends, if written,
-//     go when a claimant finds the event void), so the feed moves on.
+//     event and endpoint, deleted once done), then the events. A crash
+//     leaves a marker without its event: whoever reads there after
+//     SettleWithin (the feed, a claimant of its sends, the purge) fills the
+//     seq with a void event, so the feed moves on and the sends go.
 //   - A send is claimed like a delivery (claims.go): the claimant inserts
 //     hookclaims "send#attempts.try"; the unique _id lets one through.
 //   - hookmeta "tail" is the highest seq purged: the feed starts past it.
@@ -43,9 +44,11 @@ type hooks struct {
 	claims    *mongo.Collection
 	meta      *mongo.Collection
 
-	mu     sync.Mutex // one allocation at a time on this node
-	head   int64      // the highest seq known taken
-	probed bool       // head has been looked up since start
+	mu        sync.Mutex // one allocation at a time on this node
+	head      int64      // the highest seq known taken
+	probed    bool       // head has been looked for since start
+	stale     bool       // another node may have taken seqs past head
+	allocated time.Time  // when this node last took seqs
 
 	qmu      sync.Mutex // the appends waiting for the writer (group commit)
 	queue    []*pendingAppend

@@ -29,16 +29,26 @@ func openPair(t *testing.T) (*Store, *Store) {
 
 // TestWebhookSeqsTwoNodes: two nodes appending at once hand out distinct
 // seqs, and a reader following the feed meanwhile reads every event once.
+// The sends one node writes go with its own events only: node a's events
+// (shop1's) go to shop1's endpoint, node b's (shop2's) to none, and the
+// endpoint's sends are all of shop1's events, each once.
 func TestWebhookSeqsTwoNodes(t *testing.T) {
 	a, b := openPair(t)
 	now := testclock.New().Now()
+	if err := a.CreateEndpoint(t.Context(), webhooktest.Endpoint("wh_x", "shop1", now)); err != nil {
+		t.Fatal(err)
+	}
 	const per = 20
 	var wg sync.WaitGroup
 	for n, s := range []*Store{a, b, a, b} {
+		acct, targets := "shop1", []string{"wh_x"}
+		if s == b {
+			acct, targets = "shop2", nil
+		}
 		wg.Go(func() {
 			for i := range per {
 				id := fmt.Sprintf("n%d_%d", n, i)
-				if err := s.Append(t.Context(), []webhook.Record{{Event: webhooktest.Event(id, id, "shop1", now)}}); err != nil {
+				if err := s.Append(t.Context(), []webhook.Record{{Event: webhooktest.Event(id, id, acct, now), Targets: targets}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -67,11 +77,25 @@ func TestWebhookSeqsTwoNodes(t *testing.T) {
 			t.Errorf("%s read %d times", id, k)
 		}
 	}
+	sends, err := a.Claim(t.Context(), "n1", now, time.Minute, map[string]int{"wh_x": 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := map[string]int{}
+	for _, sd := range sends {
+		claimed[sd.Event.ID]++
+		if sd.Event.Account != "shop1" {
+			t.Errorf("shop1's endpoint has a send of %s's event %s", sd.Event.Account, sd.Event.ID)
+		}
+	}
+	if len(claimed) != 2*per || len(sends) != 2*per {
+		t.Errorf("%d sends of %d events to shop1's endpoint, want %d", len(sends), len(claimed), 2*per)
+	}
 }
 
 // TestWebhookRepairAfterCrash: an append cut short after its marker (and
-// its sends) holds the feed at its seq; Repair voids the seq once
-// SettleWithin has passed, and the feed and the senders go on.
+// its sends) holds the feed at its seq; once SettleWithin has passed the
+// reader there voids the seq, and the feed and the senders go on.
 func TestWebhookRepairAfterCrash(t *testing.T) {
 	s := openTest(t, Options{})
 	now := testclock.New().Now()
@@ -105,14 +129,18 @@ func TestWebhookRepairAfterCrash(t *testing.T) {
 	if got := ids(now); !reflect.DeepEqual(got, []string{"e1"}) {
 		t.Fatalf("feed with an append in flight: %v, want [e1]", got)
 	}
-	mustOK(s.Repair(t.Context(), now.Add(time.Minute)))
-	if got := ids(now); !reflect.DeepEqual(got, []string{"e1"}) {
-		t.Fatalf("repaired too early: %v", got)
+	if got := ids(now.Add(webhook.SettleWithin - time.Second)); !reflect.DeepEqual(got, []string{"e1"}) {
+		t.Fatalf("voided too early: %v", got)
 	}
 	later := now.Add(webhook.SettleWithin + time.Second)
-	mustOK(s.Repair(t.Context(), later))
 	if got := ids(later); !reflect.DeepEqual(got, []string{"e1", "e3"}) {
-		t.Fatalf("feed after Repair: %v, want [e1 e3]", got)
+		t.Fatalf("feed once the append cannot be in flight: %v, want [e1 e3]", got)
+	}
+	// The other node's event took seq 3: it stepped over the marker.
+	evs, _, err := s.Feed(t.Context(), 0, "", 10, later)
+	mustOK(err)
+	if evs[1].Seq != 3 {
+		t.Errorf("e3 at seq %d, want 3", evs[1].Seq)
 	}
 	sends, err := s.Claim(t.Context(), "n1", later, time.Minute, map[string]int{"wh_a": 10})
 	mustOK(err)
