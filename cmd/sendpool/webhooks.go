@@ -62,9 +62,10 @@ func startWebhooks(ctx context.Context, cfg *config.Config, raw store, shared st
 	}
 	var sender *webhook.Sender
 	atomic, _ := raw.(webhook.AtomicPut) // the embedded store: accepted events in Put's own transaction
+	msgs, _ := raw.(webhook.Messages)
 	w.emitter = webhook.NewEmitter(webhook.EmitterConfig{
 		Atomic: atomic,
-		Store:  st, Endpoints: eps, Messages: raw, SuppressFor: cfg.Suppression.TTL.D(), Once: w.once,
+		Store:  st, Endpoints: eps, Messages: msgs, SuppressFor: cfg.Suppression.TTL.D(), Once: w.once,
 		Logger: logger, Metrics: m, OnAppend: func() { sender.Wake() },
 	})
 	sender = webhook.NewSender(webhook.SenderConfig{

@@ -34,10 +34,11 @@ func (nopMetrics) GaveUp()     {}
 func (nopMetrics) Disabled()   {}
 func (nopMetrics) Lost(int)    {}
 
-// Messages reads a stored message: the Message-ID header of one accepted
-// on another node (or before a restart) comes from its intake record.
+// Messages reads the Message-ID header of a stored message (its intake
+// record's, queue.Intake.HeaderMessageID) accepted on another node or
+// before a restart: one read by id. "" for none.
 type Messages interface {
-	GetMessage(ctx context.Context, id string) (*queue.MessageDetail, error)
+	HeaderMessageID(ctx context.Context, id string) (string, error)
 }
 
 // EmitterConfig configures an Emitter.
@@ -232,13 +233,9 @@ func (e *Emitter) headerID(ctx context.Context, id string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	m, err := e.cfg.Messages.GetMessage(ctx, id)
+	h, err := e.cfg.Messages.HeaderMessageID(ctx, id)
 	if err != nil {
 		return ""
-	}
-	h := ""
-	if m.Intake != nil {
-		h = m.Intake.HeaderMessageID
 	}
 	e.headers.put(id, h)
 	return h

@@ -195,6 +195,7 @@ type fixture struct {
 // webhookStore is what the fixture needs of a store.
 type webhookStore interface {
 	webhook.Store
+	webhook.Messages
 	queue.Store
 }
 

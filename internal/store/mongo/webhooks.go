@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"sendpool/internal/queue"
 	"sendpool/internal/webhook"
 )
 
@@ -163,6 +164,22 @@ func (d *hookEndpointDoc) endpoint() *webhook.Endpoint {
 func (d *hookEventDoc) event() webhook.Event {
 	return webhook.Event{Seq: d.Seq, ID: d.EventID, Type: webhook.Type(d.Type), Time: local(d.Time),
 		Account: d.Account, MessageID: d.MessageID, Key: d.Key, Body: d.Body, Commit: d.Commit}
+}
+
+// HeaderMessageID returns a message's Message-ID header as intake
+// recorded it, reading that field alone; "" for none, queue.ErrNotFound for
+// no such message.
+func (s *Store) HeaderMessageID(ctx context.Context, id string) (string, error) {
+	var d struct {
+		Intake struct {
+			MsgID string `bson:"mid"`
+		} `bson:"intake"`
+	}
+	err := s.messages.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"intake.mid": 1})).Decode(&d)
+	if err != nil {
+		return "", notFound(err, queue.ErrNotFound)
+	}
+	return d.Intake.MsgID, nil
 }
 
 // CreateEndpoint stores a new endpoint.

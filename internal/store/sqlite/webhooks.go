@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"sendpool/internal/queue"
 	"sendpool/internal/webhook"
 )
 
@@ -203,6 +204,18 @@ func scanEndpoint(row interface{ Scan(...any) error }) (*webhook.Endpoint, error
 	}
 	e.Created, e.FailingSince, e.DisabledAt = fromMS(created), fromMS(failing), fromMS(disabledAt)
 	return e, nil
+}
+
+// HeaderMessageID returns a message's Message-ID header as intake
+// recorded it; "" for none (a DSN, a message without one), ErrNotFound for
+// no such message.
+func (s *Store) HeaderMessageID(ctx context.Context, id string) (string, error) {
+	var h sql.NullString
+	err := s.queryRow(ctx, `SELECT json_extract(intake, '$.header_message_id') FROM messages WHERE id = ?`, id).Scan(&h)
+	if err != nil {
+		return "", errNoRows(err, queue.ErrNotFound)
+	}
+	return h.String, nil
 }
 
 // committed reports whether message id is stored (webhook.Event.Commit).

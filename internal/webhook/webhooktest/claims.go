@@ -255,3 +255,26 @@ func testPurge(t *testing.T, s Store, now time.Time) {
 		t.Fatalf("PurgeEvents again = %d, %v", n, err)
 	}
 }
+
+// testHeaderMessageID: a stored message's Message-ID header comes back by
+// its id; "" for a message without one, queue.ErrNotFound for none.
+func testHeaderMessageID(t *testing.T, s Store, now time.Time) {
+	with := &queue.Message{ID: queue.NewID(now), Account: "shop1", From: "a@shop1.test", Recipients: []string{"b@gmail.test"},
+		Body: []byte("x"), Created: now, Expires: now.Add(time.Hour), Intake: &queue.Intake{HeaderMessageID: "1@shop1.test"}}
+	without := &queue.Message{ID: queue.NewID(now), Account: "shop1", From: "a@shop1.test", Recipients: []string{"b@gmail.test"},
+		Body: []byte("x"), Created: now, Expires: now.Add(time.Hour)}
+	for _, m := range []*queue.Message{with, without} {
+		if err := s.Put(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := s.HeaderMessageID(t.Context(), with.ID); err != nil || h != "1@shop1.test" {
+		t.Errorf("HeaderMessageID = %q, %v", h, err)
+	}
+	if h, err := s.HeaderMessageID(t.Context(), without.ID); err != nil || h != "" {
+		t.Errorf("without one: %q, %v", h, err)
+	}
+	if _, err := s.HeaderMessageID(t.Context(), queue.NewID(now)); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("no such message: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 // before its message's Put (webhook.Event.Commit) waits for it.
 type Store interface {
 	webhook.Store
+	webhook.Messages
 	Put(ctx context.Context, m *queue.Message) error
 }
 
@@ -43,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"FinishRetryLater", testRetry},
 		{"DeleteEndpointDropsSends", testDeleteEndpoint},
 		{"GiveUpPurgePending", testPurge},
+		{"HeaderMessageID", testHeaderMessageID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
