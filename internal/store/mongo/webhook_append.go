@@ -71,8 +71,12 @@ func (s *Store) flushAppends() {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), appendRound)
+		start := time.Now()
 		err := s.appendRecords(ctx, recs)
 		cancel()
+		if took := time.Since(start); took > time.Second {
+			s.log.Warn("mongodb: webhook append slow", "events", len(recs), "took", took, "err", err)
+		}
 		if err != nil {
 			err = fmt.Errorf("mongodb: append events: %w", err)
 		}
@@ -169,9 +173,9 @@ func (s *Store) liveEndpoints(ctx context.Context, recs []*webhook.Record) (map[
 
 func isDupCode(code int) bool { return code == 11000 || code == 11001 }
 
-// allocFresh is how long this node trusts its own idea of the head
-// without another node's sign: past it, it looks again (another node may
-// have appended, and retention may have purged, meanwhile).
+// allocFresh is how long this node trusts its own idea of the head: past
+// it, it looks again (another node may have appended far ahead, and
+// retention may have purged past it, meanwhile).
 const allocFresh = 10 * time.Second
 
 // allocate takes n seqs for this node by inserting their markers: the next
@@ -186,8 +190,10 @@ func (s *Store) allocate(ctx context.Context, n int, now time.Time) ([]int64, er
 	}
 	var won []int64
 	for range allocRounds {
-		// Look for the head when there is a sign that others moved it:
-		// alone, this node knows it.
+		// Look for the head after a while without appending (others may
+		// have moved it far, retention may have purged past it); while
+		// appending, a seq found taken only moves this node on past it: a
+		// search costs a read per step, a taken marker one failed insert.
 		if h.stale {
 			tail, err := s.hookTail(ctx)
 			if err != nil {
@@ -210,9 +216,7 @@ func (s *Store) allocate(ctx context.Context, n int, now time.Time) ([]int64, er
 			return nil, fmt.Errorf("markers: %w", err)
 		}
 		for i := range docs {
-			if dup[i] {
-				h.stale = true // another node is appending
-			} else {
+			if !dup[i] {
 				won = append(won, free+int64(i))
 			}
 		}

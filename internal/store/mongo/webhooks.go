@@ -48,7 +48,7 @@ type hooks struct {
 	mu        sync.Mutex // one allocation at a time on this node
 	head      int64      // the highest seq known taken
 	probed    bool       // head has been looked for since start
-	stale     bool       // another node may have taken seqs past head
+	stale     bool       // head is to be looked for again
 	allocated time.Time  // when this node last took seqs
 
 	qmu      sync.Mutex // the appends waiting for the writer (group commit)
