@@ -190,7 +190,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	hooks.watchDNS(ctx, doms)
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
-		Queue:        hooks.queue(st), // the accepted event first (webhooks.go)
+		Queue:        hooks.queue(st), // with its accepted event (webhooks.go)
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
 		OnQueued:     sched.Wake,

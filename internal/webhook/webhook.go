@@ -8,14 +8,16 @@
 //
 //   - Message events (delivered, deferred, bounced, expired, suppressed) are
 //     written BEFORE the queue records the outcome they report
-//     (queue.SchedulerConfig.OnOutcomes), and accepted before queue.Put:
-//     once the state change is committed its event is too, so kill -9 at any
-//     point loses none. A crash between the two leaves an event whose state
-//     change was not recorded: the delivery is tried again, and its new
-//     attempt gets an event of its own (the first still reports a real
-//     attempt). An accepted event counts only once its message is stored
-//     (Event.Commit): the stores hold it back until then and void it if the
-//     message never comes, so a Put that fails never shows as accepted.
+//     (queue.SchedulerConfig.OnOutcomes); accepted goes in queue.Put's own
+//     transaction on the embedded store (AtomicPut), before Put on MongoDB.
+//     Once the state change is committed its event is too, so kill -9 at
+//     any point loses none. A crash between the two leaves an event whose
+//     state change was not recorded: the delivery is tried again, and its
+//     new attempt gets an event of its own (the first still reports a real
+//     attempt). An accepted event written before Put counts only once its
+//     message is stored (Event.Commit): the stores hold it back until then
+//     and void it if the message never comes, so a Put that fails never
+//     shows as accepted.
 //   - Other events (ip_*, account_held, domain_dns_error) are written right
 //     after the change by the node that made it; kill -9 in between loses
 //     that one event (the state itself is in the API).
