@@ -237,8 +237,9 @@ type Store interface {
 	// PurgeEvents deletes up to limit events older than before
 	// (webhook.retention), oldest first, and returns how many.
 	PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error)
-	// Repair finishes what a crash left half done in a store without
-	// transactions (an Append cut short); a no-op where there is nothing
-	// of the kind. Safe on several nodes at once.
+	// Repair tidies what crashes and failed Puts leave behind (events that
+	// never settled, stale claims); the janitor calls it now and then.
+	// What blocks the feed is resolved by the readers themselves. Safe on
+	// several nodes at once.
 	Repair(ctx context.Context, now time.Time) error
 }
