@@ -46,6 +46,8 @@ const adminUsage = `usage:
   sendpool inbound bans | unban IP      the MX's bans (every node's)
   sendpool inbound decisions [-limit N] the MX's recent decisions
   sendpool inbound recipients ACCOUNT [add|rm ADDRESS]
+  sendpool webhook add URL [-events a,b] [-account NAME]   prints the secret, once
+  sendpool webhook ls | rm ID | rotate ID | enable ID
 
 common flags, anywhere after the subcommand:
   -api URL    the server's HTTP API (default $SENDPOOL_API or http://127.0.0.1:8025)
@@ -171,6 +173,8 @@ func runAdmin(cmd string, args []string, stdin io.Reader, stdout, stderr io.Writ
 		err = c.queue(ctx, sub, rest)
 	case "inbound":
 		err = c.inbound(ctx, sub, rest)
+	case "webhook":
+		err = c.webhook(ctx, sub, rest)
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}

@@ -43,7 +43,8 @@ type store interface {
 }
 
 // The events are every node's: they go to shared through rec.
-func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Recorder, logger *slog.Logger) *checks {
+func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Recorder,
+	onHeld func(context.Context, string, string), logger *slog.Logger) *checks {
 	c := &checks{events: events.New(events.Config{State: shared, Recorder: rec}), accounts: st, queue: st, logger: logger}
 	// Scan first, count last: a refused message costs no limit.
 	c.limiter = limit.New(limit.Config{State: shared, Logger: logger})
@@ -54,7 +55,7 @@ func newChecks(cfg *config.Config, st store, shared state.State, rec *history.Re
 	}
 	p := cfg.Protect
 	c.protector = protect.New(protect.Config{
-		Accounts: st, Queue: st, State: shared, Events: c.events, Logger: logger,
+		Accounts: st, Queue: st, State: shared, Events: c.events, Logger: logger, OnHeld: onHeld,
 		Thresholds: protect.Thresholds{
 			VirusMax: p.VirusRejections, VirusWindow: p.VirusWindow.D(),
 			SpamMax: p.SpamRejections, SpamWindow: p.SpamWindow.D(),

@@ -24,7 +24,7 @@ commands:
                               copy the embedded queue while serve runs
   config-doc [-markdown]      every config key with its default and meaning
   version                     version, commit, Go version, static or not
-  account, domain, ip, queue, inbound
+  account, domain, ip, queue, inbound, webhook
                               admin commands (call a running server's API)
 `
 
@@ -49,7 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runConfigDoc(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		return runVersion(rest, stdout, stderr)
-	case "account", "domain", "ip", "queue", "inbound":
+	case "account", "domain", "ip", "queue", "inbound", "webhook":
 		return runAdmin(cmd, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -110,6 +110,10 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	bi := buildinfo.Read()
 	metrics.RegisterBuildInfo(reg, bi.Version, bi.CommitLabel(), bi.GoVersion)
 	metrics.RegisterHistoryDropped(reg, rec.Dropped)
+	// Events out (webhooks.go): closed after the scheduler and intake that
+	// feed it (closers run in reverse), before the store.
+	hooks := startWebhooks(ctx, cfg, raw, shared, resolver, allowed, reg, logger)
+	n.add(hooks.stop)
 	m.SetQueueCounts(func() map[queue.Status]int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -127,7 +131,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	go func() { defer close(jdone); janitor.Run(jctx) }()
 	n.add(func() error { jcancel(); <-jdone; return nil })
 
-	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), metrics.NewPace(reg), logger)
+	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), metrics.NewPace(reg), hooks.tracker(), logger)
 	n.pool = pp.pool
 	ips := n.pool.IPs()
 	pctx, pcancel := context.WithCancel(ctx)
@@ -178,8 +182,8 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	n.add(notifier.Close)
 	sup := startSuppression(ctx, cfg, raw, reg, logger) // suppression.go: per-account suppression lists
 	n.add(sup.stop)
-	ic := newChecks(cfg, st, shared, rec, logger) // checks.go: scan, limits, protection
-	counts := startStats(ctx, shared, st, logger) // stats.go: the panel's pictures
+	ic := newChecks(cfg, st, shared, rec, hooks.held(), logger) // checks.go: scan, limits, protection
+	counts := startStats(ctx, shared, st, logger)               // stats.go: the panel's pictures
 	n.add(counts.stop)
 	sched = queue.NewScheduler(st, observed{ic.gate(courier), m, metrics.NewTLS(reg), counts.rec, classifier.Provider}, queue.SchedulerConfig{
 		Owner:         nodeID(cfg),
@@ -193,6 +197,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		OnFinal:       counts.onFinal(ic.onFinal(sup.onFinal())),
 		DelayNotice:   cfg.Delivery.DelayNotice.D(),
 		OnDelay:       notifier.Delayed,
+		OnOutcomes:    hooks.outcomes(), // webhooks: each outcome's event before it is recorded
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -211,9 +216,10 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 	n.add(doms.stop)
 	n.domains = doms
 	n.add(otls.run(ctx)) // TLS reports (they sign with doms) and MTA-STS refreshes
+	hooks.watchDNS(ctx, doms)
 	n.intake = intake.New(intake.Config{
 		Accounts:     st,
-		Queue:        st,
+		Queue:        hooks.queue(st), // with its accepted event (webhooks.go)
 		Hostname:     cfg.Server.Hostname,
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
@@ -291,6 +297,7 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			Suppressions: sup.routes(),
 			Inbound:      mxs.api(st, cfg.Inbound.DecisionsKept),
 			Health:       newHealth(cfg, raw.(prober), shared, space, logger).Check, // bounds.go
+			Webhooks:     hooks.routes(),
 		})
 		// The control panel (SPEC §6) at /, the API's routes beside it.
 		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,

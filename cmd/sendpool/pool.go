@@ -25,7 +25,7 @@ type poolParts struct {
 // newPool builds the pool from the config, with suspensions tracked in st
 // and, when zones are configured, the DNSBL watch of its own IPs.
 func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metrics.Metrics, held pool.HeldCounter,
-	paces pool.PaceGauge, logger *slog.Logger) poolParts {
+	paces pool.PaceGauge, hooks trackerHooks, logger *slog.Logger) poolParts {
 	var ips []pool.IP
 	var warming []pool.WarmIP
 	for _, ip := range cfg.PoolIPs() {
@@ -55,6 +55,9 @@ func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metri
 		SuspendFor: cfg.Pool.SuspendFor.D(),
 		Gauge:      m,
 		Logger:     logger.With("part", "pool"),
+
+		OnSuspended: hooks.suspended,
+		OnResumed:   hooks.resumed,
 	})
 	pc := pool.Config{IPs: ips, Tracker: tracker, Pacer: pacer}
 	if len(warming) > 0 {

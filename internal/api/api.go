@@ -78,6 +78,9 @@ type Config struct {
 	// (internal/health): GET /healthz answers 503 with them, 200 "ok"
 	// with none. nil: always "ok".
 	Health func(ctx context.Context) []string
+	// Webhooks serves /api/v1/webhooks and /api/v1/feed (webhooks.go);
+	// nil: no such routes.
+	Webhooks Webhooks
 }
 
 type server struct {
@@ -137,6 +140,7 @@ func New(cfg Config) http.Handler {
 	s.domainRoutes(admin)
 	s.suppressionRoutes(admin) // suppressions.go
 	s.inboundRoutes(admin)     // inbound.go
+	s.webhookRoutes(admin)     // webhooks.go
 	if cfg.Pprof {
 		pprofRoutes(admin)
 	}

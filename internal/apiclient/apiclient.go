@@ -272,3 +272,49 @@ func (c *Client) Send(ctx context.Context, user, password string, in api.SendReq
 	}
 	return out.ID, nil
 }
+
+// CreateWebhook calls POST /api/v1/webhooks: the answer has the secret,
+// shown this once.
+func (c *Client) CreateWebhook(ctx context.Context, in api.WebhookRequest) (*api.WebhookSecret, error) {
+	return one[api.WebhookSecret](ctx, c, http.MethodPost, "/api/v1/webhooks", in)
+}
+
+// Webhooks calls GET /api/v1/webhooks.
+func (c *Client) Webhooks(ctx context.Context) ([]api.Webhook, error) {
+	return many[[]api.Webhook](ctx, c, http.MethodGet, "/api/v1/webhooks", nil)
+}
+
+// DeleteWebhook calls DELETE /api/v1/webhooks/{id}.
+func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/webhooks/"+url.PathEscape(id), nil, nil)
+}
+
+// RotateWebhook calls POST /api/v1/webhooks/{id}/rotate: the new secret.
+func (c *Client) RotateWebhook(ctx context.Context, id string) (*api.WebhookSecret, error) {
+	return one[api.WebhookSecret](ctx, c, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/rotate", nil)
+}
+
+// EnableWebhook calls POST /api/v1/webhooks/{id}/enable.
+func (c *Client) EnableWebhook(ctx context.Context, id string) (*api.Webhook, error) {
+	return one[api.Webhook](ctx, c, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/enable", nil)
+}
+
+// Feed calls GET /api/v1/feed: events after the cursor after ("" from the
+// start), of account ("" for all), at most limit (0: the server's default).
+func (c *Client) Feed(ctx context.Context, after, account string, limit int) (*api.FeedPage, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if account != "" {
+		q.Set("account", account)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/api/v1/feed"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return one[api.FeedPage](ctx, c, http.MethodGet, path, nil)
+}

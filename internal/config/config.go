@@ -31,6 +31,7 @@ type Config struct {
 
 	Suppression Suppression `toml:"suppression"` // suppression.go
 	Inbound     Inbound     `toml:"inbound"`     // inbound.go
+	Webhook     Webhook     `toml:"webhook"`     // webhook.go
 }
 
 // Server is the node itself.
@@ -298,6 +299,7 @@ func Default() *Config {
 
 		Suppression: defaultSuppression(),
 		Inbound:     defaultInbound(),
+		Webhook:     defaultWebhook(),
 	}
 	c.Submission.SubmissionBounds = defaultSubmissionBounds() // bounds.go
 	c.HTTP.HTTPBounds = defaultHTTPBounds()
@@ -480,6 +482,7 @@ func (c *Config) Validate() Errors {
 	c.validateBounds(bad)
 	c.validateOutboundTLS(bad)
 	c.validateInbound(bad)
+	c.validateWebhook(bad)
 	return errs
 }
 

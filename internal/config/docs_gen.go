@@ -19,6 +19,7 @@ func fieldDocs() map[string]string {
 		"Config.Inbound":                       "inbound.go",
 		"Config.Protect":                       "protect.go",
 		"Config.Suppression":                   "suppression.go",
+		"Config.Webhook":                       "webhook.go",
 		"DKIM":                                 "DKIM is the keys sendpool signs with and the DNS records each domain is told to publish (internal/dkim, internal/dnsrec).",
 		"DKIM.Algorithms":                      "Algorithms are the signatures each message gets: \"rsa-sha256\", \"ed25519-sha256\" (RFC 8463) or both. Keys of both types are made at `domain add` either way, so their records are ready.",
 		"DKIM.CheckInterval":                   "CheckInterval is how often the records of rotated keys are looked up to switch signing to them.",
@@ -202,6 +203,15 @@ func fieldDocs() map[string]string {
 		"WarmupSchedule.Max":                   "no day's cap is higher; default 20000",
 		"WarmupSchedule.Providers":             "Providers are counted apart (classify's provider names); every other provider shares \"other\". Default [\"gmail\", \"outlook\", \"yahoo\"].",
 		"WarmupSchedule.Start":                 "day-1 cap per provider; default 50",
+		"Webhook":                              "Webhook is the events out (internal/webhook): signed POSTs to the endpoints registered through the API, and the feed.",
+		"Webhook.Concurrency":                  "Concurrency is how many requests a node has in flight to one endpoint.",
+		"Webhook.DNSCheckInterval":             "DNSCheckInterval is how often every sending domain's records are checked for domain_dns_error events; \"0s\" turns the checks off.",
+		"Webhook.DisableAfter":                 "DisableAfter: an endpoint failing without a success for this long is disabled (410 Gone disables at once) until re-enabled through the API.",
+		"Webhook.Retention":                    "Retention is how long events stay in the outbox, for the feed (GET /api/v1/feed); at least RetryFor.",
+		"Webhook.Retry":                        "Retry is the schedule of retries after a failure (its last step repeats), each step ±20%, until RetryFor after the event.",
+		"Webhook.RetryFor":                     "RetryFor is how long an event is retried before it is given up (72 hours, as Standard Webhooks senders do).",
+		"Webhook.RotateGrace":                  "RotateGrace is how long a rotated-out secret still signs beside the new.",
+		"Webhook.Timeout":                      "Timeout bounds one request to an endpoint, answer included.",
 		"field":                                "field is one toml-tagged field of a struct, embedded structs flattened.",
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"sendpool/internal/addrpolicy"
 	"sendpool/internal/dns"
 	"sendpool/internal/queue"
 )
@@ -122,15 +123,9 @@ func dnsClass(permanent bool) queue.Classification {
 
 // allowed reports whether mail may go to a: public unicast addresses, and
 // any inside the configured allowed networks (the sandbox, a smarthost on
-// a private network).
+// a private network). The rule is addrpolicy's, shared with webhooks.
 func (c *Courier) allowed(a netip.Addr) bool {
-	for _, p := range c.cfg.AllowedNetworks {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return a.IsValid() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
-		!a.IsUnspecified() && !a.IsMulticast() && !a.IsLinkLocalMulticast() && !a.IsInterfaceLocalMulticast()
+	return addrpolicy.Policy{Allowed: c.cfg.AllowedNetworks}.Allows(a)
 }
 
 // mxHost is one MX host and its targets, in preference order.

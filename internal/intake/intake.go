@@ -219,7 +219,6 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 		return "", err
 	}
 	rec := record(sub)
-	rec.HeaderMessageID = readHeader(sub.Body).messageID
 	if s.cfg.Sign != nil {
 		signed, sigs, err := s.cfg.Sign(ctx, sub)
 		if err != nil {

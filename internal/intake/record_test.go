@@ -81,3 +81,19 @@ func TestIntakeRecordHowItCame(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderMessageID: the first Message-ID field, unfolded, without its
+// angle brackets or the comments around it; "" without one.
+func TestHeaderMessageID(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{"From: a@acme.test\r\nMessage-ID: <1234.5678@mail.acme.test>\r\n\r\nbody\r\n", "1234.5678@mail.acme.test"},
+		{"Message-Id:\r\n <folded@acme.test> (a comment)\r\nSubject: x\r\n\r\n", "folded@acme.test"},
+		{"message-id: bare@acme.test\r\n\r\n", "bare@acme.test"},
+		{"Message-ID: <first@acme.test>\r\nMessage-ID: <second@acme.test>\r\n\r\n", "first@acme.test"},
+		{"Subject: no id\r\n\r\nMessage-ID: <in-the-body@acme.test>\r\n", ""},
+	} {
+		if got := headerMessageID(readHeader([]byte(tc.msg)).messageID); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.msg, got, tc.want)
+		}
+	}
+}

@@ -35,6 +35,13 @@ type TrackerConfig struct {
 	Gauge   Gauge            // nil: none
 	Logger  *slog.Logger     // nil: discard
 	Now     func() time.Time // nil: time.Now
+	// OnSuspended, if set, is told of each suspension this tracker makes
+	// (not a renewal of one in force, nor a shorter one left aside);
+	// OnResumed of each that ends: by Resume here, or by time, which every
+	// node's Refresh sees (the hook decides which node tells). Webhooks
+	// (ip_suspended, ip_resumed) hang here.
+	OnSuspended func(ctx context.Context, s state.Suspension)
+	OnResumed   func(ctx context.Context, s state.Suspension)
 }
 
 // Tracker is the pool's Health over the shared state: suspensions live in
@@ -132,6 +139,9 @@ func (t *Tracker) Refresh(ctx context.Context) error {
 	for k, s := range prev {
 		if _, ok := cur[k]; !ok && !now.Before(s.Until) {
 			t.log.Info("IP suspension ended", "ip", s.IP, "scope", s.Scope, "source", s.Source, "reason", s.Reason)
+			if t.cfg.OnResumed != nil {
+				t.cfg.OnResumed(ctx, s)
+			}
 		}
 	}
 	return nil
@@ -233,6 +243,9 @@ func (t *Tracker) Suspend(ctx context.Context, s state.Suspension) (done bool, e
 		level = slog.LevelDebug // a DNSBL listing renewed every round
 	}
 	t.log.Log(ctx, level, "IP suspended", "ip", s.IP, "scope", s.Scope, "source", s.Source, "until", s.Until, "reason", s.Reason)
+	if !renewal && t.cfg.OnSuspended != nil {
+		t.cfg.OnSuspended(ctx, s)
+	}
 	return true, t.Refresh(ctx)
 }
 
@@ -254,6 +267,9 @@ func (t *Tracker) Resume(ctx context.Context, ip, scope, source string) (bool, e
 		}
 		found = true
 		t.log.Info("IP resumed", "ip", s.IP, "scope", s.Scope, "source", s.Source, "reason", s.Reason)
+		if t.cfg.OnResumed != nil {
+			t.cfg.OnResumed(ctx, s)
+		}
 	}
 	return found, t.Refresh(ctx)
 }

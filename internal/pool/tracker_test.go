@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,5 +187,42 @@ func TestTrackerResumeBySource(t *testing.T) {
 	}
 	if !tr.Usable(ip2, "outlook") {
 		t.Error("still suspended after resuming every scope")
+	}
+}
+
+// TestTrackerHooks: OnSuspended hears of a new suspension (not of a renewal
+// or of a shorter one left aside), OnResumed of one resumed here and of one
+// that ran out, which a refresh finds gone.
+func TestTrackerHooks(t *testing.T) {
+	clk := testclock.New()
+	st := memory.New(clk.Now)
+	var mu sync.Mutex
+	var got []string
+	note := func(what string) func(context.Context, state.Suspension) {
+		return func(_ context.Context, s state.Suspension) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, what+" "+s.IP+" "+s.Scope)
+		}
+	}
+	tr := NewTracker(TrackerConfig{State: st, SuspendFor: time.Hour, Now: clk.Now,
+		OnSuspended: note("suspended"), OnResumed: note("resumed")})
+	ctx := context.Background()
+	s := state.Suspension{IP: "127.0.0.2", Scope: "pool", Source: SourceDNSBL, Reason: "listed"}
+	tr.Suspend(ctx, s)
+	tr.Suspend(ctx, s) // a renewal
+	tr.Suspend(ctx, state.Suspension{IP: "127.0.0.3", Scope: "outlook", Source: SourceReceiver, Reason: "S3150",
+		Until: clk.Now().Add(10 * time.Minute)})
+	tr.Resume(ctx, "127.0.0.2", "", "")
+	clk.Add(11 * time.Minute)
+	if err := tr.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"suspended 127.0.0.2 pool", "suspended 127.0.0.3 outlook", "resumed 127.0.0.2 pool",
+		"resumed 127.0.0.3 outlook"}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("hooks heard %q\nwant %q", got, want)
 	}
 }

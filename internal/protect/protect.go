@@ -58,8 +58,11 @@ type Config struct {
 	State      state.State
 	Events     *events.Log // nil: none kept
 	Thresholds Thresholds
-	Now        func() time.Time // nil: time.Now
-	Logger     *slog.Logger     // nil: discard
+	// OnHeld, if set, is told of each account this protector holds, after
+	// the hold is stored (webhooks: account_held).
+	OnHeld func(ctx context.Context, account, reason string)
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: discard
 }
 
 // Protector counts what each account does and holds it past a threshold.
@@ -258,5 +261,8 @@ func (p *Protector) hold(ctx context.Context, acct, why string, now time.Time) {
 	p.log.WarnContext(ctx, "account held", "account", acct, "reason", a.Reason, "deliveries_held", n)
 	if p.cfg.Events != nil {
 		p.cfg.Events.Add(events.Event{Time: now, Kind: events.KindHeld, Account: acct, Reason: a.Reason, Rcpts: n})
+	}
+	if p.cfg.OnHeld != nil {
+		p.cfg.OnHeld(ctx, acct, a.Reason)
 	}
 }

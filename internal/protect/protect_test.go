@@ -189,3 +189,19 @@ func TestVolume(t *testing.T) {
 		t.Fatalf("steady: %s", st)
 	}
 }
+
+// TestOnHeld: the hook hears of each hold, once, with its reason, after
+// the account is stored held.
+func TestOnHeld(t *testing.T) {
+	f := newFixture(t, Thresholds{VirusMax: 1, VirusWindow: 10 * time.Minute}, "shop")
+	var heard []string
+	f.p.cfg.OnHeld = func(ctx context.Context, acct, reason string) {
+		st, _ := f.status(t, acct)
+		heard = append(heard, acct+" "+string(st)+" "+reason)
+	}
+	f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
+	f.p.Observe(t.Context(), virus("shop", f.clock.Now()))
+	if len(heard) != 1 || !strings.HasPrefix(heard[0], "shop held held automatically") {
+		t.Errorf("OnHeld heard %q, want one hold of shop, stored held", heard)
+	}
+}

@@ -26,8 +26,10 @@ type Intake struct {
 	Scanners []ScanVerdict `json:"scanners,omitempty"`
 	// DKIM is each signature intake added, in the message's order.
 	DKIM []DKIMSignature `json:"dkim,omitempty"`
-	// HeaderMessageID is the message's own Message-ID: field, as given
-	// (with its angle brackets): the delivery log's search finds it.
+	// HeaderMessageID is the message's own Message-ID field (RFC 5322
+	// §3.6.4) without its angle brackets, "" if it has none: webhooks name
+	// it beside sendpool's id, so the sender's system can match its own,
+	// and the delivery log's search finds it.
 	HeaderMessageID string `json:"header_message_id,omitempty"`
 	// Direction is DirectionInbound for mail the MX took for a hosted
 	// domain (internal/inbound); empty for mail submitted by an account.

@@ -46,6 +46,12 @@ type SchedulerConfig struct {
 	// DelayNotice is how long after its message was accepted a delivery
 	// still deferred gets one delay notice (delivery.delay_notice); 0: never.
 	DelayNotice time.Duration
+	// OnOutcomes, if set, is given every outcome of a group BEFORE the
+	// store records any of them (after OnBounce, so it sees what will be
+	// recorded), and returns once it has done with them: webhooks write
+	// their events here, so that no recorded outcome lacks its event. A
+	// crash in between leaves the deliveries leased, to be tried again.
+	OnOutcomes func(ctx context.Context, items []BounceItem)
 	// OnDelay, if set, is given a group's deferred deliveries whose delay
 	// notice is due BEFORE the store marks them notified, and returns once
 	// the notices are durable (it may gather them a while first; ctx ending
@@ -56,7 +62,8 @@ type SchedulerConfig struct {
 	OnDelay func(ctx context.Context, items []DelayItem) error
 }
 
-// BounceItem is one bounced delivery given to SchedulerConfig.OnBounce.
+// BounceItem is one delivery's outcome given to SchedulerConfig.OnBounce
+// (bounced ones) and OnOutcomes (all).
 type BounceItem struct {
 	Lease   *Lease
 	Outcome Outcome
@@ -234,6 +241,13 @@ func (s *Scheduler) deliver(ctx, hctx context.Context, group []*Lease, end func(
 		}
 	}
 	s.bounce(ctx, group, outs, rs)
+	if s.cfg.OnOutcomes != nil {
+		items := make([]BounceItem, len(group))
+		for i, l := range group {
+			items[i] = BounceItem{Lease: l, Outcome: outs[i], Result: rs[i]}
+		}
+		s.cfg.OnOutcomes(ctx, items)
+	}
 	// Deliveries with a delay notice due are recorded once it is stored
 	// (notice.go); the others first, so that gathering holds back nothing
 	// else.

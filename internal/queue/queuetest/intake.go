@@ -26,6 +26,7 @@ func sampleIntake() *queue.Intake {
 			{Domain: "acme.test", Selector: "sp2026a", Algorithm: "rsa-sha256"},
 			{Domain: "acme.test", Selector: "sp2026e", Algorithm: "ed25519-sha256"},
 		},
+		HeaderMessageID: "20261207.abc@mail.acme.test",
 	}
 }
 

@@ -72,6 +72,7 @@ type Store struct {
 
 	suppressions *mongo.Collection // suppressions.go
 	recipients   *mongo.Collection // inbound.go
+	hooks        *hooks            // webhooks.go
 }
 
 var (
@@ -127,6 +128,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 	s.domains = s.db.Collection("domains")
 	s.suppressions = s.db.Collection("suppressions")
 	s.recipients = s.db.Collection("recipients")
+	s.hooks = newHooks(s.db)
 
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -187,7 +189,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 			return fmt.Errorf("%s %v: %w", x.c.Name(), x.keys, err)
 		}
 	}
-	return nil
+	return s.hookIndexes(ctx)
 }
 
 // databaseFromURI is the database named in a mongodb:// URI's path.

@@ -12,10 +12,22 @@ import (
 // now, or held. An empty m.ID or zero m.Created is filled in. It returns once
 // the transaction holding the message is committed and fsynced.
 func (s *Store) Put(ctx context.Context, m *queue.Message) error {
+	put, err := s.putOp(m)
+	if err != nil {
+		return err
+	}
+	if err := s.writeGrowing(ctx, put); err != nil {
+		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// putOp prepares Put's write of m.
+func (s *Store) putOp(m *queue.Message) (func(tx *writeTx) error, error) {
 	now := s.now()
 	status, domains, err := queue.Prepare(m, now)
 	if err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	body := m.Body
 	if body == nil {
@@ -25,10 +37,10 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	// longer for it.
 	intake, err := encodeIntake(m.Intake)
 	if err != nil {
-		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
+		return nil, fmt.Errorf("sqlite: put %s: %w", m.ID, err)
 	}
 	due := ms(now)
-	err = s.writeGrowing(ctx, func(tx *writeTx) error {
+	return func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO messages
 			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake, tls_optional)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -47,11 +59,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
-	}
-	return nil
+	}, nil
 }
 
 // Body returns a message's body; ErrNotFound also once every delivery is

@@ -159,6 +159,9 @@ func migrate(db *sql.DB) error {
 	if err := ensureInboundSchema(tx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := ensureWebhooksSchema(tx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
 		return fmt.Errorf("migrate: set version: %w", err)
 	}
