@@ -14,24 +14,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"sendpool/internal/api"
-	"sendpool/internal/bounce"
+	"sendpool/internal/authguard"
 	"sendpool/internal/buildinfo"
-	"sendpool/internal/classify"
-	"sendpool/internal/clientip"
 	"sendpool/internal/config"
 	"sendpool/internal/deliver"
+	"sendpool/internal/diskspace"
 	"sendpool/internal/dns"
 	"sendpool/internal/history"
 	"sendpool/internal/intake"
-	"sendpool/internal/ipadmin"
 	"sendpool/internal/metrics"
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/smtpd"
+	"sendpool/internal/state"
 	"sendpool/internal/stats"
 	"sendpool/internal/store/sqlite"
-	"sendpool/internal/web"
 )
 
 // node is one running sendpool: every part wired together.
@@ -45,8 +42,12 @@ type node struct {
 	token    string // the admin token (token.go)
 }
 
-// startNode wires and starts every part of a node. The scheduler runs until
-// ctx ends or close is called.
+// startNode wires and starts every part of a node, in four phases, each
+// needing only what the ones before it built: the data (store, state, DNS),
+// delivery (pool, courier, scheduler), the ways in (domains, intake, SMTP,
+// MX), and the HTTP API with the panel. The scheduler runs until ctx ends or
+// close is called; closers run in reverse, so each part stops before what it
+// uses.
 func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n *node, err error) {
 	n = &node{}
 	started := n // the named result is nil once an error is returned
@@ -55,190 +56,159 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			started.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("server.data_dir: %w", err)
-	}
-	space := newSpace(cfg, logger) // bounds.go: store.min_free_space
-	n.add(space.Close)
-	st, err := openStore(ctx, cfg, logger, space.Release) // store.go
-	if err != nil {
+	w := &wiring{node: n, cfg: cfg, logger: logger}
+	if err := w.data(ctx); err != nil {
 		return nil, err
 	}
-	n.add(st.Close)
+	if err := w.delivery(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.waysIn(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.HTTP.Listen != "" {
+		if err := w.http(); err != nil {
+			return nil, err
+		}
+	}
+	logger.Info("started", "node", nodeID(cfg), "submission", cfg.Submission.Listen, "http", n.httpAddr,
+		"pool", len(n.pool.IPs()))
+	return n, nil
+}
+
+// wiring carries what one phase of startNode built to the next.
+type wiring struct {
+	*node
+	cfg    *config.Config
+	logger *slog.Logger
+
+	// data
+	space    *diskspace.Guard
+	raw      store // as opened, without the lookup cache
+	shared   state.State
+	rec      *history.Recorder
+	replies  *history.Replies
+	resolver *dns.Client
+	allowed  []netip.Prefix // delivery.allowed_networks
+	reg      *prometheus.Registry
+	m        *metrics.Metrics
+	hooks    *webhooks
+	mxs      *mx
+
+	// delivery
+	pp      poolParts
+	sched   *queue.Scheduler
+	otls    *outboundTLS
+	sup     *suppressions
+	checks  *checks
+	counts  *counts
+	courier *deliver.Courier
+
+	// ways in
+	guard *authguard.Guard
+}
+
+// data opens the store, the shared state, the history and the resolver,
+// and builds the metrics registry and the webhooks every later part reports
+// to.
+func (w *wiring) data(ctx context.Context) error {
+	cfg, logger := w.cfg, w.logger
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
+		return fmt.Errorf("server.data_dir: %w", err)
+	}
+	w.space = newSpace(cfg, logger) // bounds.go: store.min_free_space
+	w.add(w.space.Close)
+	st, err := openStore(ctx, cfg, logger, w.space.Release) // store.go
+	if err != nil {
+		return err
+	}
+	w.add(st.Close)
 	if sq, ok := st.(*sqlite.Store); ok {
 		stop, err := checkIntegrity(ctx, sq, logger) // bounds.go
 		if err != nil {
-			return nil, err
+			return err
 		}
-		n.add(stop)
+		w.add(stop)
 	}
-	raw := st
-	st = withLookupCache(st, cfg.Server.LookupCacheTTL.D()) // lookup.go: accounts, domains
-	n.store = st
+	w.raw = st
+	w.store = withLookupCache(st, cfg.Server.LookupCacheTTL.D()) // lookup.go: accounts, domains
 
-	shared, err := openState(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	if w.shared, err = openState(ctx, cfg); err != nil {
+		return fmt.Errorf("state: %w", err)
 	}
-	n.add(shared.Close)
+	w.add(w.shared.Close)
 	// Recent history every node shows (replies per IP, intake events),
-	// written in the background: closed after all that add to it (closers
-	// run in reverse), before the state.
-	rec := history.New(history.Config{State: shared, Logger: logger})
-	n.add(rec.Close)
-	replies := history.NewReplies(shared, rec)
-	resolver, err := dns.New(cfg.DNS.Servers, dnsOptions(cfg, shared))
-	if err != nil {
-		return nil, fmt.Errorf("dns: %w", err)
+	// written in the background: closed after all that add to it, before
+	// the state.
+	w.rec = history.New(history.Config{State: w.shared, Logger: logger})
+	w.add(w.rec.Close)
+	w.replies = history.NewReplies(w.shared, w.rec)
+	if w.resolver, err = dns.New(cfg.DNS.Servers, dnsOptions(cfg, w.shared)); err != nil {
+		return fmt.Errorf("dns: %w", err)
 	}
-	mxs, err := newMX(cfg, st, shared) // inbound.go: hosted domains, SRS
-	if err != nil {
-		return nil, err
+	if w.mxs, err = newMX(cfg, w.store, w.shared); err != nil { // inbound.go: hosted domains, SRS
+		return err
 	}
-	classifier, err := classify.New(nil)
-	if err != nil {
-		return nil, fmt.Errorf("classify: %w", err)
-	}
-	var allowed []netip.Prefix
 	for _, s := range cfg.Delivery.AllowedNetworks {
-		allowed = append(allowed, netip.MustParsePrefix(s)) // validated by config
+		w.allowed = append(w.allowed, netip.MustParsePrefix(s)) // validated by config
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
+	w.reg = prometheus.NewRegistry()
+	w.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w.m = metrics.New(w.reg)
 	bi := buildinfo.Read()
-	metrics.RegisterBuildInfo(reg, bi.Version, bi.CommitLabel(), bi.GoVersion)
-	metrics.RegisterHistoryDropped(reg, rec.Dropped)
-	// Events out (webhooks.go): closed after the scheduler and intake that
-	// feed it (closers run in reverse), before the store.
-	hooks := startWebhooks(ctx, cfg, raw, shared, resolver, allowed, reg, logger)
-	n.add(hooks.stop)
-	m.SetQueueCounts(func() map[queue.Status]int {
+	metrics.RegisterBuildInfo(w.reg, bi.Version, bi.CommitLabel(), bi.GoVersion)
+	metrics.RegisterHistoryDropped(w.reg, w.rec.Dropped)
+	w.m.SetQueueCounts(func() map[queue.Status]int {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, err := st.Counts(ctx)
+		c, err := w.store.Counts(ctx)
 		if err != nil {
 			return nil
 		}
 		return c
 	}, config.QueueCountsEvery)
-	// Retention: finished messages go store.retention after they finished.
-	janitor := queue.NewJanitor(st, queue.JanitorConfig{Retention: cfg.Store.Retention.D(),
-		Logger: logger, OnPurged: m.Purged})
-	jctx, jcancel := context.WithCancel(ctx)
-	jdone := make(chan struct{})
-	go func() { defer close(jdone); janitor.Run(jctx) }()
-	n.add(func() error { jcancel(); <-jdone; return nil })
+	// Events out (webhooks.go): closed after the scheduler and intake that
+	// feed it, before the store.
+	w.hooks = startWebhooks(ctx, cfg, w.raw, w.shared, w.resolver, w.allowed, w.reg, logger)
+	w.add(w.hooks.stop)
+	return nil
+}
 
-	pp := newPool(cfg, shared, resolver, m, metrics.NewWarmup(reg), metrics.NewPace(reg), hooks.tracker(), logger)
-	n.pool = pp.pool
-	ips := n.pool.IPs()
-	pctx, pcancel := context.WithCancel(ctx)
-	pwait := pp.run(pctx, logger)
-	n.add(func() error { pcancel(); pwait(); return nil })
-
-	var sched *queue.Scheduler
-	otls, err := newOutboundTLS(cfg, shared, resolver, allowed, tlsHooks{queue: st, wake: func() { sched.Wake() },
-		domains: func() *domains { return n.domains }}, logger) // tls.go: MTA-STS, DANE, TLS-RPT, overrides
+// waysIn starts the domains (DKIM keys, records), intake, the submission
+// listeners and the MX.
+func (w *wiring) waysIn(ctx context.Context) error {
+	cfg, logger := w.cfg, w.logger
+	doms, err := startDomains(ctx, cfg, w.store, logger) // domains.go: DKIM keys, records, checker
 	if err != nil {
-		return nil, err
+		return err
 	}
-	courier := deliver.New(deliver.Config{
-		Resolver:              otls.resolver,
-		Pool:                  n.pool,
-		Store:                 st,
-		Classifier:            classifier,
-		Provider:              classifier.Provider,
-		Replies:               replies,
-		MaxConnsPerMX:         cfg.Delivery.MaxConnectionsPerMX,
-		MaxConnsPerIPProvider: cfg.Delivery.MaxConnectionsPerIPProvider,
-		Port:                  cfg.Delivery.Port,
-		AllowedNetworks:       allowed,
-		ConnectTimeout:        cfg.Delivery.ConnectTimeout.D(),
-		MessagesPerConnection: cfg.Delivery.MessagesPerConnection,
-		Routes:                mxs.routes(),
-		Logger:                logger,
-		TLS:                   otls.policies,
-		TLSReports:            otls.reportsOrNil(),
-		RootCAs:               otls.roots,
-	})
-	retry := make([]time.Duration, len(cfg.Delivery.Retry))
-	for i, d := range cfg.Delivery.Retry {
-		retry[i] = d.D()
-	}
-	// DSNs are queued like any message. Failure DSNs are stored before the
-	// bounce is recorded (OnBounce), delay notices before the delivery is
-	// marked notified (OnDelay), so no crash loses one. The notifier closes
-	// after the scheduler stops (closers run in reverse).
-	notifier := bounce.New(bounce.Config{
-		Store:        st,
-		Hostname:     cfg.Server.Hostname,
-		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
-		Gather:       cfg.Delivery.DelayNoticeGather.D(),
-		OnQueued:     func() { sched.Wake() },
-		Logger:       logger,
-	})
-	n.add(notifier.Close)
-	sup := startSuppression(ctx, cfg, raw, reg, logger) // suppression.go: per-account suppression lists
-	n.add(sup.stop)
-	ic := newChecks(cfg, st, shared, rec, hooks.held(), logger) // checks.go: scan, limits, protection
-	counts := startStats(ctx, shared, st, logger)               // stats.go: the panel's pictures
-	n.add(counts.stop)
-	sched = queue.NewScheduler(st, observed{ic.gate(courier), m, metrics.NewTLS(reg), counts.rec, classifier.Provider}, queue.SchedulerConfig{
-		Owner:         nodeID(cfg),
-		LeaseFor:      cfg.Delivery.LeaseFor.D(),
-		MaxGroupTime:  cfg.Delivery.MaxGroupTime.D(),
-		Workers:       cfg.Delivery.Workers,
-		PerConnection: cfg.Delivery.MessagesPerConnection,
-		Retry:         retry,
-		Logger:        logger,
-		OnBounce:      notifier.Bounce,
-		OnFinal:       counts.onFinal(ic.onFinal(sup.onFinal())),
-		DelayNotice:   cfg.Delivery.DelayNotice.D(),
-		OnDelay:       notifier.Delayed,
-		OnOutcomes:    hooks.outcomes(), // webhooks: each outcome's event before it is recorded
-	})
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := sched.Run(sctx); err != nil {
-			logger.Error("scheduler", "err", err)
-		}
-	}()
-	n.add(func() error { cancel(); <-done; return nil })
-
-	doms, err := startDomains(ctx, cfg, st, logger) // domains.go: DKIM keys, records, checker
-	if err != nil {
-		return nil, err
-	}
-	n.add(doms.stop)
-	n.domains = doms
-	n.add(otls.run(ctx)) // TLS reports (they sign with doms) and MTA-STS refreshes
-	hooks.watchDNS(ctx, doms)
-	n.intake = intake.New(intake.Config{
-		Accounts:     st,
-		Queue:        hooks.queue(st), // with its accepted event (webhooks.go)
+	w.add(doms.stop)
+	w.domains = doms
+	w.add(w.otls.run(ctx)) // TLS reports (they sign with doms) and MTA-STS refreshes
+	w.hooks.watchDNS(ctx, doms)
+	w.intake = intake.New(intake.Config{
+		Accounts:     w.store,
+		Queue:        w.hooks.queue(w.store), // with its accepted event (webhooks.go)
 		Hostname:     cfg.Server.Hostname,
 		Logger:       logger,
 		MaxQueueTime: cfg.Delivery.MaxQueueTime.D(),
-		OnQueued:     sched.Wake,
-		Checks:       sup.checks(ic.list),
-		Observers:    append(ic.observers, intakeMetrics(m)),
-		VerifyDKIM:   verifyDKIM(resolver),
+		OnQueued:     w.sched.Wake,
+		Checks:       w.sup.checks(w.checks.list),
+		Observers:    append(w.checks.observers, intakeMetrics(w.m)),
+		VerifyDKIM:   verifyDKIM(w.resolver),
 		Sign:         doms.sign,
-		Space:        space,
-		SRS:          mxs.rewriter(),
+		Space:        w.space,
+		SRS:          w.mxs.rewriter(),
 	})
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	guard := newAuthGuard(cfg, shared, st, m, logger) // authguard.go: [auth]
+	w.guard = newAuthGuard(cfg, w.shared, w.store, w.m, logger) // authguard.go: [auth]
 	smtp, err := smtpd.New(smtpd.Config{
-		Intake:            n.intake,
-		Guard:             guard,
+		Intake:            w.intake,
+		Guard:             w.guard,
 		Hostname:          cfg.Server.Hostname,
 		TLS:               tlsConfig,
 		AllowInsecureAuth: cfg.Submission.AllowInsecureAuth,
@@ -250,13 +220,13 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 		Bounds:            smtpBounds(cfg), // bounds.go
 	})
 	if err != nil {
-		return nil, fmt.Errorf("submission: %w", err)
+		return fmt.Errorf("submission: %w", err)
 	}
 	for _, addr := range cfg.Submission.Listen {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			smtp.Close()
-			return nil, fmt.Errorf("submission: %w", err)
+			return fmt.Errorf("submission: %w", err)
 		}
 		go func() {
 			if err := smtp.Serve(l); err != nil && !errors.Is(err, gosmtp.ErrServerClosed) {
@@ -264,66 +234,17 @@ func startNode(ctx context.Context, cfg *config.Config, logger *slog.Logger) (n 
 			}
 		}()
 	}
-	n.add(func() error {
+	w.add(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return smtp.Shutdown(ctx)
 	})
-	stopMX, err := mxs.start(cfg, st, resolver, rec, reg, sched.Wake, logger)
+	stopMX, err := w.mxs.start(cfg, w.store, w.resolver, w.rec, w.reg, w.sched.Wake, logger)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	n.add(stopMX)
-
-	if cfg.HTTP.Listen != "" {
-		if n.token, err = adminToken(cfg, logger); err != nil {
-			return nil, err
-		}
-		ips := ipadmin.New(n.pool, pp.tracker, nil).WithWarmup(pp.warmup).WithPacer(pp.pacer)
-		h := api.New(api.Config{
-			Queue:    st,
-			Accounts: st,
-			IPs:      ips,
-			Token:    n.token,
-			Gatherer: reg,
-			Logger:   logger,
-			Pprof:    cfg.HTTP.Pprof,
-			Events:   ic.events,
-			Send:     ic.send(cfg, n.intake, guard),
-			Guard:    guard,
-			Domains:  doms.api,
-			Replies:  replies,
-
-			Suppressions: sup.routes(),
-			Inbound:      mxs.api(st, cfg.Inbound.DecisionsKept),
-			Health:       newHealth(cfg, raw.(prober), shared, space, logger).Check, // bounds.go
-			Webhooks:     hooks.routes(),
-		})
-		// The control panel (SPEC §6) at /, the API's routes beside it.
-		panel, err := web.Mount(web.Config{Queue: st, Accounts: st, IPs: ips, Domains: doms.api, Replies: replies,
-			Token: n.token, PublicURL: cfg.HTTP.PublicURL, Sessions: shared, Logger: logger, Guard: guard,
-			Suppressions: sup.panel(), Authenticate: n.intake.Authenticate, Usage: ic.limiter.Usage,
-			Stats: counts.reader, Inbound: mxs.panel(cfg.Inbound.DecisionsKept)}, h)
-		if err != nil {
-			return nil, err
-		}
-		shielded := api.Shield(panel, api.ShieldConfig{AllowedHosts: cfg.HTTP.AllowedHosts, Listen: cfg.HTTP.Listen,
-			PublicURL: cfg.HTTP.PublicURL})
-		// The client behind trusted proxies (X-Forwarded-For) is what the
-		// throttle, /send and the logs see.
-		srv, addr, err := listenHTTP(cfg.HTTP.Listen, cfg.HTTP.HTTPBounds, clientip.Handler(cfg.Auth.TrustedProxyPrefixes(), shielded), logger)
-		if err != nil {
-			return nil, err
-		}
-		n.httpAddr = addr
-		n.add(func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(ctx)
-		})
-	}
-	logger.Info("started", "node", nodeID(cfg), "submission", cfg.Submission.Listen, "http", n.httpAddr, "pool", len(ips))
-	return n, nil
+	w.add(stopMX)
+	return nil
 }
 
 // observed records every delivery attempt in the metrics and the panel's
