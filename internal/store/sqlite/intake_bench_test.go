@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"sendpool/internal/queue"
+	"sendpool/internal/webhook"
+	"sendpool/internal/webhook/webhooktest"
 )
 
 // benchIntake is a typical intake record: three rules, two scanners, two
@@ -63,4 +66,35 @@ func BenchmarkEncodeIntake(b *testing.B) {
 		size = len(v.(string))
 	}
 	b.ReportMetric(float64(size), "bytes")
+}
+
+// BenchmarkPut20Events is BenchmarkPut20Intake with an accepted event in
+// the same transaction, as intake stores every message when the webhooks'
+// outbox is on (the default).
+func BenchmarkPut20Events(b *testing.B) {
+	in := benchIntake()
+	s := openTest(b)
+	body := make([]byte, 10240)
+	for i := range body {
+		body[i] = "abcdefghijklmnopqrstuvwxyz\r\n"[i%28]
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range 20 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				now := time.Now()
+				m := &queue.Message{ID: queue.NewID(now), Account: "acme", From: "a@acme.test", Body: body, Intake: in,
+					Recipients: []string{"r@one.test"}, Created: now, Expires: now.Add(72 * time.Hour)}
+				recs := []webhook.Record{{Event: webhooktest.Event(fmt.Sprint("ev", i), m.ID, "acme", now)}}
+				if err := s.PutWithEvents(b.Context(), m, recs); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 }

@@ -103,6 +103,11 @@ func Open(path string, opts Options) (*Store, error) {
 	// sync at checkpoints and could lose the last transactions on power loss).
 	q.Set("_synchronous", "FULL")
 	q.Set("_txlock", "immediate")
+	// Statement journals (a statement's undo inside a larger transaction,
+	// as each Put is inside a group commit) in memory: as temporary files
+	// they cost a write(2) per page and per 4-byte page number. They last
+	// one statement and hold only the pages it changed.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	w, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
