@@ -31,10 +31,7 @@ func benchIntake() *queue.Intake {
 func BenchmarkPut20Intake(b *testing.B) {
 	in := benchIntake()
 	s := openTest(b)
-	body := make([]byte, 4096)
-	for i := range body {
-		body[i] = "abcdefghijklmnopqrstuvwxyz\r\n"[i%28]
-	}
+	body := benchBody(4096)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -74,10 +71,7 @@ func BenchmarkEncodeIntake(b *testing.B) {
 func BenchmarkPut20Events(b *testing.B) {
 	in := benchIntake()
 	s := openTest(b)
-	body := make([]byte, 10240)
-	for i := range body {
-		body[i] = "abcdefghijklmnopqrstuvwxyz\r\n"[i%28]
-	}
+	body := benchBody(10240)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -97,4 +91,13 @@ func BenchmarkPut20Events(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+}
+
+// benchBody is n bytes of 26-letter lines.
+func benchBody(n int) []byte {
+	body := make([]byte, n)
+	for i := range body {
+		body[i] = "abcdefghijklmnopqrstuvwxyz\r\n"[i%28]
+	}
+	return body
 }
