@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sendpool/internal/sandbox"
+	"sendpool/internal/testenv"
 )
 
 // testBin is the real binary, built once for all the tests that run it
@@ -369,5 +370,29 @@ func TestPercentile(t *testing.T) {
 	}
 	if p := percentile(nil, 99); p != 0 {
 		t.Errorf("p99 of none = %v", p)
+	}
+}
+
+// Two nodes on one MongoDB and one Redis (-store mongodb -nodes 2) share
+// the load and deliver every message once.
+func TestBenchCluster(t *testing.T) {
+	testenv.MongoDB(t) // fail in CI without them, else skip
+	testenv.Redis(t)
+	mongoURI, redisURL, err := clusterURLs("", "") // Redis database 15, flushed
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPlan(t, 40)
+	p.Sessions = 4
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := clusterConfig{Nodes: 2, MongoURI: mongoURI, RedisURL: redisURL}
+	f, err := p.runCluster(ctx, testWorkload(p, clientPipelining), c, "2 nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDelivered(t, f, 40)
+	if len(f.Notes) == 0 || !strings.Contains(f.Notes[0], "2 nodes") {
+		t.Errorf("notes %q do not say how many nodes", f.Notes)
 	}
 }

@@ -10,6 +10,7 @@
 //	go run ./bench -queued 1000000      # lease/delivery with a full queue vs an empty one
 //	go run ./bench -only sendpool -profile /tmp/prof
 //	go run ./bench -inbound             # the MX beside Postfix's postscreen (inbound.go)
+//	go run ./bench -store mongodb -nodes 2 -n 5000 -size 10KB   # two nodes on one MongoDB + Redis (cluster.go)
 //
 // The sinks read each message's header as a receiving MX does, log one
 // line per message and count malformed headers and missing signatures.
@@ -52,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	drain := fs.Duration("drain", 5*time.Minute, "how long to wait for arrivals after the last message is accepted")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, queues, the sinks' logs)")
 	inbound := fs.Bool("inbound", false, "measure the MX (inbound.listen) beside Postfix with postscreen")
+	storeKind := fs.String("store", "sqlite", `sendpool's store: "sqlite" (one node, the comparison with Postfix) or "mongodb" (sendpool alone, -nodes nodes on one MongoDB and one Redis, pipelining client, DKIM off)`)
+	nodes := fs.Int("nodes", 1, "with -store mongodb: how many nodes share the store, the sessions and the messages")
+	mongoURI := fs.String("mongodb", "", "with -store mongodb: the server (default $SENDPOOL_TEST_MONGODB); each run uses a database of its own and drops it")
+	redisURL := fs.String("redis", "", "with -store mongodb: the Redis, whose database is flushed before each run (default $SENDPOOL_TEST_REDIS with database 15)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -80,6 +85,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *n <= 0 || *sessions <= 0 || *queued < 0 {
 		fmt.Fprintln(stderr, "bench: -n and -sessions must be positive, -queued not negative")
+		return 2
+	}
+
+	var cluster clusterConfig
+	switch *storeKind {
+	case "sqlite":
+		if *nodes != 1 {
+			fmt.Fprintln(stderr, "bench: -nodes: more than one node needs -store mongodb")
+			return 2
+		}
+	case "mongodb":
+		if *nodes < 1 || *inbound || *queued > 0 || *only == sidePostfix {
+			fmt.Fprintln(stderr, "bench: -store mongodb measures sendpool alone, on -nodes 1 or more")
+			return 2
+		}
+		cluster.Nodes = *nodes
+		if cluster.MongoURI, cluster.RedisURL, err = clusterURLs(*mongoURI, *redisURL); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+	default:
+		fmt.Fprintln(stderr, `bench: -store: want "sqlite" or "mongodb"`)
 		return 2
 	}
 
@@ -121,6 +148,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	switch {
+	case cluster.Nodes > 0:
+		err = p.clusterMode(ctx, stdout, cluster, sizes)
 	case *inbound:
 		err = p.inboundMode(ctx, stdout, *only)
 	case *queued > 0:

@@ -181,6 +181,12 @@ func (m meters) read() ([3]float64, error) {
 
 // measure runs the load and waits for the arrivals, filling f.
 func (p *plan) measure(ctx context.Context, f *Figures, lc LoadConfig, w *sandbox.World, m meters) error {
+	return p.measureWith(ctx, f, lc, lc.Run, w, m)
+}
+
+// measureWith is measure with the load run by run (lc describes it).
+func (p *plan) measureWith(ctx context.Context, f *Figures, lc LoadConfig, run func(context.Context) LoadResult,
+	w *sandbox.World, m meters) error {
 	f.N = lc.N
 	cpu0, err := m.read()
 	if err != nil {
@@ -191,7 +197,7 @@ func (p *plan) measure(ctx context.Context, f *Figures, lc LoadConfig, w *sandbo
 		return err
 	}
 	fmt.Fprintf(p.Log, "  %s: sending %d messages of %d bytes over %d sessions…\n", f.Name, lc.N, lc.Size, lc.Sessions)
-	res := lc.Run(ctx)
+	res := run(ctx)
 	f.Accepted, f.Failed, f.FirstErr = res.Accepted, res.Failed, res.FirstErr
 	fmt.Fprintf(p.Log, "  %s: %d accepted, %d failed in %v; waiting for delivery…\n", f.Name, res.Accepted, res.Failed, res.LastAccept.Sub(res.Start).Round(time.Millisecond))
 	var last time.Time

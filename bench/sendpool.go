@@ -70,6 +70,7 @@ type sendpoolOptions struct {
 	Pprof   bool   // http.pprof = true
 	Extra   string // TOML appended to the config
 	Workers int    // delivery.workers; 0: the default
+	NodeID  string // server.node_id; "": the default
 	// Cert makes the submission listener offer STARTTLS with it (the
 	// postfix-smarthost workload).
 	Cert *relayCert
@@ -97,7 +98,11 @@ func startSendpool(ctx context.Context, o sendpoolOptions) (*sendpoolProc, error
 		return nil, err
 	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "[server]\nhostname = \"relay.bench.test\"\ndata_dir = %q\n\n", filepath.Join(o.Dir, "data"))
+	fmt.Fprintf(&cfg, "[server]\nhostname = \"relay.bench.test\"\ndata_dir = %q\n", filepath.Join(o.Dir, "data"))
+	if o.NodeID != "" {
+		fmt.Fprintf(&cfg, "node_id = %q\n", o.NodeID)
+	}
+	cfg.WriteString("\n")
 	fmt.Fprintf(&cfg, "[submission]\nlisten = [%q]\n", smtpAddr)
 	if o.Cert != nil {
 		fmt.Fprintf(&cfg, "tls_cert = %q\ntls_key = %q\n", o.Cert.CertFile, o.Cert.KeyFile)

@@ -52,9 +52,5 @@ func (s *Scheduler) notify(ctx context.Context, group []*Lease, outs []Outcome, 
 			}
 		}
 	}
-	for i, l := range group {
-		if due[i] {
-			s.report(ctx, l, outs[i], rs[i])
-		}
-	}
+	s.report(ctx, group, outs, rs, func(i int) bool { return due[i] })
 }

@@ -196,6 +196,11 @@ type Store interface {
 	// Report records the outcome of a leased delivery and ends the lease.
 	// It returns ErrLeaseLost when the lease is no longer current.
 	Report(ctx context.Context, l *Lease, o Outcome) error
+	// ReportAll records the outcomes of leased deliveries, os[i] that of
+	// ls[i], as Report does each, and returns each one's error. A store
+	// on a server records a group's results in a few round trips in all
+	// rather than a few each.
+	ReportAll(ctx context.Context, ls []*Lease, os []Outcome) []error
 	// Renew extends leases still held (their owner's, in progress) to
 	// now+leaseFor, so that a delivery may take longer than one lease
 	// while a dead node's work is taken over within one. It sets each

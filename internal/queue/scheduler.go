@@ -252,32 +252,47 @@ func (s *Scheduler) deliver(ctx, hctx context.Context, group []*Lease, end func(
 	// (notice.go); the others first, so that gathering holds back nothing
 	// else.
 	due := s.noticesDue(group, outs)
-	for i, l := range group {
-		if !due[i] {
-			s.report(ctx, l, outs[i], rs[i])
-		}
-	}
+	s.report(ctx, group, outs, rs, func(i int) bool { return !due[i] })
 	s.notify(ctx, group, outs, rs, due)
 }
 
-// report records one delivery's outcome, even when ctx ended: the attempt
+// report records the outcomes of the deliveries of group that pick
+// chooses, at once (Store.ReportAll), even when ctx ended: the attempts
 // happened.
-func (s *Scheduler) report(ctx context.Context, l *Lease, o Outcome, r Result) {
+func (s *Scheduler) report(ctx context.Context, group []*Lease, outs []Outcome, rs []Result, pick func(int) bool) {
+	var ls []*Lease
+	var os []Outcome
+	var idx []int
+	for i, l := range group {
+		if pick(i) {
+			ls, os, idx = append(ls, l), append(os, outs[i]), append(idx, i)
+		}
+	}
+	if len(ls) == 0 {
+		return
+	}
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	err := s.store.Report(rctx, l, o)
+	errs := s.store.ReportAll(rctx, ls, os)
 	rcancel()
-	if errors.Is(err, ErrLeaseLost) {
-		s.cfg.Logger.Warn("lease lost before report", "delivery", l.ID)
-		return
+	wake := false
+	for j, l := range ls {
+		o, r, err := os[j], rs[idx[j]], errs[j]
+		if errors.Is(err, ErrLeaseLost) {
+			s.cfg.Logger.Warn("lease lost before report", "delivery", l.ID)
+			continue
+		}
+		if err != nil {
+			s.cfg.Logger.Error("report", "delivery", l.ID, "err", err)
+			continue
+		}
+		if o.Status.Final() && s.cfg.OnFinal != nil {
+			s.cfg.OnFinal(ctx, l, o, r)
+		}
+		if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
+			wake = true
+		}
 	}
-	if err != nil {
-		s.cfg.Logger.Error("report", "delivery", l.ID, "err", err)
-		return
-	}
-	if o.Status.Final() && s.cfg.OnFinal != nil {
-		s.cfg.OnFinal(ctx, l, o, r)
-	}
-	if o.Status == StatusDeferred && !o.Next.After(s.cfg.Now()) {
+	if wake {
 		s.Wake()
 	}
 }

@@ -43,6 +43,13 @@ func (s reportLog) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) 
 	return s.Store.Report(ctx, l, o)
 }
 
+func (s reportLog) ReportAll(ctx context.Context, ls []*queue.Lease, os []queue.Outcome) []error {
+	for i, l := range ls {
+		s.ev.add("report %s %s notified=%v", l.Recipient, os[i].Status, os[i].DelayNotified)
+	}
+	return s.Store.ReportAll(ctx, ls, os)
+}
+
 // delayHook is an OnDelay that notes what it is given and the lease's
 // DelayNotified; it waits for release when set, and its first failures
 // calls fail, as when the store cannot take the notice.

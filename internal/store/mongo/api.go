@@ -353,20 +353,24 @@ func (s *Store) refresh(ctx context.Context, id string) error {
 // setStatus writes a message's summary status; once final, it drops the
 // body and notes when (finished, which Purge goes by).
 func (s *Store) setStatus(ctx context.Context, id string, st queue.Status, chunked bool) error {
-	update := bson.M{"$set": bson.M{"status": st}}
-	drop := st.Final()
-	if drop {
-		update["$set"].(bson.M)["dropped"] = true
-		update["$set"].(bson.M)["finished"] = ms(s.now())
-		update["$unset"] = bson.M{"body": ""}
-	}
-	if _, err := s.messages.UpdateOne(ctx, bson.M{"_id": id}, update); err != nil {
+	if _, err := s.messages.UpdateOne(ctx, bson.M{"_id": id}, s.statusUpdate(st)); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	if drop && chunked {
+	if st.Final() && chunked {
 		if err := deleteMany(ctx, s.chunks, bson.M{"m": id}); err != nil {
 			return fmt.Errorf("drop body: %w", err)
 		}
 	}
 	return nil
+}
+
+// statusUpdate is the update of a message's summary status to st (setStatus).
+func (s *Store) statusUpdate(st queue.Status) bson.M {
+	update := bson.M{"$set": bson.M{"status": st}}
+	if st.Final() {
+		update["$set"].(bson.M)["dropped"] = true
+		update["$set"].(bson.M)["finished"] = ms(s.now())
+		update["$unset"] = bson.M{"body": ""}
+	}
+	return update
 }

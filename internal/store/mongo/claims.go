@@ -65,9 +65,23 @@ type step struct {
 // steps were applied. The caller checked, on what it read, that each
 // update applies: the claim guarantees nobody changed it since.
 func (s *Store) advance(ctx context.Context, owner string, now, until time.Time, steps []step) ([]bool, error) {
+	won, err := s.advanceClaims(ctx, owner, now, until, steps)
+	if err != nil {
+		return nil, err
+	}
+	applied := make([]bool, len(steps))
+	for i, c := range won {
+		applied[i] = c.ID != ""
+	}
+	return applied, nil
+}
+
+// advanceClaims is advance returning, for each step applied, the claim
+// that made its new generation (a zero claim for each not applied).
+func (s *Store) advanceClaims(ctx context.Context, owner string, now, until time.Time, steps []step) ([]claimDoc, error) {
 	applied := make([]bool, len(steps))
 	if len(steps) == 0 {
-		return applied, nil
+		return nil, nil
 	}
 	claims := make([]claimDoc, len(steps))
 	docs := make([]any, len(steps))
@@ -114,7 +128,7 @@ func (s *Store) advance(ctx context.Context, owner string, now, until time.Time,
 		idx = append(idx, i)
 	}
 	if len(models) == 0 {
-		return applied, nil
+		return appliedClaims(claims, applied), nil
 	}
 	matched, err := bulkUpdate(ctx, s.deliveries, models)
 	if err != nil {
@@ -125,7 +139,7 @@ func (s *Store) advance(ctx context.Context, owner string, now, until time.Time,
 		for _, i := range idx {
 			applied[i] = true
 		}
-		return applied, nil
+		return appliedClaims(claims, applied), nil
 	}
 	// Some deliveries were deleted meanwhile: find which are left.
 	ds := make([]*deliveryDoc, len(idx))
@@ -144,7 +158,17 @@ func (s *Store) advance(ctx context.Context, owner string, now, until time.Time,
 	for j, i := range idx {
 		applied[i] = ds[j] != nil && ds[j].Claim == claims[i].ID
 	}
-	return applied, nil
+	return appliedClaims(claims, applied), nil
+}
+
+// appliedClaims keeps the claims of the steps applied, zeroes the others.
+func appliedClaims(claims []claimDoc, applied []bool) []claimDoc {
+	for i := range claims {
+		if !applied[i] {
+			claims[i] = claimDoc{}
+		}
+	}
+	return claims
 }
 
 // takeExpired claims d's next generation over expired claims of it, if the

@@ -61,6 +61,10 @@ type deliveryDoc struct {
 	// half way) once Put is old.
 	Put time.Time `bson:"put"`
 	OK  bool      `bson:"ok"`
+	// Round is the message written last in the group commit that wrote
+	// this delivery (commit.go): once it exists, so does this delivery's.
+	// Absent for deliveries written before rounds were.
+	Round string `bson:"round,omitempty"`
 	// The message's fields a lease carries, copied so that Lease reads
 	// deliveries only.
 	From    string       `bson:"from"`

@@ -40,6 +40,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 		return nil, nil
 	}
 	until := ms(now.Add(leaseFor))
+	s.leased.forget(now)
 	var out []queue.Lease
 	for range leaseRounds {
 		need := max - len(out)
@@ -77,17 +78,21 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 		if len(steps) == 0 {
 			break
 		}
-		applied, err := s.advance(ctx, owner, now, until, steps)
+		claims, err := s.advanceClaims(ctx, owner, now, until, steps)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb: lease: %w", err)
 		}
 		lost := false
 		for i, st := range steps {
-			if !applied[i] {
+			if claims[i].ID == "" {
 				lost = true
 				continue
 			}
 			d := st.d
+			kept := *d
+			kept.Owner, kept.Until, kept.Next, kept.OK = owner, until, until, true
+			kept.Gen, kept.Claim = claims[i].Gen, claims[i].ID
+			s.leased.keep(kept)
 			out = append(out, queue.Lease{
 				Delivery: queue.Delivery{
 					ID: d.ID, MessageID: d.MessageID, Recipient: d.Recipient, Domain: d.Domain,
@@ -126,34 +131,68 @@ func (s *Store) due(ctx context.Context, now time.Time, limit int) ([]deliveryDo
 }
 
 // committed tells, for the messages of deliveries, whether Put finished:
-// known for a delivery once leased (OK), otherwise by the message
-// document's presence.
+// known for a delivery once leased (OK); otherwise by its round's last
+// message (commit.go), one read a round; otherwise, for a delivery whose
+// round has not committed within commitWait or that names none, by its
+// own message's presence.
 func (s *Store) committed(ctx context.Context, ds []deliveryDoc) (map[string]bool, error) {
-	out := map[string]bool{}
-	var ask []string
+	rounds := map[string]bool{}
 	for _, d := range ds {
-		if _, seen := out[d.MessageID]; seen {
-			continue
-		}
-		out[d.MessageID] = d.OK
-		if !d.OK {
-			ask = append(ask, d.MessageID)
+		if !d.OK && d.Round != "" {
+			rounds[d.Round] = false
 		}
 	}
-	found := make([]bool, len(ask))
-	err := each(len(ask), func(i int) error {
-		err := s.messages.FindOne(ctx, bson.M{"_id": ask[i]},
+	if err := s.present(ctx, rounds); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := map[string]bool{}
+	ask := map[string]bool{}
+	for _, d := range ds {
+		switch {
+		case d.OK || rounds[d.Round]:
+			out[d.MessageID] = true
+		case d.Round != "" && now.Sub(d.Put) < commitWait:
+			if _, seen := out[d.MessageID]; !seen {
+				out[d.MessageID] = false // its Put is under way, most likely
+			}
+		default:
+			ask[d.MessageID] = false
+		}
+	}
+	for id := range out {
+		delete(ask, id)
+	}
+	if err := s.present(ctx, ask); err != nil {
+		return nil, err
+	}
+	for id, ok := range ask {
+		out[id] = ok
+	}
+	return out, nil
+}
+
+// present sets, for each message id in ids, whether its document exists:
+// a point read each, at most parallel at once.
+func (s *Store) present(ctx context.Context, ids map[string]bool) error {
+	list := make([]string, 0, len(ids))
+	for id := range ids {
+		list = append(list, id)
+	}
+	found := make([]bool, len(list))
+	err := each(len(list), func(i int) error {
+		err := s.messages.FindOne(ctx, bson.M{"_id": list[i]},
 			options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
 		found[i] = err == nil
 		return notFound(err, nil)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for i, id := range ask {
-		out[id] = found[i]
+	for i, id := range list {
+		ids[id] = found[i]
 	}
-	return out, nil
+	return nil
 }
 
 // orphan deals with a due delivery whose message is missing: a Put still
@@ -169,133 +208,6 @@ func (s *Store) orphan(ctx context.Context, d *deliveryDoc) {
 			s.log.Warn("mongodb: removing orphans", "collection", c.Name(), "message", d.MessageID, "err", err)
 		}
 	}
-}
-
-// Report records the outcome of a leased delivery and ends the lease, or
-// returns queue.ErrLeaseLost when the lease was taken over, released, held
-// or the message deleted. Ending the lease is itself a new generation, so a
-// report and a takeover racing for the same delivery cannot both win.
-func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) error {
-	switch o.Status {
-	case queue.StatusDelivered, queue.StatusBounced, queue.StatusDeferred, queue.StatusQueued:
-	default:
-		return fmt.Errorf("mongodb: report %s: bad status %q", l.ID, o.Status)
-	}
-	now := s.now()
-	var next time.Time
-	if !o.Status.Final() {
-		next = o.Next
-		if next.IsZero() {
-			next = now
-		}
-	}
-	var d deliveryDoc
-	err := s.deliveries.FindOne(ctx, bson.M{"_id": l.ID}).Decode(&d)
-	if err != nil {
-		if err = notFound(err, queue.ErrLeaseLost); errors.Is(err, queue.ErrLeaseLost) {
-			return err
-		}
-		return fmt.Errorf("mongodb: report %s: %w", l.ID, err)
-	}
-	if d.Gen != l.Generation || d.Owner != l.Owner || (d.Status != queue.StatusQueued && d.Status != queue.StatusDeferred) {
-		return queue.ErrLeaseLost
-	}
-	if o.Status.Final() {
-		return s.finish(ctx, &d, l.Owner, o, now)
-	}
-	a := o.Attempt
-	attempted := !a.Time.IsZero()
-	set := bson.M{"status": o.Status, "next": ms(next), "next_ip": o.NextIP, "owner": "", "until": time.Time{}}
-	if o.DelayNotified {
-		set["notified"] = true
-	}
-	if attempted || a.Response != "" {
-		set["resp"] = a.Response
-	}
-	update := bson.M{"$set": set}
-	push := bson.M{}
-	if a.SourceIP != "" {
-		push["tried"] = a.SourceIP
-	}
-	if attempted {
-		push["log"] = newAttemptDoc(a)
-		update["$inc"] = bson.M{"attempts": 1}
-	}
-	if len(push) > 0 {
-		update["$push"] = push
-	}
-	applied, err := s.advance(ctx, l.Owner, now, now.Add(claimFor), []step{{d: &d, update: update}})
-	if err != nil {
-		return fmt.Errorf("mongodb: report %s: %w", l.ID, err)
-	}
-	if !applied[0] {
-		return queue.ErrLeaseLost
-	}
-	if err := s.refresh(ctx, l.MessageID); err != nil {
-		return fmt.Errorf("mongodb: report %s: %w", l.ID, err)
-	}
-	return nil
-}
-
-// finish records the final outcome of leased delivery d (read whole) and
-// moves it to done: claim the next generation, write the final state in
-// deliveries (so Lease passes it over by its status), copy it to done,
-// delete it from deliveries. A crash between the last two leaves the same
-// state in both; readers take the one in deliveries.
-func (s *Store) finish(ctx context.Context, d *deliveryDoc, owner string, o queue.Outcome, now time.Time) error {
-	c := newClaim(d, owner, now.Add(claimFor), 0)
-	dup, err := insertClaims(ctx, s.claims, []any{c})
-	if err != nil {
-		return fmt.Errorf("mongodb: report %s: %w", d.ID, err)
-	}
-	if dup[0] {
-		var ok bool
-		if c, ok, err = s.takeExpired(ctx, d, owner, now, now.Add(claimFor)); err != nil {
-			return fmt.Errorf("mongodb: report %s: %w", d.ID, err)
-		} else if !ok {
-			return queue.ErrLeaseLost
-		}
-	}
-	f := *d
-	a := o.Attempt
-	f.Status, f.Next, f.NextIP, f.Owner, f.Until = o.Status, time.Time{}, o.NextIP, "", time.Time{}
-	f.Gen, f.Claim = c.Gen, c.ID
-	f.Notified = f.Notified || o.DelayNotified
-	if !a.Time.IsZero() || a.Response != "" {
-		f.Response = a.Response
-	}
-	if a.SourceIP != "" {
-		f.Tried = append(f.Tried, a.SourceIP)
-	}
-	if !a.Time.IsZero() {
-		f.Attempts++
-		f.Log = append(f.Log, newAttemptDoc(a))
-	}
-	res, err := s.deliveries.ReplaceOne(ctx, bson.M{"_id": d.ID}, f)
-	if err != nil {
-		return fmt.Errorf("mongodb: report %s: %w", d.ID, err)
-	}
-	if res.MatchedCount == 0 {
-		return queue.ErrLeaseLost // deleted meanwhile
-	}
-	if _, err := s.done.ReplaceOne(ctx, bson.M{"_id": d.ID}, f, options.Replace().SetUpsert(true)); err != nil {
-		return fmt.Errorf("mongodb: report %s: archive: %w", d.ID, err)
-	}
-	if _, err := s.deliveries.DeleteOne(ctx, bson.M{"_id": d.ID}); err != nil {
-		return fmt.Errorf("mongodb: report %s: archive: %w", d.ID, err)
-	}
-	if d.Rcpts == 1 {
-		// The one recipient decides: no other delivery to read. A stale
-		// refresh by an earlier generation rereads after it writes, and
-		// puts this back.
-		err = s.setStatus(ctx, d.MessageID, o.Status, d.Size > int64(s.chunkSize))
-	} else {
-		err = s.refresh(ctx, d.MessageID)
-	}
-	if err != nil {
-		return fmt.Errorf("mongodb: report %s: %w", d.ID, err)
-	}
-	return nil
 }
 
 // ReleaseOwner ends every lease owner holds; the deliveries are due at once.
@@ -366,16 +278,17 @@ func (s *Store) Renew(ctx context.Context, ls []*queue.Lease, now time.Time, lea
 				steps[i] = step{d: &deliveryDoc{ID: l.ID, MessageID: l.MessageID, Gen: l.Generation},
 					update: bson.M{"$set": bson.M{"until": until, "next": until}}}
 			}
-			applied, err := s.advance(ctx, owner, now, until, steps)
+			claims, err := s.advanceClaims(ctx, owner, now, until, steps)
 			if err != nil {
 				return nil, fmt.Errorf("mongodb: renew: %w", err)
 			}
 			for i, l := range chunk {
-				if !applied[i] {
+				if claims[i].ID == "" {
 					lost = append(lost, l)
 					continue
 				}
-				l.Generation++
+				s.leased.renewed(l.ID, l.Generation, claims[i], until)
+				l.Generation = claims[i].Gen
 				l.Until = local(until)
 			}
 		}

@@ -16,14 +16,29 @@ import (
 // recipient, then the message document, which commits it. A Put that dies
 // half way leaves deliveries with no message; Lease never hands them out
 // and removes them later. Every write is filtered on _id alone, or is an
-// insert: FerretDB looks other filters up by scanning the collection. It returns once the server acknowledged the
-// message document (the URI's write concern; w=majority with j=true is the
-// durable choice on a replica set).
+// insert: FerretDB looks other filters up by scanning the collection. It
+// returns once the server acknowledged the message document (the URI's
+// write concern; w=majority with j=true is the durable choice on a replica
+// set).
+//
+// Puts made at once on this node share their writes (a group commit,
+// commit.go): one insert of all their deliveries, then one of all their
+// messages, so a node taking mail from many sessions sends two commands a
+// round rather than two a message.
 func (s *Store) Put(ctx context.Context, m *queue.Message) error {
+	p, err := s.pending(ctx, m)
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, p)
+}
+
+// pending is what Put writes of m.
+func (s *Store) pending(ctx context.Context, m *queue.Message) (*pendingPut, error) {
 	now := s.now()
 	status, domains, err := queue.Prepare(m, now)
 	if err != nil {
-		return fmt.Errorf("mongodb: %w", err)
+		return nil, fmt.Errorf("mongodb: %w", err)
 	}
 	doc := messageDoc{
 		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
@@ -31,7 +46,7 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 		Rcpts: len(m.Recipients), Status: status, Intake: newIntakeDoc(m.Intake),
 		TLSOptional: m.TLSOptional,
 	}
-	dels := make([]any, len(m.Recipients))
+	dels := make([]deliveryDoc, len(m.Recipients))
 	for i, r := range m.Recipients {
 		dels[i] = deliveryDoc{
 			ID: m.ID + "/" + strconv.Itoa(i), MessageID: m.ID, Idx: i, Recipient: r,
@@ -41,30 +56,21 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 			TLSOptional: doc.TLSOptional,
 		}
 	}
+	var chunks []any
 	if len(m.Body) <= s.chunkSize {
 		doc.Body = m.Body
 		if doc.Body == nil {
 			doc.Body = []byte{}
 		}
 	} else {
-		var chunks []any
 		for n, off := 0, 0; off < len(m.Body); n, off = n+1, off+s.chunkSize {
 			end := min(off+s.chunkSize, len(m.Body))
 			chunks = append(chunks, chunkDoc{ID: m.ID + "#" + strconv.Itoa(n), MessageID: m.ID, N: n,
 				Data: m.Body[off:end]})
 		}
 		doc.Chunks = len(chunks)
-		if _, err := s.chunks.InsertMany(ctx, chunks); err != nil {
-			return fmt.Errorf("mongodb: put %s: body: %w", m.ID, err)
-		}
 	}
-	if _, err := s.deliveries.InsertMany(ctx, dels); err != nil {
-		return fmt.Errorf("mongodb: put %s: deliveries: %w", m.ID, err)
-	}
-	if _, err := s.messages.InsertOne(ctx, doc); err != nil {
-		return fmt.Errorf("mongodb: put %s: %w", m.ID, err)
-	}
-	return nil
+	return &pendingPut{ctx: ctx, msg: doc, dels: dels, chunks: chunks, done: make(chan error, 1)}, nil
 }
 
 // Body returns a message's body; queue.ErrNotFound also once every

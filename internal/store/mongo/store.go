@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -52,6 +53,9 @@ type Options struct {
 	// a larger one is split into chunks of this size. Default 255 KiB (as
 	// GridFS), well under the 16 MiB document limit.
 	ChunkSize int
+	// Monitor, if set, sees every command the store's client sends (tests
+	// count them; cmd/sendpool sets none).
+	Monitor *event.CommandMonitor
 }
 
 // Store is the MongoDB queue.Store and account.Store.
@@ -73,6 +77,9 @@ type Store struct {
 	suppressions *mongo.Collection // suppressions.go
 	recipients   *mongo.Collection // inbound.go
 	hooks        *hooks            // webhooks.go
+
+	puts   putQueue   // the Puts waiting for their round (commit.go)
+	leased leasedDocs // the deliveries this node holds (leased.go)
 }
 
 var (
@@ -108,6 +115,9 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		SetServerSelectionTimeout(timeout).
 		SetConnectTimeout(timeout).
 		SetAppName("sendpool")
+	if opts.Monitor != nil {
+		co.SetMonitor(opts.Monitor)
+	}
 	client, err := mongo.Connect(co)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"sendpool/internal/queue"
@@ -81,6 +82,18 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 		return nil, fmt.Errorf("sqlite: lease: %w", err)
 	}
 	return out, nil
+}
+
+// ReportAll reports each of ls at once: the writer commits them together
+// (writer.go), each in its own savepoint.
+func (s *Store) ReportAll(ctx context.Context, ls []*queue.Lease, os []queue.Outcome) []error {
+	errs := make([]error, len(ls))
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Go(func() { errs[i] = s.Report(ctx, l, os[i]) })
+	}
+	wg.Wait()
+	return errs
 }
 
 // Report records the outcome of a leased delivery and ends the lease, or
