@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"sendpool/internal/account"
 	"sendpool/internal/events"
@@ -76,13 +75,9 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := events.Filter{Account: q.Get("account"), Kind: q.Get("kind"), ID: q.Get("id")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > maxListLimit {
-			writeError(w, http.StatusBadRequest, "limit: want a number from 0 to "+strconv.Itoa(maxListLimit))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.Limit, ok = queryLimit(w, q, 0, 0, maxListLimit); !ok {
+		return
 	}
 	list, err := s.cfg.Events.List(r.Context(), f)
 	if err != nil {

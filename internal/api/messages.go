@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"sendpool/internal/queue"
@@ -22,13 +24,9 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "status: want queued, deferred, held, delivered or bounced")
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > maxListLimit {
-			writeError(w, http.StatusBadRequest, "limit: want a number from 0 to "+strconv.Itoa(maxListLimit))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.Limit, ok = queryLimit(w, q, 0, 0, maxListLimit); !ok {
+		return
 	}
 	list, err := s.cfg.Queue.ListMessages(r.Context(), f)
 	if err != nil {
@@ -98,4 +96,19 @@ func (s *server) queueStats(w http.ResponseWriter, r *http.Request) {
 		out[st] = counts[st]
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// queryLimit reads the "limit" parameter: def when absent, else a number
+// from lo to hi. Otherwise it answers 400 and returns false.
+func queryLimit(w http.ResponseWriter, q url.Values, def, lo, hi int) (int, bool) {
+	v := q.Get("limit")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want a number from %d to %d", lo, hi))
+		return 0, false
+	}
+	return n, true
 }

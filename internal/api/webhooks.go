@@ -196,14 +196,9 @@ func (s *server) feed(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > webhook.MaxFeed {
-			writeError(w, http.StatusBadRequest, "limit: want 1 to 1000")
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, q, 100, 1, webhook.MaxFeed)
+	if !ok {
+		return
 	}
 	evs, next, err := s.cfg.Webhooks.Feed(r.Context(), after, q.Get("account"), limit)
 	if err != nil {
