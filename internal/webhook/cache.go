@@ -3,21 +3,27 @@ package webhook
 import (
 	"container/list"
 	"context"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Endpoints is a node's view of the registered endpoints, read again from
 // the store every ttl: every event consults it (who wants it) and so does
 // every send (where, which secrets, disabled or not). Changes made through
 // this node's API call Invalidate; other nodes see them within ttl.
+// Concurrent readers of an empty or stale view share one store read.
 type Endpoints struct {
 	store Store
 	ttl   time.Duration
+	reads singleflight.Group
 
 	mu   sync.Mutex
 	list []*Endpoint
 	at   time.Time // when list was read (real time); zero: never
+	gen  uint64    // Invalidate's count: a read begun before one is not kept
 }
 
 // NewEndpoints returns the view of store's endpoints, kept ttl.
@@ -33,16 +39,39 @@ func (c *Endpoints) List(ctx context.Context) ([]*Endpoint, error) {
 		c.mu.Unlock()
 		return l, nil
 	}
+	gen := c.gen
 	c.mu.Unlock()
-	l, err := c.store.ListEndpoints(ctx)
-	if err != nil {
-		return nil, err
+	// Keyed by generation: a List after Invalidate does not join a read
+	// begun before it.
+	ch := c.reads.DoChan(strconv.FormatUint(gen, 10), func() (any, error) {
+		// Not the first caller's context: its end must not fail the
+		// others, who each wait under their own.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endpointsRead)
+		defer cancel()
+		l, err := c.store.ListEndpoints(rctx)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.gen == gen {
+			c.list, c.at = l, time.Now()
+		}
+		c.mu.Unlock()
+		return l, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]*Endpoint), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	c.mu.Lock()
-	c.list, c.at = l, time.Now()
-	c.mu.Unlock()
-	return l, nil
 }
+
+// endpointsRead bounds the shared read of the endpoints.
+const endpointsRead = 30 * time.Second
 
 // Get returns the endpoint id from the list; false if there is none.
 func (c *Endpoints) Get(ctx context.Context, id string) (*Endpoint, bool, error) {
@@ -62,6 +91,7 @@ func (c *Endpoints) Get(ctx context.Context, id string) (*Endpoint, bool, error)
 func (c *Endpoints) Invalidate() {
 	c.mu.Lock()
 	c.at = time.Time{}
+	c.gen++
 	c.mu.Unlock()
 }
 
