@@ -111,8 +111,7 @@ func (h Heuristics) Scan(ctx context.Context, in *Input) (Result, error) {
 	// attachment hides them from a raw search).
 	gtube, eicar := testStrings(in.Body)
 	for _, pt := range p.parts {
-		g, e := testStrings(pt.body)
-		gtube, eicar = gtube || g, eicar || e
+		gtube, eicar = gtube || pt.gtube, eicar || pt.eicar
 	}
 	if gtube {
 		hit(RuleGTUBE, "GTUBE test string")

@@ -22,8 +22,15 @@ const (
 type part struct {
 	mediaType string
 	filename  string // from Content-Disposition or Content-Type name=
-	body      []byte // transfer encoding undone
-	inline    bool   // no attachment disposition
+	// body is the part with its transfer encoding undone: whole for an
+	// attached message (it is walked in turn), its first maxTextBytes for
+	// any other part (all the text heuristics read), so that a large
+	// attachment is never held decoded.
+	body   []byte
+	inline bool // no attachment disposition
+	// gtube and eicar: the test strings were met anywhere in the decoded
+	// part, the part past body included.
+	gtube, eicar bool
 }
 
 // parsed is what the heuristics look at.
@@ -72,15 +79,12 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 		if len(p.parts) >= maxParts || *budget <= 0 {
 			return io.EOF
 		}
-		// A part that is the whole message decodes to at most its size
-		// (base64 and quoted-printable shrink): read it into one buffer
-		// rather than io.ReadAll's doublings.
-		var hint int
-		if ent == e {
-			hint = min(len(raw), *budget)
+		keep := maxTextBytes
+		if mt == "message/rfc822" {
+			keep = *budget
 		}
-		body, rerr := readAll(io.LimitReader(ent.Body, int64(*budget)), hint)
-		*budget -= len(body)
+		d, rerr := readPart(io.LimitReader(ent.Body, int64(*budget)), keep)
+		*budget -= d.n
 		if rerr != nil {
 			p.broken = true
 		}
@@ -93,9 +97,9 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 			name = dec
 		}
 		p.parts = append(p.parts, part{mediaType: mt, filename: path.Base(strings.ReplaceAll(name, `\`, "/")),
-			body: body, inline: !strings.EqualFold(disp, "attachment")})
+			body: d.head, inline: !strings.EqualFold(disp, "attachment"), gtube: d.gtube, eicar: d.eicar})
 		if mt == "message/rfc822" && depth < maxNesting {
-			p.walk(body, depth+1, budget, false)
+			p.walk(d.head, depth+1, budget, false)
 		}
 		return nil
 	})
@@ -133,20 +137,43 @@ func (p *parsed) text() (plain [][]byte, html []string) {
 	return plain, html
 }
 
-// readAll is io.ReadAll into a buffer of hint bytes to start with.
-func readAll(r io.Reader, hint int) ([]byte, error) {
-	b := make([]byte, 0, hint+bytes.MinRead)
+// decoded is what readPart kept of a part and found in it.
+type decoded struct {
+	head         []byte // the first keep bytes
+	n            int    // bytes read in all
+	gtube, eicar bool
+}
+
+// partChunk is how much of a part is decoded at a time.
+const partChunk = 64 << 10
+
+// readPart reads r to its end, keeping its first keep bytes and looking
+// for the test strings in all of it: a chunk at a time, each searched
+// together with the end of the one before (the longest string's length
+// less one), so that a string across two chunks is found.
+func readPart(r io.Reader, keep int) (decoded, error) {
+	var d decoded
+	overlap := max(len(GTUBE), len(EICAR)) - 1
+	buf := make([]byte, overlap+partChunk)
+	carry := 0 // bytes of the chunk before kept at buf's start
 	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
+		n, err := io.ReadFull(r, buf[carry:])
+		if n > 0 {
+			if len(d.head) < keep {
+				d.head = append(d.head, buf[carry:carry+min(n, keep-len(d.head))]...)
 			}
-			return b, err
+			d.n += n
+			g, e := testStrings(buf[:carry+n])
+			d.gtube, d.eicar = d.gtube || g, d.eicar || e
+			end := carry + n
+			carry = min(overlap, end)
+			copy(buf, buf[end-carry:end])
 		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // let append grow it
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return d, nil
+		}
+		if err != nil {
+			return d, err
 		}
 	}
 }
