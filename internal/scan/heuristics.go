@@ -105,11 +105,16 @@ func (h Heuristics) Scan(ctx context.Context, in *Input) (Result, error) {
 		r.Rules = append(r.Rules, Hit{Scanner: h.Name(), Name: name, Score: scores[name], Detail: detail})
 		r.Score += scores[name]
 	}
-	p := parse(in.Body)
+	p := parse(in.NewReader)
 
 	// The test strings, raw anywhere or inside any decoded part (a base64
 	// attachment hides them from a raw search).
-	gtube, eicar := testStrings(in.Body)
+	var gtube, eicar bool
+	if in.Spooled == nil {
+		gtube, eicar = testStrings(in.Body)
+	} else if d, err := readPart(in.NewReader(), 0); err == nil {
+		gtube, eicar = d.gtube, d.eicar
+	}
 	for _, pt := range p.parts {
 		gtube, eicar = gtube || pt.gtube, eicar || pt.eicar
 	}

@@ -42,21 +42,24 @@ type parsed struct {
 	broken bool
 }
 
-// parse reads a message's header and its decoded leaf parts. It never
-// fails: a message that is not MIME is one text/plain part.
-func parse(raw []byte) *parsed {
+// parse reads a message's header and its decoded leaf parts, from open's
+// readers (the message is read again for a message that is not MIME). It
+// never fails: a message that is not MIME is one text/plain part.
+func parse(open func() io.Reader) *parsed {
 	p := &parsed{}
 	budget := maxDecoded
-	p.walk(raw, 0, &budget, true)
+	p.walk(open, 0, &budget, true)
 	return p
 }
 
-func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
-	e, err := message.Read(bytes.NewReader(raw))
+func (p *parsed) walk(open func() io.Reader, depth int, budget *int, top bool) {
+	e, err := message.Read(open())
 	if e == nil {
 		p.broken = true
 		if top {
-			p.parts = append(p.parts, part{mediaType: "text/plain", body: raw, inline: true})
+			d, _ := readPart(open(), maxTextBytes)
+			p.parts = append(p.parts, part{mediaType: "text/plain", body: d.head, inline: true,
+				gtube: d.gtube, eicar: d.eicar})
 		}
 		return
 	}
@@ -99,7 +102,7 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 		p.parts = append(p.parts, part{mediaType: mt, filename: path.Base(strings.ReplaceAll(name, `\`, "/")),
 			body: d.head, inline: !strings.EqualFold(disp, "attachment"), gtube: d.gtube, eicar: d.eicar})
 		if mt == "message/rfc822" && depth < maxNesting {
-			p.walk(d.head, depth+1, budget, false)
+			p.walk(func() io.Reader { return bytes.NewReader(d.head) }, depth+1, budget, false)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -40,8 +41,16 @@ func (s *Store) pending(ctx context.Context, m *queue.Message) (*pendingPut, err
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: %w", err)
 	}
+	body := m.Body
+	if m.Spooled != nil {
+		// TODO(issue 13): insert the chunks as they are read, outside the
+		// group commit; for now a spooled body is read whole here.
+		if body, err = io.ReadAll(m.Spooled.NewReader()); err != nil {
+			return nil, fmt.Errorf("mongodb: put %s: reading the spooled body: %w", m.ID, err)
+		}
+	}
 	doc := messageDoc{
-		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
+		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(body)),
 		Created: ms(m.Created), Expires: ms(m.Expires), Bounce: m.Bounce,
 		Rcpts: len(m.Recipients), Status: status, Intake: newIntakeDoc(m.Intake),
 		TLSOptional: m.TLSOptional,
@@ -57,16 +66,16 @@ func (s *Store) pending(ctx context.Context, m *queue.Message) (*pendingPut, err
 		}
 	}
 	var chunks []any
-	if len(m.Body) <= s.chunkSize {
-		doc.Body = m.Body
+	if len(body) <= s.chunkSize {
+		doc.Body = body
 		if doc.Body == nil {
 			doc.Body = []byte{}
 		}
 	} else {
-		for n, off := 0, 0; off < len(m.Body); n, off = n+1, off+s.chunkSize {
-			end := min(off+s.chunkSize, len(m.Body))
+		for n, off := 0, 0; off < len(body); n, off = n+1, off+s.chunkSize {
+			end := min(off+s.chunkSize, len(body))
 			chunks = append(chunks, chunkDoc{ID: m.ID + "#" + strconv.Itoa(n), MessageID: m.ID, N: n,
-				Data: m.Body[off:end]})
+				Data: body[off:end]})
 		}
 		doc.Chunks = len(chunks)
 	}
@@ -116,3 +125,9 @@ func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
 
 // isDup reports whether err is (only) a duplicate key error.
 func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// OpenBody returns a message's body for delivery, whole (see Body).
+func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBody, error) {
+	b, err := s.Body(ctx, messageID)
+	return queue.StoredBody{Bytes: b, Size: int64(len(b))}, err
+}
