@@ -81,18 +81,23 @@ func (b *Body) NewReader() io.Reader {
 func (b *Body) Header(max int) ([]byte, error) {
 	br := bufio.NewReader(io.LimitReader(b.NewReader(), int64(max)))
 	var h []byte
+	partial := false // the line read is the rest of a long one
 	for {
 		line, err := br.ReadSlice('\n')
 		h = append(h, line...)
-		if err == io.EOF {
+		switch {
+		case err == io.EOF:
 			return h, nil
-		}
-		if err != nil && err != bufio.ErrBufferFull {
+		case err == bufio.ErrBufferFull:
+			partial = true
+			continue
+		case err != nil:
 			return h, err
 		}
-		if err == nil && (len(line) == 2 && line[0] == '\r' || len(line) == 1) {
+		if !partial && (string(line) == "\r\n" || string(line) == "\n") {
 			return h, nil
 		}
+		partial = false
 	}
 }
 
