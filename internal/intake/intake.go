@@ -93,7 +93,9 @@ type Config struct {
 	// Sign, if set, returns the message as it is to be queued (DKIM-signed)
 	// once every check has passed, and the signatures it made (for the
 	// intake record): it is signed once, so retries send the same
-	// signature. An error is a temporary failure (451 4.3.0).
+	// signature. A spooled submission (s.Spooled) is signed where it is:
+	// Sign puts the fields on top of it and returns no message. An error
+	// is a temporary failure (451 4.3.0).
 	Sign func(ctx context.Context, s *Submission) ([]byte, []queue.DKIMSignature, error)
 	// Space refuses new mail while the disk is under its reserve
 	// (space.go); nil: no check.
