@@ -45,19 +45,21 @@ type parsed struct {
 // parse reads a message's header and its decoded leaf parts, from open's
 // readers (the message is read again for a message that is not MIME). It
 // never fails: a message that is not MIME is one text/plain part.
-func parse(open func() io.Reader) *parsed {
+func parse(open func() io.Reader, size int) *parsed {
 	p := &parsed{}
 	budget := maxDecoded
-	p.walk(open, 0, &budget, true)
+	p.walk(open, size, 0, &budget, true)
 	return p
 }
 
-func (p *parsed) walk(open func() io.Reader, depth int, budget *int, top bool) {
+// walk reads the message open gives, of size bytes: no part of it decodes
+// to more (base64 and quoted-printable shrink), which bounds the buffers.
+func (p *parsed) walk(open func() io.Reader, size, depth int, budget *int, top bool) {
 	e, err := message.Read(open())
 	if e == nil {
 		p.broken = true
 		if top {
-			d, _ := readPart(open(), maxTextBytes)
+			d, _ := readPart(open(), maxTextBytes, size)
 			p.parts = append(p.parts, part{mediaType: "text/plain", body: d.head, inline: true,
 				gtube: d.gtube, eicar: d.eicar})
 		}
@@ -86,7 +88,7 @@ func (p *parsed) walk(open func() io.Reader, depth int, budget *int, top bool) {
 		if mt == "message/rfc822" {
 			keep = *budget
 		}
-		d, rerr := readPart(io.LimitReader(ent.Body, int64(*budget)), keep)
+		d, rerr := readPart(io.LimitReader(ent.Body, int64(*budget)), keep, size)
 		*budget -= d.n
 		if rerr != nil {
 			p.broken = true
@@ -102,7 +104,7 @@ func (p *parsed) walk(open func() io.Reader, depth int, budget *int, top bool) {
 		p.parts = append(p.parts, part{mediaType: mt, filename: path.Base(strings.ReplaceAll(name, `\`, "/")),
 			body: d.head, inline: !strings.EqualFold(disp, "attachment"), gtube: d.gtube, eicar: d.eicar})
 		if mt == "message/rfc822" && depth < maxNesting {
-			p.walk(func() io.Reader { return bytes.NewReader(d.head) }, depth+1, budget, false)
+			p.walk(func() io.Reader { return bytes.NewReader(d.head) }, len(d.head), depth+1, budget, false)
 		}
 		return nil
 	})
@@ -154,13 +156,24 @@ const partChunk = 64 << 10
 // for the test strings in all of it: a chunk at a time, each searched
 // together with the end of the one before (the longest string's length
 // less one), so that a string across two chunks is found.
-func readPart(r io.Reader, keep int) (decoded, error) {
+//
+// size bounds the part's length: the part of a small message is read in
+// one buffer of its size, which is then its head as it is (no copy).
+func readPart(r io.Reader, keep, size int) (decoded, error) {
 	var d decoded
 	overlap := max(len(GTUBE), len(EICAR)) - 1
-	buf := make([]byte, overlap+partChunk)
+	buf := make([]byte, overlap+min(partChunk, size+1))
 	carry := 0 // bytes of the chunk before kept at buf's start
 	for {
 		n, err := io.ReadFull(r, buf[carry:])
+		if d.n == 0 && n <= keep && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+			d.n, d.head = n, buf[:n:n] // all of it in one read
+			d.gtube, d.eicar = testStrings(d.head)
+			return d, nil
+		}
+		if d.head == nil && keep > 0 {
+			d.head = make([]byte, 0, min(keep, size))
+		}
 		if n > 0 {
 			if len(d.head) < keep {
 				d.head = append(d.head, buf[carry:carry+min(n, keep-len(d.head))]...)

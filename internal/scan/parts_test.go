@@ -12,7 +12,7 @@ func TestReadPartAcrossChunks(t *testing.T) {
 	for _, at := range []int{0, partChunk - 10, partChunk + 1, 3*partChunk - len(EICAR)/2} {
 		data := append(bytes.Repeat([]byte("a"), at), EICAR...)
 		data = append(data, strings.Repeat("b", partChunk)...)
-		d, err := readPart(bytes.NewReader(data), 100)
+		d, err := readPart(bytes.NewReader(data), 100, len(data))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -23,7 +23,7 @@ func TestReadPartAcrossChunks(t *testing.T) {
 			t.Errorf("EICAR at %d: read %d of %d, head %d bytes", at, d.n, len(data), len(d.head))
 		}
 	}
-	d, _ := readPart(strings.NewReader(strings.Repeat("x", 5*partChunk)), maxTextBytes)
+	d, _ := readPart(strings.NewReader(strings.Repeat("x", 5*partChunk)), maxTextBytes, 1<<30)
 	if d.eicar || d.gtube || d.n != 5*partChunk {
 		t.Errorf("clean part: %+v", d)
 	}
