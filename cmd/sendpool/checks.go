@@ -7,6 +7,7 @@ import (
 	"sendpool/internal/account"
 	"sendpool/internal/api"
 	"sendpool/internal/config"
+	"sendpool/internal/deliver"
 	"sendpool/internal/domain"
 	"sendpool/internal/events"
 	"sendpool/internal/history"
@@ -38,6 +39,7 @@ type checks struct {
 type store interface {
 	account.Store
 	queue.Store
+	deliver.BodyOpener // a large body read in chunks (issue 13)
 	domain.Store
 	recipient.Store // inbound.recipients = "list"
 }

@@ -90,7 +90,18 @@ func startDomains(ctx context.Context, cfg *config.Config, ds domain.Store, logg
 // sign is intake's Sign hook: DKIM-signs a message whose From domain is
 // one of the submitting account's.
 func (d *domains) sign(ctx context.Context, s *intake.Submission) ([]byte, []queue.DKIMSignature, error) {
-	signed, made, err := d.keys.Sign(ctx, s.Account.Name, s.Body)
+	var signed []byte
+	var made []dkim.Signature
+	var err error
+	if s.Spooled != nil {
+		// A spooled message gets its signatures on top where it is.
+		var fields []byte
+		if fields, made, err = d.keys.SignReader(ctx, s.Account.Name, s.Spooled.NewReader()); err == nil && len(fields) > 0 {
+			err = s.Spooled.Prepend(fields)
+		}
+	} else {
+		signed, made, err = d.keys.Sign(ctx, s.Account.Name, s.Body)
+	}
 	sigs := make([]queue.DKIMSignature, len(made))
 	for i, m := range made {
 		sigs[i] = queue.DKIMSignature{Domain: m.Domain, Selector: m.Selector, Algorithm: m.Algorithm}

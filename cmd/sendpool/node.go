@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -26,6 +27,7 @@ import (
 	"sendpool/internal/pool"
 	"sendpool/internal/queue"
 	"sendpool/internal/smtpd"
+	"sendpool/internal/spool"
 	"sendpool/internal/state"
 	"sendpool/internal/stats"
 	"sendpool/internal/store/sqlite"
@@ -206,7 +208,14 @@ func (w *wiring) waysIn(ctx context.Context) error {
 		return err
 	}
 	w.guard = newAuthGuard(cfg, w.shared, w.store, w.m, logger) // authguard.go: [auth]
+	// Large messages arrive into files here (issue 13); what a crash left
+	// is removed now.
+	sp, err := spool.Open(filepath.Join(cfg.Server.DataDir, "spool"), 0)
+	if err != nil {
+		return fmt.Errorf("server.data_dir: %w", err)
+	}
 	smtp, err := smtpd.New(smtpd.Config{
+		Spool:             sp,
 		Intake:            w.intake,
 		Guard:             w.guard,
 		Hostname:          cfg.Server.Hostname,

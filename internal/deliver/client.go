@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"sendpool/internal/queue"
 	"sendpool/internal/smtpreply"
 )
 
@@ -174,6 +175,20 @@ func (c *client) cmd(timeout time.Duration, format string, args ...any) (reply, 
 // writeBody sends the message as DATA content and the end-of-data line
 // (writeData).
 func (c *client) writeBody(parts ...[]byte) error { return writeData(c.w, parts...) }
+
+// writeStored sends a stored body as DATA content, from its chunks when it
+// was stored in chunks (a large one: it is never held whole).
+func (c *client) writeStored(b queue.StoredBody) error {
+	if b.Open == nil {
+		return writeData(c.w, b.Bytes)
+	}
+	r, err := b.Open()
+	if err != nil {
+		return fmt.Errorf("reading the message: %w", err)
+	}
+	defer r.Close()
+	return writeDataFrom(c.w, r)
+}
 
 // extensions parses an EHLO reply's keywords (RFC 5321 §4.1.1.1), upper
 // case, each with its parameters.

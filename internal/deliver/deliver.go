@@ -26,6 +26,22 @@ type BodySource interface {
 	Body(ctx context.Context, messageID string) ([]byte, error)
 }
 
+// BodyOpener is a BodySource that gives a large body as a reader of its
+// chunks (both stores do), so that delivering it never holds it whole
+// (issue 13). The courier uses it when its BodySource has it.
+type BodyOpener interface {
+	OpenBody(ctx context.Context, messageID string) (queue.StoredBody, error)
+}
+
+// openBody returns the body of a message to deliver.
+func (c *Courier) openBody(ctx context.Context, id string) (queue.StoredBody, error) {
+	if o, ok := c.cfg.Store.(BodyOpener); ok {
+		return o.OpenBody(ctx, id)
+	}
+	b, err := c.cfg.Store.Body(ctx, id)
+	return queue.StoredBody{Bytes: b, Size: int64(len(b))}, err
+}
+
 // Sources is the pool as the courier uses it: one choice of a source IP
 // per message, one report per reply; *pool.Pool implements it. Which IPs
 // are suspended, capped in warm-up or paced stays behind it.
@@ -300,7 +316,7 @@ func (r *run) transfer(ctx context.Context, s *session, chunk []batch) (rest []b
 			r.c.log.Info("source IP may not send more now, leaving its connection", "source_ip", s.src.String(), "mx", s.mx, "destination", s.dest)
 			return chunk[k:], false
 		}
-		body, err := r.c.cfg.Store.Body(ctx, b.id)
+		body, err := r.c.openBody(ctx, b.id)
 		if err != nil {
 			// Ours, not the receiver's: no attempt was made.
 			r.apply(outcome{reply: "reading message: " + err.Error(), class: queue.Classification{

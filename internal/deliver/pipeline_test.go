@@ -188,13 +188,20 @@ func TestPipelinedBodyExact(t *testing.T) {
 			if !pipelining {
 				s.SetRules(noPipelining)
 			}
-			bodies := []string{".\r\n", "a\r\n.\r\n..\r\n", big(10 << 10), big(100 << 10)}
+			// The last two are read as a stream of short reads, as a
+			// store's chunks are (issue 13).
+			bodies := []string{".\r\n", "a\r\n.\r\n..\r\n", big(10 << 10), big(100 << 10), big(3 << 20), "x\r\n.\r\n"}
 			var group [][]*queue.Lease
 			for i, b := range bodies {
-				group = append(group, w.message("m"+strconv.Itoa(i), b, "a@gmail.test"))
+				id := "m" + strconv.Itoa(i)
+				if i >= 4 {
+					id = "chunked" + id
+				}
+				group = append(group, w.message(id, b, "a@gmail.test"))
 			}
 			res := deliver(t, w.courier(nil), group...)
-			wantVerdict(t, res, queue.VerdictDelivered, queue.VerdictDelivered, queue.VerdictDelivered, queue.VerdictDelivered)
+			wantVerdict(t, res, queue.VerdictDelivered, queue.VerdictDelivered, queue.VerdictDelivered, queue.VerdictDelivered,
+				queue.VerdictDelivered, queue.VerdictDelivered)
 			msgs := s.Messages()
 			if len(msgs) != len(bodies) {
 				t.Fatalf("%d messages, want %d", len(msgs), len(bodies))

@@ -23,7 +23,7 @@ const (
 // message, one RCPT each, and records their results. It returns how the
 // connection fared and, for connRejected and connBlocked, the outcome to
 // give the leases that follow.
-func (r *run) send(s *session, idx []int, body []byte) (connState, outcome) {
+func (r *run) send(s *session, idx []int, body queue.StoredBody) (connState, outcome) {
 	c := r.c
 	start := c.cfg.Now()
 	if !s.used {
@@ -145,7 +145,7 @@ func (r *run) send(s *session, idx []int, body []byte) (connState, outcome) {
 		return r.reset(s, o)
 	}
 	s.setDeadline(c.cfg.DataTimeout)
-	if err := s.writeBody(body); err != nil {
+	if err := s.writeStored(body); err != nil {
 		return broken(StageEOD, err, accepted)
 	}
 	rep, err = s.readReply()
@@ -212,13 +212,15 @@ func (r *run) rcpts(idx []int) []string {
 
 // mailParams are the MAIL parameters the server's extensions allow: the
 // size (RFC 1870), 8BITMIME for 8-bit bodies (RFC 6152) and SMTPUTF8 for
-// non-ASCII addresses (RFC 6531).
-func mailParams(ext map[string]string, from string, rcpts []string, body []byte) string {
+// non-ASCII addresses (RFC 6531). A body stored in chunks (a large one) is
+// declared 8-bit without reading it first: a 7-bit body is 8BITMIME
+// content too, and reading it twice would double the store's reads.
+func mailParams(ext map[string]string, from string, rcpts []string, body queue.StoredBody) string {
 	var b strings.Builder
 	if _, ok := ext["SIZE"]; ok {
-		fmt.Fprintf(&b, " SIZE=%d", len(body))
+		fmt.Fprintf(&b, " SIZE=%d", body.Size)
 	}
-	if _, ok := ext["8BITMIME"]; ok && !isASCII(body) {
+	if _, ok := ext["8BITMIME"]; ok && (body.Open != nil || !isASCII(body.Bytes)) {
 		b.WriteString(" BODY=8BITMIME")
 	}
 	if _, ok := ext["SMTPUTF8"]; ok && !isASCIIString(from+strings.Join(rcpts, "")) {

@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"sendpool/internal/dns"
@@ -59,6 +62,19 @@ func (m memBodies) Body(_ context.Context, id string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, queue.ErrNotFound
+}
+
+// OpenBody gives the bodies of messages whose id starts with "chunked" as
+// a stream of short reads (a large body a store keeps in chunks), the
+// others whole.
+func (m memBodies) OpenBody(ctx context.Context, id string) (queue.StoredBody, error) {
+	b, err := m.Body(ctx, id)
+	if err != nil || !strings.HasPrefix(id, "chunked") {
+		return queue.StoredBody{Bytes: b, Size: int64(len(b))}, err
+	}
+	return queue.StoredBody{Size: int64(len(b)), Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(iotest.HalfReader(bytes.NewReader(b))), nil
+	}}, nil
 }
 
 // world is a loopback internet: sinks on 127.0.0.1xx, all on one port as

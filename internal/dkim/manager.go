@@ -1,10 +1,13 @@
 package dkim
 
 import (
+	"bufio"
 	"context"
 	"crypto"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -245,18 +248,61 @@ type Signature struct {
 // signed and the signatures it made; otherwise msg as it is, and none.
 func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte, []Signature, error) {
 	fields, body := splitHeader(msg)
+	d, keys, made, err := m.keysFor(ctx, account, fields)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(keys) == 0 {
+		return msg, nil, nil
+	}
+	signed, err := sign(msg, fields, body, d, keys, m.cfg.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return signed, made, nil
+}
+
+// SignReader is Sign for a message read from msg (a spooled one, issue
+// 13): it returns only the DKIM-Signature fields to put on top of it, the
+// body being hashed as it is read and never held.
+func (m *Manager) SignReader(ctx context.Context, account string, msg io.Reader) ([]byte, []Signature, error) {
+	br := bufio.NewReaderSize(msg, 64<<10)
+	header, err := readHeaderSection(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dkim: reading the message: %w", err)
+	}
+	fields, _ := splitHeader(header)
+	d, keys, made, err := m.keysFor(ctx, account, fields)
+	if err != nil || len(keys) == 0 {
+		return nil, nil, err
+	}
+	bh := newBodyHash()
+	if _, err := br.WriteTo(bh); err != nil {
+		return nil, nil, fmt.Errorf("dkim: reading the message: %w", err)
+	}
+	sigs, err := signaturesOf(fields, base64.StdEncoding.EncodeToString(bh.Sum()), d, keys, m.cfg.Now(), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sigs, made, nil
+}
+
+// keysFor returns the domain to sign a message with these header fields
+// as, with the keys and what each signature will be; no keys when it is
+// not to be signed (no From:, an unknown domain or another account's).
+func (m *Manager) keysFor(ctx context.Context, account string, fields []field) (string, []SigningKey, []Signature, error) {
 	from := fromDomain(fields)
 	if from == "" {
-		return msg, nil, nil
+		return "", nil, nil, nil
 	}
 	d, err := m.signingDomain(ctx, from)
 	if err != nil || d == nil {
-		return msg, nil, err
+		return "", nil, nil, err
 	}
 	if d.Account != account {
 		m.log.InfoContext(ctx, "dkim: not signed: domain of another account", "domain", d.Name,
 			"owner", d.Account, "account", account)
-		return msg, nil, nil
+		return "", nil, nil, nil
 	}
 	var keys []SigningKey
 	var made []Signature
@@ -266,19 +312,12 @@ func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte,
 		}
 		s, err := m.signer(k)
 		if err != nil {
-			return nil, nil, err
+			return "", nil, nil, err
 		}
 		keys = append(keys, SigningKey{Selector: k.Selector, Signer: s})
 		made = append(made, Signature{Domain: d.Name, Selector: k.Selector, Algorithm: AlgorithmName(k.Algorithm)})
 	}
-	if len(keys) == 0 {
-		return msg, nil, nil
-	}
-	signed, err := sign(msg, fields, body, d.Name, keys, m.cfg.Now())
-	if err != nil {
-		return nil, nil, err
-	}
-	return signed, made, nil
+	return d.Name, keys, made, nil
 }
 
 // signingDomain returns the known domain that is from or its nearest

@@ -67,13 +67,18 @@ const fieldSize = 800
 // signatures makes the fields, with room for extra more bytes after them
 // (the message, in sign: one allocation).
 func signatures(msg []byte, fields []field, body int, d string, keys []SigningKey, now time.Time, extra int) ([]byte, error) {
-	out := make([]byte, 0, fieldSize*len(keys)+extra)
 	if len(keys) == 0 {
-		return out, nil
+		return make([]byte, 0, extra), nil
 	}
 	bh := newBodyHash()
 	bh.Write(msg[body:])
-	bodyHash := base64.StdEncoding.EncodeToString(bh.Sum())
+	return signaturesOf(fields, base64.StdEncoding.EncodeToString(bh.Sum()), d, keys, now, extra)
+}
+
+// signaturesOf makes the fields of a message whose header fields and body
+// hash (bh=) are given.
+func signaturesOf(fields []field, bodyHash string, d string, keys []SigningKey, now time.Time, extra int) ([]byte, error) {
+	out := make([]byte, 0, fieldSize*len(keys)+extra)
 	names, header := signedHeader(fields)
 	t := strconv.FormatInt(now.Unix(), 10)
 

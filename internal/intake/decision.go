@@ -40,7 +40,7 @@ func (s *Service) observe(ctx context.Context, sub *Submission, id string, err e
 		return
 	}
 	d := Decision{
-		Time: s.cfg.Now(), ID: id, From: sub.From, Rcpts: len(sub.To), Size: len(sub.Body),
+		Time: s.cfg.Now(), ID: id, From: sub.From, Rcpts: len(sub.To), Size: sub.Size(),
 		Protocol: sub.Protocol, ClientIP: sub.ClientIP, Findings: sub.Findings, Err: AsError(err),
 	}
 	if sub.Account != nil {

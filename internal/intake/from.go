@@ -133,7 +133,15 @@ func fromDomains(value string) ([]string, error) {
 // It reads only the header section; the signature is verified only when a
 // foreign domain needs it.
 func (s *Service) CheckHeader(ctx context.Context, a *account.Account, msg []byte) error {
-	h := readHeader(msg)
+	return s.checkHeader(ctx, a, msg, func() ([]byte, error) { return msg, nil })
+}
+
+// checkHeader is CheckHeader of the message whose header section is
+// header, and which whole returns entire for the DKIM verification: a
+// spooled message is read into memory only for that rare case (a large
+// forward under a foreign From:).
+func (s *Service) checkHeader(ctx context.Context, a *account.Account, header []byte, whole func() ([]byte, error)) error {
+	h := readHeader(header)
 	// Accept put ours on top: the client's are the others.
 	if h.received-1 > maxReceived {
 		return Loop(fmt.Sprintf("%d Received: fields", h.received))
@@ -161,6 +169,10 @@ func (s *Service) CheckHeader(ctx context.Context, a *account.Account, msg []byt
 	}
 	var sigs []DKIMResult
 	if s.cfg.VerifyDKIM != nil {
+		msg, err := whole()
+		if err != nil {
+			return LocalError("spool", err.Error())
+		}
 		if sigs, err = s.cfg.VerifyDKIM(ctx, msg); err != nil {
 			// A message whose signatures cannot be parsed at all carries
 			// no proof.

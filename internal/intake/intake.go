@@ -20,6 +20,7 @@ import (
 	"sendpool/internal/account"
 	"sendpool/internal/queue"
 	"sendpool/internal/received"
+	"sendpool/internal/spool"
 )
 
 // Check is one pluggable check of a submission (volume limits, content
@@ -41,8 +42,13 @@ type Submission struct {
 	// behind Room bytes of free space: Accept writes its Received field
 	// there (received.Room is enough for most), so the message is not
 	// copied to make room for it. From then on Body is the whole message.
-	Body     []byte
-	Room     int
+	Body []byte
+	Room int
+	// Spooled, when set, is the message instead of Body and Room: a large
+	// one on file (internal/spool), which Accept reads and writes its
+	// fields on top of but never holds whole. Its line endings are CRLF
+	// already (the spool writer makes them so).
+	Spooled  *spool.Body
 	ClientIP netip.Addr
 	Helo     string // the client's EHLO name (SMTP)
 	Via      string // queue.ProtocolSMTP or queue.ProtocolHTTP
@@ -62,7 +68,12 @@ type Submission struct {
 }
 
 // Size is the size of the body in bytes.
-func (s *Submission) Size() int { return len(s.Body) }
+func (s *Submission) Size() int {
+	if s.Spooled != nil {
+		return int(s.Spooled.Size())
+	}
+	return len(s.Body)
+}
 
 // Config is what a Service needs.
 type Config struct {
@@ -82,7 +93,9 @@ type Config struct {
 	// Sign, if set, returns the message as it is to be queued (DKIM-signed)
 	// once every check has passed, and the signatures it made (for the
 	// intake record): it is signed once, so retries send the same
-	// signature. An error is a temporary failure (451 4.3.0).
+	// signature. A spooled submission (s.Spooled) is signed where it is:
+	// Sign puts the fields on top of it and returns no message. An error
+	// is a temporary failure (451 4.3.0).
 	Sign func(ctx context.Context, s *Submission) ([]byte, []queue.DKIMSignature, error)
 	// Space refuses new mail while the disk is under its reserve
 	// (space.go); nil: no check.
@@ -164,8 +177,14 @@ func (s *Service) Accept(ctx context.Context, sub *Submission) (string, error) {
 func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	now := s.cfg.Now()
 	sub.ID, sub.Protocol = queue.NewID(now), protocol(sub)
-	sub.Body = received.Prepend(sub.Body, sub.Room,
-		received.Field(sub.Helo, sub.ClientIP, s.cfg.Hostname, sub.Protocol, sub.ID, sub.To, now))
+	field := received.Field(sub.Helo, sub.ClientIP, s.cfg.Hostname, sub.Protocol, sub.ID, sub.To, now)
+	if sub.Spooled != nil {
+		if err := sub.Spooled.Prepend(field); err != nil {
+			return "", LocalError("spool", err.Error())
+		}
+	} else {
+		sub.Body = received.Prepend(sub.Body, sub.Room, field)
+	}
 	sub.Room = 0
 	if sub.Account == nil {
 		return "", AuthRequired("no account")
@@ -202,8 +221,7 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 	// what we relay on can never hold "<LF>.<LF>", which a lax receiver
 	// might take for the end of DATA (SMTP smuggling) — dot-stuffing then
 	// escapes every line that starts with a dot.
-	sub.Body = NormalizeLineEndings(sub.Body)
-	if err := s.CheckHeader(ctx, a, sub.Body); err != nil {
+	if err := s.checkContent(ctx, a, sub); err != nil {
 		return "", err
 	}
 	for _, c := range s.cfg.Checks {
@@ -225,7 +243,9 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 			return "", LocalError("sign", err.Error())
 		}
 		rec.DKIM = sigs
-		sub.Body = signed
+		if sub.Spooled == nil {
+			sub.Body = signed
+		}
 	}
 
 	m := &queue.Message{
@@ -235,6 +255,7 @@ func (s *Service) accept(ctx context.Context, sub *Submission) (string, error) {
 		Recipients: sub.To,
 		Body:       sub.Body,
 		Created:    now,
+		Spooled:    spooled(sub),
 		Expires:    queue.ExpiresAt(now, s.cfg.MaxQueueTime),
 		Intake:     rec,
 	}

@@ -18,7 +18,7 @@ func record(sub *Submission) *queue.Intake {
 	if sub.Account != nil {
 		rec.Account = sub.Account.Name
 	}
-	rec.HeaderMessageID = headerMessageID(readHeader(sub.Body).messageID)
+	rec.HeaderMessageID = headerMessageID(readHeader(sub.header()).messageID)
 	if len(sub.Findings) > 0 {
 		rec.Rules = make([]queue.IntakeRule, len(sub.Findings))
 		for i, f := range sub.Findings {

@@ -53,7 +53,11 @@ type Message struct {
 	From       string // envelope sender; empty for a null sender (<>)
 	Recipients []string
 	Body       []byte // the message as it goes out (signatures included)
-	Created    time.Time
+	// Spooled, when set, is the body instead of Body: a large one the way
+	// in wrote to a file (internal/spool), which the store reads in
+	// chunks, so that it is never held whole in memory.
+	Spooled Spooled
+	Created time.Time
 	// Expires is when undelivered recipients bounce (delivery.max_queue_time).
 	Expires time.Time
 	// Held messages are stored but not leased until released.

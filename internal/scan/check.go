@@ -56,7 +56,7 @@ func (c *Check) Name() string { return "scan" }
 // Check implements intake.Check. The rules that fired go to
 // sub.Findings whatever the verdict, so the log and the API show them.
 func (c *Check) Check(ctx context.Context, sub *intake.Submission) error {
-	in := &Input{From: sub.From, To: sub.To, ClientIP: sub.ClientIP, Body: sub.Body}
+	in := &Input{From: sub.From, To: sub.To, ClientIP: sub.ClientIP, Body: sub.Body, Spooled: spooledOf(sub)}
 	if a := sub.Account; a != nil {
 		in.Account, in.Domains = a.Name, a.Domains
 	}
@@ -151,4 +151,13 @@ func verdicts(scanners []Scanner, results []Result, errs []error) []queue.ScanVe
 		out[i] = v
 	}
 	return out
+}
+
+// spooledOf is sub's spooled body as the scanners read it; nil when the
+// message is in memory.
+func spooledOf(sub *intake.Submission) queue.Spooled {
+	if sub.Spooled == nil {
+		return nil
+	}
+	return sub.Spooled
 }

@@ -38,14 +38,14 @@ func (c *Clamd) Name() string { return "clamd" }
 // Scan implements Scanner. A virus found is a Result with Virus set; a
 // clamd that cannot be reached, times out or answers ERROR is an error.
 func (c *Clamd) Scan(ctx context.Context, in *Input) (Result, error) {
-	reply, err := c.instream(ctx, in.Body)
+	reply, err := c.instream(ctx, in.NewReader())
 	if err != nil {
 		return Result{}, err
 	}
 	return parseClamdReply(reply)
 }
 
-func (c *Clamd) instream(ctx context.Context, body []byte) (string, error) {
+func (c *Clamd) instream(ctx context.Context, body io.Reader) (string, error) {
 	network := "tcp"
 	if strings.HasPrefix(c.Addr, "/") {
 		network = "unix"
@@ -71,12 +71,20 @@ func (c *Clamd) instream(ctx context.Context, body []byte) (string, error) {
 	w := bufio.NewWriterSize(conn, clamdChunk+4)
 	w.WriteString("zINSTREAM\x00")
 	var size [4]byte
-	for rest := body; len(rest) > 0; {
-		n := min(len(rest), clamdChunk)
-		binary.BigEndian.PutUint32(size[:], uint32(n))
-		w.Write(size[:])
-		w.Write(rest[:n])
-		rest = rest[n:]
+	chunk := make([]byte, clamdChunk)
+	for {
+		n, rerr := io.ReadFull(body, chunk)
+		if n > 0 {
+			binary.BigEndian.PutUint32(size[:], uint32(n))
+			w.Write(size[:])
+			w.Write(chunk[:n])
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return "", fmt.Errorf("clamd: reading the message: %w", rerr)
+		}
 	}
 	binary.BigEndian.PutUint32(size[:], 0)
 	w.Write(size[:])

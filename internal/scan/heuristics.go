@@ -105,14 +105,18 @@ func (h Heuristics) Scan(ctx context.Context, in *Input) (Result, error) {
 		r.Rules = append(r.Rules, Hit{Scanner: h.Name(), Name: name, Score: scores[name], Detail: detail})
 		r.Score += scores[name]
 	}
-	p := parse(in.Body)
+	p := parse(in.NewReader, int(in.Size()))
 
 	// The test strings, raw anywhere or inside any decoded part (a base64
 	// attachment hides them from a raw search).
-	gtube, eicar := testStrings(in.Body)
+	var gtube, eicar bool
+	if in.Spooled == nil {
+		gtube, eicar = testStrings(in.Body)
+	} else if d, err := readPart(in.NewReader(), 0, int(in.Size())); err == nil {
+		gtube, eicar = d.gtube, d.eicar
+	}
 	for _, pt := range p.parts {
-		g, e := testStrings(pt.body)
-		gtube, eicar = gtube || g, eicar || e
+		gtube, eicar = gtube || pt.gtube, eicar || pt.eicar
 	}
 	if gtube {
 		hit(RuleGTUBE, "GTUBE test string")

@@ -22,8 +22,15 @@ const (
 type part struct {
 	mediaType string
 	filename  string // from Content-Disposition or Content-Type name=
-	body      []byte // transfer encoding undone
-	inline    bool   // no attachment disposition
+	// body is the part with its transfer encoding undone: whole for an
+	// attached message (it is walked in turn), its first maxTextBytes for
+	// any other part (all the text heuristics read), so that a large
+	// attachment is never held decoded.
+	body   []byte
+	inline bool // no attachment disposition
+	// gtube and eicar: the test strings were met anywhere in the decoded
+	// part, the part past body included.
+	gtube, eicar bool
 }
 
 // parsed is what the heuristics look at.
@@ -35,21 +42,26 @@ type parsed struct {
 	broken bool
 }
 
-// parse reads a message's header and its decoded leaf parts. It never
-// fails: a message that is not MIME is one text/plain part.
-func parse(raw []byte) *parsed {
+// parse reads a message's header and its decoded leaf parts, from open's
+// readers (the message is read again for a message that is not MIME). It
+// never fails: a message that is not MIME is one text/plain part.
+func parse(open func() io.Reader, size int) *parsed {
 	p := &parsed{}
 	budget := maxDecoded
-	p.walk(raw, 0, &budget, true)
+	p.walk(open, size, 0, &budget, true)
 	return p
 }
 
-func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
-	e, err := message.Read(bytes.NewReader(raw))
+// walk reads the message open gives, of size bytes: no part of it decodes
+// to more (base64 and quoted-printable shrink), which bounds the buffers.
+func (p *parsed) walk(open func() io.Reader, size, depth int, budget *int, top bool) {
+	e, err := message.Read(open())
 	if e == nil {
 		p.broken = true
 		if top {
-			p.parts = append(p.parts, part{mediaType: "text/plain", body: raw, inline: true})
+			d, _ := readPart(open(), maxTextBytes, size)
+			p.parts = append(p.parts, part{mediaType: "text/plain", body: d.head, inline: true,
+				gtube: d.gtube, eicar: d.eicar})
 		}
 		return
 	}
@@ -72,15 +84,12 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 		if len(p.parts) >= maxParts || *budget <= 0 {
 			return io.EOF
 		}
-		// A part that is the whole message decodes to at most its size
-		// (base64 and quoted-printable shrink): read it into one buffer
-		// rather than io.ReadAll's doublings.
-		var hint int
-		if ent == e {
-			hint = min(len(raw), *budget)
+		keep := maxTextBytes
+		if mt == "message/rfc822" {
+			keep = *budget
 		}
-		body, rerr := readAll(io.LimitReader(ent.Body, int64(*budget)), hint)
-		*budget -= len(body)
+		d, rerr := readPart(io.LimitReader(ent.Body, int64(*budget)), keep, size)
+		*budget -= d.n
 		if rerr != nil {
 			p.broken = true
 		}
@@ -93,9 +102,9 @@ func (p *parsed) walk(raw []byte, depth int, budget *int, top bool) {
 			name = dec
 		}
 		p.parts = append(p.parts, part{mediaType: mt, filename: path.Base(strings.ReplaceAll(name, `\`, "/")),
-			body: body, inline: !strings.EqualFold(disp, "attachment")})
+			body: d.head, inline: !strings.EqualFold(disp, "attachment"), gtube: d.gtube, eicar: d.eicar})
 		if mt == "message/rfc822" && depth < maxNesting {
-			p.walk(body, depth+1, budget, false)
+			p.walk(func() io.Reader { return bytes.NewReader(d.head) }, len(d.head), depth+1, budget, false)
 		}
 		return nil
 	})
@@ -133,20 +142,54 @@ func (p *parsed) text() (plain [][]byte, html []string) {
 	return plain, html
 }
 
-// readAll is io.ReadAll into a buffer of hint bytes to start with.
-func readAll(r io.Reader, hint int) ([]byte, error) {
-	b := make([]byte, 0, hint+bytes.MinRead)
+// decoded is what readPart kept of a part and found in it.
+type decoded struct {
+	head         []byte // the first keep bytes
+	n            int    // bytes read in all
+	gtube, eicar bool
+}
+
+// partChunk is how much of a part is decoded at a time.
+const partChunk = 64 << 10
+
+// readPart reads r to its end, keeping its first keep bytes and looking
+// for the test strings in all of it: a chunk at a time, each searched
+// together with the end of the one before (the longest string's length
+// less one), so that a string across two chunks is found.
+//
+// size bounds the part's length: the part of a small message is read in
+// one buffer of its size, which is then its head as it is (no copy).
+func readPart(r io.Reader, keep, size int) (decoded, error) {
+	var d decoded
+	overlap := max(len(GTUBE), len(EICAR)) - 1
+	buf := make([]byte, overlap+min(partChunk, size+1))
+	carry := 0 // bytes of the chunk before kept at buf's start
 	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
+		n, err := io.ReadFull(r, buf[carry:])
+		if d.n == 0 && n <= keep && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+			d.n, d.head = n, buf[:n:n] // all of it in one read
+			d.gtube, d.eicar = testStrings(d.head)
+			return d, nil
 		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // let append grow it
+		if d.head == nil && keep > 0 {
+			d.head = make([]byte, 0, min(keep, size))
+		}
+		if n > 0 {
+			if len(d.head) < keep {
+				d.head = append(d.head, buf[carry:carry+min(n, keep-len(d.head))]...)
+			}
+			d.n += n
+			g, e := testStrings(buf[:carry+n])
+			d.gtube, d.eicar = d.gtube || g, d.eicar || e
+			end := carry + n
+			carry = min(overlap, end)
+			copy(buf, buf[end-carry:end])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return d, nil
+		}
+		if err != nil {
+			return d, err
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,10 +44,11 @@ func (r *Rspamd) Name() string { return "rspamd" }
 // "reject" action makes the message spam whatever the threshold; symbols
 // with a score are the rules.
 func (r *Rspamd) Scan(ctx context.Context, in *Input) (Result, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(r.URL, "/")+"/checkv2", bytes.NewReader(in.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(r.URL, "/")+"/checkv2", in.NewReader())
 	if err != nil {
 		return Result{}, fmt.Errorf("rspamd: %w", err)
 	}
+	req.ContentLength = in.Size() // a spooled message's reader is no bytes.Reader
 	if in.From != "" {
 		req.Header.Set("From", in.From)
 	}

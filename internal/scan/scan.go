@@ -7,10 +7,14 @@
 package scan
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/netip"
 	"sort"
 	"strings"
+
+	"sendpool/internal/queue"
 )
 
 // Input is one message to scan, with what the scanners may want to know.
@@ -21,6 +25,25 @@ type Input struct {
 	To       []string
 	ClientIP netip.Addr
 	Body     []byte // the whole message, CRLF line endings
+	// Spooled, when set, is the message instead of Body: a large one on
+	// file, which the scanners read as a stream (issue 13).
+	Spooled queue.Spooled
+}
+
+// NewReader returns a reader of the whole message.
+func (in *Input) NewReader() io.Reader {
+	if in.Spooled != nil {
+		return in.Spooled.NewReader()
+	}
+	return bytes.NewReader(in.Body)
+}
+
+// Size is the message's size in bytes.
+func (in *Input) Size() int64 {
+	if in.Spooled != nil {
+		return in.Spooled.Size()
+	}
+	return int64(len(in.Body))
 }
 
 // Hit is one rule that fired.

@@ -17,6 +17,7 @@ import (
 
 	"sendpool/internal/intake"
 	"sendpool/internal/smtpserve"
+	"sendpool/internal/spool"
 )
 
 // opTimeout bounds one intake call (authentication, trusted-network
@@ -42,6 +43,9 @@ type Config struct {
 	// throttle, logs, Received). Any other peer is disconnected unread.
 	ProxyProtocol  bool
 	TrustedProxies []netip.Prefix
+	// Spool takes the data of a large message to a file as it arrives
+	// (internal/spool); nil: every message is read into memory.
+	Spool *spool.Dir
 
 	Bounds // connection caps, login timeout, junk, header size
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Store) {
 		{"IntakeRecordRoundTrip", testIntakeRoundTrip},
 		{"MissingIsNotFound", testMissingIsNotFound},
 		{"BodyStoredOnceForAllRecipients", testBodyStoredOnce},
+		{"SpooledBodyInChunks", testSpooledBody}, // spooled.go
 		{"ListNewestFirstWithPaging", testListPaging},
 		{"ListFiltersByStatusAndAccount", testListFilters},
 		{"CountsPerStatus", testCounts},

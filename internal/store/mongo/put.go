@@ -1,8 +1,10 @@
 package mongo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -40,8 +42,14 @@ func (s *Store) pending(ctx context.Context, m *queue.Message) (*pendingPut, err
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: %w", err)
 	}
+	body, spooled := m.Body, 0
+	if m.Spooled != nil {
+		if spooled, body, err = s.putSpooled(ctx, m); err != nil {
+			return nil, fmt.Errorf("mongodb: put %s: %w", m.ID, err)
+		}
+	}
 	doc := messageDoc{
-		ID: m.ID, Account: m.Account, From: m.From, Size: int64(len(m.Body)),
+		ID: m.ID, Account: m.Account, From: m.From, Size: m.BodySize(),
 		Created: ms(m.Created), Expires: ms(m.Expires), Bounce: m.Bounce,
 		Rcpts: len(m.Recipients), Status: status, Intake: newIntakeDoc(m.Intake),
 		TLSOptional: m.TLSOptional,
@@ -57,18 +65,21 @@ func (s *Store) pending(ctx context.Context, m *queue.Message) (*pendingPut, err
 		}
 	}
 	var chunks []any
-	if len(m.Body) <= s.chunkSize {
-		doc.Body = m.Body
+	if len(body) <= s.chunkSize {
+		doc.Body = body
 		if doc.Body == nil {
 			doc.Body = []byte{}
 		}
 	} else {
-		for n, off := 0, 0; off < len(m.Body); n, off = n+1, off+s.chunkSize {
-			end := min(off+s.chunkSize, len(m.Body))
+		for n, off := 0, 0; off < len(body); n, off = n+1, off+s.chunkSize {
+			end := min(off+s.chunkSize, len(body))
 			chunks = append(chunks, chunkDoc{ID: m.ID + "#" + strconv.Itoa(n), MessageID: m.ID, N: n,
-				Data: m.Body[off:end]})
+				Data: body[off:end]})
 		}
 		doc.Chunks = len(chunks)
+	}
+	if spooled > 0 {
+		doc.Chunks, doc.Body = spooled, nil
 	}
 	return &pendingPut{ctx: ctx, msg: doc, dels: dels, chunks: chunks, done: make(chan error, 1)}, nil
 }
@@ -116,3 +127,85 @@ func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
 
 // isDup reports whether err is (only) a duplicate key error.
 func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// putSpooled writes a spooled body larger than a chunk as chunk documents,
+// one read and inserted at a time, before the group commit: like every
+// chunk they are no message until the message document is (Put). A
+// smaller one is read into memory and goes in the message document.
+func (s *Store) putSpooled(ctx context.Context, m *queue.Message) (chunks int, small []byte, err error) {
+	r := m.Spooled.NewReader()
+	if m.Spooled.Size() <= int64(s.chunkSize) {
+		small, err = io.ReadAll(r)
+		return 0, small, err
+	}
+	buf := make([]byte, s.chunkSize)
+	for n := 0; ; n++ {
+		k, err := io.ReadFull(r, buf)
+		if k > 0 {
+			c := chunkDoc{ID: m.ID + "#" + strconv.Itoa(n), MessageID: m.ID, N: n, Data: buf[:k]}
+			if _, err := s.chunks.InsertOne(ctx, c); err != nil {
+				return 0, nil, fmt.Errorf("chunk %d: %w", n, err)
+			}
+			chunks = n + 1
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return chunks, nil, nil
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("reading the spooled body: %w", err)
+		}
+	}
+}
+
+// OpenBody returns a message's body for delivery: whole when it is in the
+// message document, otherwise a reader of its chunk documents, one read at
+// a time (issue 13).
+func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBody, error) {
+	var doc messageDoc
+	err := s.messages.FindOne(ctx, bson.M{"_id": messageID},
+		options.FindOne().SetProjection(bson.M{"body": 1, "chunks": 1, "dropped": 1, "size": 1})).Decode(&doc)
+	if err != nil {
+		return queue.StoredBody{}, notFound(err, queue.ErrNotFound)
+	}
+	if doc.Dropped {
+		return queue.StoredBody{}, queue.ErrNotFound
+	}
+	if doc.Chunks == 0 {
+		if doc.Body == nil {
+			doc.Body = []byte{}
+		}
+		return queue.StoredBody{Bytes: doc.Body, Size: int64(len(doc.Body))}, nil
+	}
+	return queue.StoredBody{Size: doc.Size, Open: func() (io.ReadCloser, error) {
+		return &chunkReader{s: s, ctx: ctx, id: messageID, n: doc.Chunks}, nil
+	}}, nil
+}
+
+// chunkReader reads a body's chunk documents in order, one find each (by
+// _id: FerretDB scans for other filters).
+type chunkReader struct {
+	s    *Store
+	ctx  context.Context
+	id   string
+	n    int
+	next int
+	cur  bytes.Reader
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for c.cur.Len() == 0 {
+		if c.next == c.n {
+			return 0, io.EOF
+		}
+		var doc chunkDoc
+		err := c.s.chunks.FindOne(c.ctx, bson.M{"_id": c.id + "#" + strconv.Itoa(c.next)}).Decode(&doc)
+		if err != nil {
+			return 0, fmt.Errorf("mongodb: body %s chunk %d: %w", c.id, c.next, notFound(err, queue.ErrNotFound))
+		}
+		c.next++
+		c.cur.Reset(doc.Data)
+	}
+	return c.cur.Read(p)
+}
+
+func (c *chunkReader) Close() error { return nil }

@@ -40,13 +40,20 @@ func (s *Store) putOp(m *queue.Message) (func(tx *writeTx) error, error) {
 		return nil, fmt.Errorf("sqlite: put %s: %w", m.ID, err)
 	}
 	due := ms(now)
+	size, chunks := m.BodySize(), 0
+	if m.Spooled != nil {
+		chunks = int((size + queue.ChunkSize - 1) / queue.ChunkSize)
+	}
 	return func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO messages
-			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake, tls_optional)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.ID, m.Account, m.From, body, len(m.Body), ms(m.Created), ms(m.Expires),
-			m.Bounce, len(m.Recipients), status, intake, m.TLSOptional)
+			(id, account, mail_from, body, size, created, expires, bounce, rcpts, status, intake, tls_optional, chunks)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, m.Account, m.From, body, size, ms(m.Created), ms(m.Expires),
+			m.Bounce, len(m.Recipients), status, intake, m.TLSOptional, chunks)
 		if err != nil {
+			return err
+		}
+		if err := putChunks(tx, m, chunks); err != nil {
 			return err
 		}
 		for i, r := range m.Recipients {
@@ -63,20 +70,12 @@ func (s *Store) putOp(m *queue.Message) (func(tx *writeTx) error, error) {
 }
 
 // Body returns a message's body; ErrNotFound also once every delivery is
-// final and the body was dropped.
+// final and the body was dropped. A body stored in chunks is put together
+// (bounces read it so); delivery reads it with OpenBody instead.
 func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
-	var body ownedBytes
-	var dropped bool
-	err := s.queryRow(ctx, `SELECT body, body IS NULL FROM messages WHERE id = ?`, messageID).
-		Scan(&body, &dropped)
-	if err != nil {
-		return nil, errNoRows(err, queue.ErrNotFound)
+	sb, err := s.OpenBody(ctx, messageID)
+	if err != nil || sb.Open == nil {
+		return sb.Bytes, err
 	}
-	if dropped {
-		return nil, queue.ErrNotFound
-	}
-	if body == nil {
-		body = ownedBytes{}
-	}
-	return body, nil
+	return readStored(sb)
 }

@@ -126,6 +126,22 @@ ALTER TABLE attempts ADD COLUMN tls_policy TEXT NOT NULL DEFAULT '';
 ALTER TABLE attempts ADD COLUMN tls_failure TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN tls_optional INTEGER NOT NULL DEFAULT 0;
 `,
+	// 10: a large body (spooled at intake, issue 13) is stored in chunks of
+	// queue.ChunkSize, so that neither its write nor its delivery holds it
+	// whole: body is then empty and chunks their number. They go when the
+	// body is dropped (the trigger) or the message purged (the cascade).
+	`
+ALTER TABLE messages ADD COLUMN chunks INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE body_chunks (
+	message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	n          INTEGER NOT NULL,
+	data       BLOB NOT NULL
+);
+CREATE UNIQUE INDEX body_chunks_message ON body_chunks(message_id, n);
+CREATE TRIGGER body_chunks_dropped AFTER UPDATE OF body ON messages
+	WHEN NEW.body IS NULL AND OLD.chunks > 0
+	BEGIN DELETE FROM body_chunks WHERE message_id = NEW.id; END;
+`,
 }
 
 // migrate brings the schema up to date in one transaction.
