@@ -102,6 +102,20 @@ type Rule struct {
 	Drop bool
 	// Delay waits before replying, as a slow receiver does.
 	Delay time.Duration
+	// Tarpit writes the reply one byte at a time, Tarpit apart, as a
+	// tarpitting receiver does to slow a sender down.
+	Tarpit time.Duration
+	// Hang never replies: the sink holds the connection, reading and
+	// discarding, until the client closes it (or the sink closes). At eod
+	// the message is not kept: the receiver never took it.
+	Hang bool
+	// Reset, with Drop, closes the connection with a TCP reset (RST)
+	// rather than an orderly close.
+	Reset bool
+	// Endless sends the reply as a multi-line reply that never ends
+	// ("250-" lines, one a millisecond) until the client closes the
+	// connection; the session ends there.
+	Endless bool
 }
 
 // Event is what a handler is asked about.
@@ -120,9 +134,13 @@ type Event struct {
 
 // Reply is a handler's scripted answer; the fields mean what Rule's do.
 type Reply struct {
-	Text  string
-	Drop  bool
-	Delay time.Duration
+	Text    string
+	Drop    bool
+	Delay   time.Duration
+	Tarpit  time.Duration
+	Hang    bool
+	Reset   bool
+	Endless bool
 }
 
 // Sink is a receiving SMTP server that records everything and replies what
@@ -255,6 +273,9 @@ func (s *Sink) accept() {
 			defer s.wg.Done()
 			ss := newSinkSession(s, c, rec)
 			ss.serve()
+			if tc, ok := c.(*net.TCPConn); ok && ss.reset {
+				tc.SetLinger(0) // the close sends RST
+			}
 			c.Close()
 			s.mu.Lock()
 			delete(s.open, c)
@@ -483,7 +504,8 @@ func (s *Sink) decide(ev Event, rcpts []string) *Reply {
 			continue
 		}
 		r.used++
-		return &Reply{Text: r.Reply, Drop: r.Drop, Delay: r.Delay}
+		return &Reply{Text: r.Reply, Drop: r.Drop, Delay: r.Delay,
+			Tarpit: r.Tarpit, Hang: r.Hang, Reset: r.Reset, Endless: r.Endless}
 	}
 	return nil
 }
