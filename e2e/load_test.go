@@ -158,3 +158,13 @@ func allArrived(ids []string, seen map[string]int) bool {
 	}
 	return true
 }
+
+// idAt returns the i-th accepted Message-ID, if there is one yet.
+func (l *load) idAt(i int) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i >= len(l.accepted) {
+		return "", false
+	}
+	return l.accepted[i], true
+}
