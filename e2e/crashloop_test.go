@@ -16,7 +16,8 @@ import (
 // last restart the queue drains within 30 s. Duplicates (a message the
 // receiver took whose result the killed process never recorded) are
 // counted: never more than the deliveries the killed runs held under
-// lease, nor a tenth of the messages.
+// lease (about ten a kill: results are recorded per group, when the group
+// ends), nor 30 a kill.
 func TestCrashKill9Loop(t *testing.T) {
 	t.Parallel()
 	domains := map[string]string{"one.test": "127.0.0.41", "two.test": "127.0.0.42"}
@@ -68,8 +69,11 @@ func TestCrashKill9Loop(t *testing.T) {
 	if dups > tookBack {
 		t.Errorf("%d duplicates, more than the %d deliveries the killed runs held", dups, tookBack)
 	}
-	if dups > len(ids)/10 {
-		t.Errorf("%d duplicates of %d messages: more than 10%%", dups, len(ids))
+	// A run holds what its workers have in flight, a group of deliveries
+	// each; at these receivers' pace that measured 10 to 23 a run. Far
+	// more would mean results kept unrecorded for longer than a group.
+	if dups > 30*kills {
+		t.Errorf("%d duplicates over %d kills: more than 30 a kill", dups, kills)
 	}
 }
 
