@@ -116,6 +116,10 @@ type Rule struct {
 	// ("250-" lines, one a millisecond) until the client closes the
 	// connection; the session ends there.
 	Endless bool
+	// Keep, with Drop at eod and no Reply, keeps the message though the
+	// connection closes before the reply: the receiver took it, and the
+	// sender, not knowing, will send it again.
+	Keep bool
 }
 
 // Event is what a handler is asked about.
@@ -141,6 +145,7 @@ type Reply struct {
 	Hang    bool
 	Reset   bool
 	Endless bool
+	Keep    bool
 }
 
 // Sink is a receiving SMTP server that records everything and replies what
@@ -505,7 +510,7 @@ func (s *Sink) decide(ev Event, rcpts []string) *Reply {
 		}
 		r.used++
 		return &Reply{Text: r.Reply, Drop: r.Drop, Delay: r.Delay,
-			Tarpit: r.Tarpit, Hang: r.Hang, Reset: r.Reset, Endless: r.Endless}
+			Tarpit: r.Tarpit, Hang: r.Hang, Reset: r.Reset, Endless: r.Endless, Keep: r.Keep}
 	}
 	return nil
 }

@@ -93,3 +93,19 @@ func waitIdle(t *testing.T, s *Sink) {
 	}
 	t.Fatal("the sink still holds a connection")
 }
+
+func TestSinkKeepsWhatItDrops(t *testing.T) {
+	s := newTestSink(t, SinkConfig{})
+	s.SetRules(Rule{Stage: StageEOD, Drop: true, Keep: true, Reset: true})
+	c := sinkDial(t, s, "127.0.0.2")
+	c.expect("", "220 ")
+	c.expect("EHLO a.test", "250")
+	c.expect("MAIL FROM:<a@sender.test>", "250 ")
+	c.expect("RCPT TO:<x@sink.test>", "250 ")
+	c.expect("DATA", "354 ")
+	c.write("body\r\n.\r\n")
+	c.closed()
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("%d messages recorded, want the one taken before the drop", n)
+	}
+}

@@ -407,8 +407,12 @@ func (ss *sinkSession) data() bool {
 	ss.reset = r.Reset
 	if r.Text != "" {
 		text = r.Text
-	} else if r.Drop {
-		return false // the reply is lost: the sender cannot know
+	}
+	// Dropped without a reply: the sender cannot know whether the message
+	// was taken. It was not, unless the rule keeps it (Rule.Keep).
+	lost := r.Text == "" && r.Drop
+	if lost && !r.Keep {
+		return false
 	}
 	// Recorded before the reply goes out, so that whoever saw the reply
 	// finds the message.
@@ -422,6 +426,9 @@ func (ss *sinkSession) data() bool {
 			}
 		}
 		ss.s.record(m, p, ss.logBuf)
+	}
+	if lost {
+		return false
 	}
 	return ss.send(r, text) == nil && !r.Drop && !r.Endless
 }
