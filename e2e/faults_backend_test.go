@@ -71,7 +71,7 @@ func backendRestartRun(t *testing.T, mongoURI, redisURL string, stop, start func
 	time.Sleep(300 * time.Millisecond)
 	dups, unacked := lossReport(t, ids, received(sinks...))
 	t.Logf("%s: %d messages accepted (%d during the %v outage, %d submissions refused or cut then, %d in all); a message accepted after the restart delivered %v after it; all delivered %v after the load stopped; %d duplicates, %d delivered without the client seeing the 250",
-		t.Name(), len(ids), outage, during-before, failedDuring-failedBefore, failed, resumed.Round(time.Millisecond), drained.Round(time.Millisecond), dups, unacked)
+		t.Name(), len(ids), during-before, outage, failedDuring-failedBefore, failed, resumed.Round(time.Millisecond), drained.Round(time.Millisecond), dups, unacked)
 	if dups > len(ids)/10 {
 		t.Errorf("%d duplicates of %d messages: more than 10%%", dups, len(ids))
 	}

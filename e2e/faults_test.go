@@ -14,7 +14,7 @@ import (
 // of deliveries is given up after max_group_time (the RFC 5321 timeouts
 // are minutes), and retried a second later.
 const faultConfig = `retry = ["1s"]
-max_group_time = "4s"`
+max_group_time = "3s"`
 
 // TestFaultReceivers (issue 13): a receiver misbehaves while mail for it
 // and for a healthy receiver is accepted. The healthy one's mail keeps
@@ -74,7 +74,7 @@ func faultRun(t *testing.T, rule sandbox.Rule) {
 	// The faulty receiver is tried more than once (retries after the
 	// first attempts failed or were given up), and meanwhile the healthy
 	// one's mail flows, including what is accepted well into the fault.
-	waitFor(t, 20*time.Second, "retries to the faulty receiver", func() bool { return len(bad.Conns()) > 1 && time.Since(faultStart) > 5*time.Second })
+	waitFor(t, 20*time.Second, "retries to the faulty receiver", func() bool { return len(bad.Conns()) > 1 && time.Since(faultStart) > 4*time.Second })
 	send("good", n, 2*n)
 	midFault := time.Now()
 	waitFor(t, 10*time.Second, "the healthy receiver's mail during the fault", func() bool { return len(good.Messages()) >= 2*n })
