@@ -38,9 +38,17 @@ func newCluster(t *testing.T, domains map[string]string, redisDB int, extra stri
 	mongoURI := testenv.MongoDB(t)
 	redisURL := testenv.Redis(t)
 	redisURL = strings.TrimSuffix(redisURL[:strings.LastIndex(redisURL, "/")+1], "/") + fmt.Sprintf("/%d", redisDB)
+	return newClusterOn(t, mongoURI, redisURL, domains, extra)
+}
+
+// newClusterOn is newCluster on the given MongoDB (a fresh database in
+// it) and Redis database (flushed first).
+func newClusterOn(t *testing.T, mongoURI, redisURL string, domains map[string]string, extra string) (a, b *env) {
+	t.Helper()
+	redisDB := redisURL[strings.LastIndex(redisURL, "/")+1:]
 	rc := goredis.NewClient(mustParseRedis(t, redisURL))
 	if err := rc.FlushDB(t.Context()).Err(); err != nil {
-		t.Fatalf("flush redis db %d: %v", redisDB, err)
+		t.Fatalf("flush redis db %s: %v", redisDB, err)
 	}
 	rc.Close()
 	rnd := make([]byte, 6)

@@ -272,7 +272,7 @@ func (s *Scheduler) report(ctx context.Context, group []*Lease, outs []Outcome, 
 		return
 	}
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	errs := s.store.ReportAll(rctx, ls, os)
+	errs := s.reportAll(rctx, ls, os)
 	rcancel()
 	wake := false
 	for j, l := range ls {
@@ -296,6 +296,49 @@ func (s *Scheduler) report(ctx context.Context, group []*Lease, outs []Outcome, 
 		s.Wake()
 	}
 }
+
+// reportAll records outcomes (Store.ReportAll), and tries again those the
+// store failed to take until ctx ends: a store down for a moment
+// (restarted, failing over) would otherwise leave their deliveries leased
+// until the leases lapse, held back that long, and a delivered one sent
+// again. A lost lease is final: another run has the delivery.
+func (s *Scheduler) reportAll(ctx context.Context, ls []*Lease, os []Outcome) []error {
+	errs := s.store.ReportAll(ctx, ls, os)
+	wait := reportRetryFirst
+	for {
+		var idx []int
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, ErrLeaseLost) {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			return errs
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errs
+		case <-t.C:
+		}
+		wait = min(2*wait, reportRetryMax)
+		rl, ro := make([]*Lease, len(idx)), make([]Outcome, len(idx))
+		for j, i := range idx {
+			rl[j], ro[j] = ls[i], os[i]
+		}
+		for j, err := range s.store.ReportAll(ctx, rl, ro) {
+			errs[idx[j]] = err
+		}
+	}
+}
+
+// The pauses between tries of a report the store failed to take: doubling
+// from the first to the last.
+const (
+	reportRetryFirst = 100 * time.Millisecond
+	reportRetryMax   = 2 * time.Second
+)
 
 // bounce hands the group's bounced deliveries to OnBounce before any is
 // recorded, so that "bounced" in the store always has its DSN queued. If

@@ -54,6 +54,8 @@ type sinkSession struct {
 	dataBuf bytes.Buffer
 	logBuf  []byte // the log line being made (SinkConfig.Parse), reused
 
+	reset bool // close with RST (Rule.Reset)
+
 	ehlo  string
 	tls   bool
 	mail  bool // a transaction is open
@@ -72,11 +74,23 @@ func (ss *sinkSession) event(stage string) Event {
 // reply writes text, a reply of one or more lines separated by \n, each
 // with or without its code; the first line's code is used for all.
 func (ss *sinkSession) reply(text string) error {
+	ss.w.Write(formatReply(text))
+	// RFC 2920 §3.2: replies to a group go out together, when no more
+	// input waits (serve flushes on the way out, too).
+	if ss.r.Buffered() > 0 {
+		return nil
+	}
+	return ss.w.Flush()
+}
+
+// formatReply makes the lines reply writes.
+func formatReply(text string) []byte {
 	lines := strings.Split(strings.TrimRight(text, "\r\n"), "\n")
 	code := lines[0]
 	if len(code) > 3 {
 		code = code[:3]
 	}
+	var b []byte
 	for i, l := range lines {
 		l = strings.TrimRight(l, "\r")
 		if len(l) >= 3 && l[:3] == code && (len(l) == 3 || l[3] == ' ' || l[3] == '-') {
@@ -86,14 +100,9 @@ func (ss *sinkSession) reply(text string) error {
 		if i == len(lines)-1 {
 			sep = " "
 		}
-		fmt.Fprintf(ss.w, "%s%s%s\r\n", code, sep, l)
+		b = fmt.Appendf(b, "%s%s%s\r\n", code, sep, l)
 	}
-	// RFC 2920 §3.2: replies to a group go out together, when no more
-	// input waits (serve flushes on the way out, too).
-	if ss.r.Buffered() > 0 {
-		return nil
-	}
-	return ss.w.Flush()
+	return b
 }
 
 // answer applies a scripted reply r (nil: none) in place of def, and says
@@ -102,17 +111,22 @@ func (ss *sinkSession) answer(r *Reply, def string) (sent string, goOn bool) {
 	if r == nil {
 		return def, ss.reply(def) == nil
 	}
+	if r.Hang {
+		ss.hang()
+		return def, false
+	}
 	ss.s.wait(r.Delay)
 	sent = def
 	if r.Text != "" {
 		sent = r.Text
 	}
+	ss.reset = r.Reset
 	if r.Text != "" || !r.Drop {
-		if ss.reply(sent) != nil {
+		if ss.send(r, sent) != nil {
 			return sent, false
 		}
 	}
-	return sent, !r.Drop
+	return sent, !r.Drop && !r.Endless
 }
 
 func sinkPositive(reply string) bool { return len(reply) > 0 && (reply[0] == '2' || reply[0] == '3') }
@@ -353,6 +367,7 @@ func (ss *sinkSession) data() bool {
 	if r != nil && r.Drop {
 		// Mid-DATA drop: go as far as reading the first line of data.
 		ss.s.wait(r.Delay)
+		ss.reset = r.Reset
 		text := sinkReplyStartData
 		if r.Text != "" {
 			text = r.Text
@@ -384,11 +399,20 @@ func (ss *sinkSession) data() bool {
 	if r == nil {
 		r = &Reply{}
 	}
+	if r.Hang {
+		ss.hang() // never taken: nothing recorded
+		return false
+	}
 	ss.s.wait(r.Delay)
+	ss.reset = r.Reset
 	if r.Text != "" {
 		text = r.Text
-	} else if r.Drop {
-		return false // the reply is lost: the sender cannot know
+	}
+	// Dropped without a reply: the sender cannot know whether the message
+	// was taken. It was not, unless the rule keeps it (Rule.Keep).
+	lost := r.Text == "" && r.Drop
+	if lost && !r.Keep {
+		return false
 	}
 	// Recorded before the reply goes out, so that whoever saw the reply
 	// finds the message.
@@ -403,7 +427,10 @@ func (ss *sinkSession) data() bool {
 		}
 		ss.s.record(m, p, ss.logBuf)
 	}
-	return ss.reply(text) == nil && !r.Drop
+	if lost {
+		return false
+	}
+	return ss.send(r, text) == nil && !r.Drop && !r.Endless
 }
 
 // readData reads the message up to <CRLF>.<CRLF>, undoing dot-stuffing

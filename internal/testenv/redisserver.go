@@ -16,6 +16,7 @@ type RedisServer struct {
 	bin  string
 	port int
 	dir  string
+	aof  bool // append-only file: a restart finds the data again
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -26,18 +27,26 @@ type RedisServer struct {
 // script installs; without it the test skips, or fails in CI.
 func StartRedis(t testing.TB) *RedisServer {
 	t.Helper()
+	return startRedis(t, false)
+}
+
+// StartRedisAOF is StartRedis with persistence as a production Redis
+// has it (an append-only file, fsync every second): after Stop, Start
+// finds the data again, all but the last second's.
+func StartRedisAOF(t testing.TB) *RedisServer {
+	t.Helper()
+	return startRedis(t, true)
+}
+
+func startRedis(t testing.TB, aof bool) *RedisServer {
+	t.Helper()
 	Redis(t) // the same requirement as the shared one
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir()}
+	port := restartablePort(t)
+	r := &RedisServer{t: t, bin: bin, port: port, dir: t.TempDir(), aof: aof}
 	t.Cleanup(r.Stop)
 	r.Start()
 	return r
@@ -46,8 +55,8 @@ func StartRedis(t testing.TB) *RedisServer {
 // URL is the server's redis:// URL.
 func (r *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
 
-// Start starts the server (again, on the same port, empty) and waits until
-// it accepts connections.
+// Start starts the server (again, on the same port: empty, or with its
+// data with StartRedisAOF) and waits until it accepts connections.
 func (r *RedisServer) Start() {
 	r.t.Helper()
 	r.mu.Lock()
@@ -55,8 +64,12 @@ func (r *RedisServer) Start() {
 	if r.cmd != nil {
 		return
 	}
+	appendonly := "no"
+	if r.aof {
+		appendonly = "yes"
+	}
 	cmd := exec.Command(r.bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(r.port),
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
+		"--save", "", "--appendonly", appendonly, "--appendfsync", "everysec", "--dir", r.dir)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -76,7 +89,7 @@ func (r *RedisServer) Start() {
 	}
 }
 
-// Stop kills the server, if it runs, and waits for it to exit.
+// Stop kills the server (SIGKILL), if it runs, and waits for it to exit.
 func (r *RedisServer) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
