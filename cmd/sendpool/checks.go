@@ -18,6 +18,7 @@ import (
 	"sendpool/internal/queue"
 	"sendpool/internal/recipient"
 	"sendpool/internal/scan"
+	"sendpool/internal/spool"
 	"sendpool/internal/state"
 )
 
@@ -97,7 +98,7 @@ func (c *checks) onFinal(hook func(context.Context, *queue.Lease, queue.Outcome,
 }
 
 // send is POST /api/v1/send: the same intake as SMTP submission.
-func (c *checks) send(cfg *config.Config, sv *intake.Service, guard api.AuthGuard) api.SendFunc {
-	return httpsend.New(httpsend.Config{Intake: sv,
+func (c *checks) send(cfg *config.Config, sv *intake.Service, guard api.AuthGuard, sp *spool.Dir) api.SendFunc {
+	return httpsend.New(httpsend.Config{Intake: sv, Spool: sp,
 		MaxMessageSize: int64(cfg.Submission.MaxMessageSize), MaxRecipients: cfg.Submission.MaxRecipients, Guard: guard})
 }

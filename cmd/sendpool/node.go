@@ -108,6 +108,7 @@ type wiring struct {
 
 	// ways in
 	guard *authguard.Guard
+	spool *spool.Dir // where SMTP and /send take large messages
 }
 
 // data opens the store, the shared state, the history and the resolver,
@@ -214,6 +215,7 @@ func (w *wiring) waysIn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server.data_dir: %w", err)
 	}
+	w.spool = sp
 	smtp, err := smtpd.New(smtpd.Config{
 		Spool:             sp,
 		Intake:            w.intake,

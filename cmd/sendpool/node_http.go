@@ -28,7 +28,7 @@ func (w *wiring) http() error {
 		Logger:   logger,
 		Pprof:    cfg.HTTP.Pprof,
 		Events:   w.checks.events,
-		Send:     w.checks.send(cfg, w.intake, w.guard),
+		Send:     w.checks.send(cfg, w.intake, w.guard, w.spool),
 		Guard:    w.guard,
 		Domains:  w.domains.api,
 		Replies:  w.replies,

@@ -15,6 +15,7 @@ import (
 	"sendpool/internal/api"
 	"sendpool/internal/intake"
 	"sendpool/internal/queue"
+	"sendpool/internal/spool"
 	"sendpool/internal/suppression"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	// Guard throttles password guessing (internal/authguard); nil: none.
 	// A client it refuses gets 429 with Retry-After, its password unchecked.
 	Guard api.AuthGuard
+	// Spool takes a large message to a file as its JSON is decoded
+	// (internal/spool), as SMTP's DATA does; nil: every message is kept in
+	// memory.
+	Spool *spool.Dir
 }
 
 // New returns the api.SendFunc of POST /api/v1/send.
@@ -66,20 +71,22 @@ func New(cfg Config) api.SendFunc {
 		}
 		// JSON escaping can make the message up to six times larger
 		// (\u00XX); twice the size plus room for the envelope covers any
-		// sane client, and the raw size is checked below.
-		req, err := api.ReadSendRequest(r, 2*cfg.MaxMessageSize+64<<10)
+		// sane client, and readRequest checks the raw size.
+		req, err := readRequest(r, 2*cfg.MaxMessageSize+64<<10, cfg.Spool, cfg.MaxMessageSize, cfg.MaxRecipients)
 		if err != nil {
 			return "", err
 		}
-		if len(req.To) > cfg.MaxRecipients {
-			return "", toHTTP(intake.TooManyRecipients("recipients", fmt.Sprintf("%d recipients, at most %d", len(req.To), cfg.MaxRecipients)))
-		}
-		if int64(len(req.Raw)) > cfg.MaxMessageSize {
-			return "", toHTTP(intake.TooBig(fmt.Sprintf("%d bytes, at most %d", len(req.Raw), cfg.MaxMessageSize)))
-		}
+		defer req.body.Close()
 		// /send takes HTTP Basic credentials only.
-		sub := &intake.Submission{Account: a, From: req.From, To: req.To, Body: []byte(req.Raw),
+		sub := &intake.Submission{Account: a, From: req.From, To: req.To,
 			ClientIP: client, Via: queue.ProtocolHTTP, Auth: queue.AuthPassword, TLS: r.TLS != nil}
+		// As SMTP's DATA: a small message in memory behind room for the
+		// Received field, a large one on file.
+		if buf, room, ok := req.body.Memory(); ok {
+			sub.Body, sub.Room = buf, room
+		} else {
+			sub.Spooled = req.body
+		}
 		id, err := cfg.Intake.Accept(ctx, sub)
 		if err != nil {
 			return "", toHTTP(err)
