@@ -7,6 +7,7 @@ import (
 
 	"sendpool/internal/bounce"
 	"sendpool/internal/classify"
+	"sendpool/internal/config"
 	"sendpool/internal/deliver"
 	"sendpool/internal/metrics"
 	"sendpool/internal/queue"
@@ -91,6 +92,7 @@ func (w *wiring) delivery(ctx context.Context) error {
 		MaxGroupTime:  cfg.Delivery.MaxGroupTime.D(),
 		Workers:       cfg.Delivery.Workers,
 		PerConnection: cfg.Delivery.MessagesPerConnection,
+		Poll:          config.QueuePoll,
 		Retry:         retry,
 		Logger:        logger,
 		OnBounce:      notifier.Bounce,

@@ -46,6 +46,7 @@ func newPool(cfg *config.Config, st state.State, resolver dns.Resolver, m *metri
 		Step:    cfg.Pool.PaceStep.D(),
 		Hold:    cfg.Pool.PaceHold.D(),
 		MinRate: cfg.Pool.PaceMinRate,
+		Tick:    config.QueuePoll,
 		Conns:   cfg.Delivery.MaxConnectionsPerIPProvider,
 		Gauge:   paces,
 		Logger:  logger.With("part", "pace"),

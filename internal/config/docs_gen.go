@@ -124,7 +124,7 @@ func fieldDocs() map[string]string {
 		"OutboundTLS.TLSRPTFrom":               "TLSRPTFrom is the reports' sender and contact; empty: \"tlsrpt-noreply@\" and server.hostname. A report by mail is DKIM-signed when its domain has keys.",
 		"OutboundTLS.TLSRPTPeriod":             "TLSRPTPeriod is the span one report covers, periods starting at UTC midnight: a day (RFC 8460 §4.1); shorter only for tests.",
 		"Pace":                                 "Pace is how the pool slows a source IP down for a provider that answers \"too fast\" (a rate-limit reply: Gmail's 421 4.7.28, Yahoo's TS01, QQ's frequency limits), rather than suspending it: the IP's rate there halves at each complaint and grows a quarter each clean step (pool's Pacer). Its keys sit in [pool].",
-		"Pace.PaceHold":                        "PaceHold is how long a pace back at its starting rate lasts after the last complaint before it ends.",
+		"Pace.PaceHold":                        "PaceHold is how long after the last complaint a pace stays under the rate that complaint came at, and how long a pace back at its starting rate (and holding no mail back) lasts after it before it ends.",
 		"Pace.PaceMinRate":                     "PaceMinRate is the slowest a pace goes: messages per pace_window.",
 		"Pace.PaceStep":                        "PaceStep is how often a pace without complaints speeds up (a quarter, and a connection).",
 		"Pace.PaceWindow":                      "PaceWindow is the span a paced rate counts messages over: a pace starts at half of what the IP sent the provider in the last window.",

@@ -14,8 +14,9 @@ type Pace struct {
 	// PaceStep is how often a pace without complaints speeds up (a quarter,
 	// and a connection).
 	PaceStep Duration `toml:"pace_step"`
-	// PaceHold is how long a pace back at its starting rate lasts after
-	// the last complaint before it ends.
+	// PaceHold is how long after the last complaint a pace stays under the
+	// rate that complaint came at, and how long a pace back at its starting
+	// rate (and holding no mail back) lasts after it before it ends.
 	PaceHold Duration `toml:"pace_hold"`
 	// PaceMinRate is the slowest a pace goes: messages per pace_window.
 	PaceMinRate int `toml:"pace_min_rate"`
@@ -24,6 +25,10 @@ type Pace struct {
 	// stands still (its day stops advancing); 0: never.
 	WarmupStall float64 `toml:"warmup_stall"`
 }
+
+// QueuePoll is how often a node looks at its queue for due mail when
+// nothing wakes it; a pace spaces its messages no finer than this.
+const QueuePoll = time.Second
 
 func defaultPace() Pace {
 	return Pace{PaceWindow: Duration(time.Minute), PaceStep: Duration(time.Minute), PaceHold: Duration(30 * time.Minute),

@@ -21,18 +21,23 @@ const paceKey = "pool:paces"
 
 // Pace is how fast one source IP may send to one provider after the
 // provider asked it to slow down (a rate-limit reply, not a block): at most
-// Rate messages per PaceConfig.Window over at most Conns connections. It
-// relaxes step by step while replies stay clean and ends once the rate is
-// back to where the complaints began and none has come for PaceConfig.Hold.
+// Rate messages per PaceConfig.Window, spaced evenly, over at most Conns
+// connections. It
+// relaxes step by step while replies stay clean, up to just under the rate
+// the latest complaint came at; it goes past that only once no complaint
+// has come for PaceConfig.Hold, and ends once the rate is back to where the
+// complaints began and none has come for Hold.
 type Pace struct {
 	IP       string    `json:"ip"`
 	Provider string    `json:"provider"`
 	Rate     int       `json:"rate"`    // messages per window
 	Conns    int       `json:"conns"`   // concurrent connections
 	Ceiling  int       `json:"ceiling"` // the rate when the complaints began
+	Limit    int       `json:"limit"`   // the rate of the latest complaint
 	Since    time.Time `json:"since"`   // first complaint
 	Last     time.Time `json:"last"`    // latest complaint
 	Raised   time.Time `json:"raised"`  // latest step up (or Last)
+	Cut      time.Time `json:"cut"`     // latest halving
 	Reply    string    `json:"reply"`   // the latest complaint
 }
 
@@ -55,6 +60,11 @@ type PaceConfig struct {
 	// (pool.pace_min_rate); Conns the connections an unpaced IP may hold
 	// per provider (delivery.max_connections_per_ip_provider).
 	MinRate, Conns int
+	// Tick is the finest spacing worth keeping between a pace's messages:
+	// how often the queue looks for due mail (config.QueuePoll). Finer,
+	// a message would wait for the next look anyway and the pace would
+	// send one per Tick whatever its rate. 0: spaced by Window/Rate.
+	Tick time.Duration
 	// Refresh is how often the shared paces are read (0: 1s).
 	Refresh time.Duration
 	Gauge   PaceGauge        // nil: none
@@ -76,6 +86,7 @@ type Pacer struct {
 
 	mu    sync.Mutex
 	paces map[paceID]Pace      // as last read or written
+	gen   uint64               // counts changes of paces
 	until map[paceID]time.Time // rate used up until then (this node's view)
 	sent  map[paceID][]time.Time
 }
@@ -120,19 +131,35 @@ func (p *Pacer) Run(ctx context.Context) {
 // Refresh reads the paces in force from the shared state. On failure the
 // previous ones stay.
 func (p *Pacer) Refresh(ctx context.Context) error {
+	p.mu.Lock()
+	gen := p.gen
+	p.mu.Unlock()
 	list, err := p.read(ctx)
 	if err != nil {
 		return err
 	}
+	p.install(list, &gen)
+	return nil
+}
+
+// install makes list the paces in force, unless read from the shared
+// state before this node wrote newer ones (readAt, the generation when the
+// read began, is no longer current; nil: list is this node's own write),
+// and sets the gauges under the same lock so that they follow the paces in
+// the order they changed.
+func (p *Pacer) install(list []Pace, readAt *uint64) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if readAt != nil && p.gen != *readAt {
+		return
+	}
+	p.gen++
 	old := p.paces
 	p.paces = map[paceID]Pace{}
 	for _, pc := range list {
 		p.paces[paceID{pc.IP, pc.Provider}] = pc
 	}
-	p.mu.Unlock()
 	p.gauges(old, list)
-	return nil
 }
 
 func (p *Pacer) read(ctx context.Context) ([]Pace, error) {
@@ -174,20 +201,15 @@ func (p *Pacer) update(ctx context.Context, ip, provider string, change func(*Pa
 	if err := p.cfg.State.Set(ctx, paceKey, b, 24*time.Hour); err != nil {
 		return Pace{}, err
 	}
-	p.mu.Lock()
-	old := p.paces
-	p.paces = map[paceID]Pace{}
-	for _, pc := range rest {
-		p.paces[paceID{pc.IP, pc.Provider}] = pc
-	}
-	p.mu.Unlock()
-	p.gauges(old, rest)
+	p.install(rest, nil)
 	if next == nil {
 		return Pace{}, nil
 	}
 	return *next, nil
 }
 
+// gauges sets the metrics that changed from old to now. Called with p.mu
+// held.
 func (p *Pacer) gauges(old map[paceID]Pace, now []Pace) {
 	if p.cfg.Gauge == nil {
 		return
@@ -209,9 +231,13 @@ func (p *Pacer) gauges(old map[paceID]Pace, now []Pace) {
 
 // Limited is told that the provider refused ip's mail as too fast (a
 // rate-limit reply): the rate halves, or, unpaced, starts at half of what
-// this node sent there in the last window. Replies to messages already in
-// flight when the first complaint came do not halve it again: one step per
-// sixth of a window at most.
+// this node sent there in the last window. One halving per window at
+// most: complaints within a window of the last halving answer messages
+// sent at the old rate, or come from the receiver's count of that window
+// (Gmail counts the refused MAIL commands too), and halving again for them
+// would throw the rate far below the receiver's limit (as TCP cuts its
+// window once per round trip, RFC 5681 section 3.1). They restart the
+// quiet time, written at most once per sixth of a window.
 func (p *Pacer) Limited(ctx context.Context, ip netip.Addr, provider, reply string) {
 	now := p.cfg.Now()
 	id := paceID{ip.String(), provider}
@@ -226,14 +252,18 @@ func (p *Pacer) Limited(ctx context.Context, ip netip.Addr, provider, reply stri
 		if cur == nil {
 			rate := max(p.cfg.MinRate, recent/2)
 			return &Pace{IP: id.ip, Provider: provider, Rate: rate, Conns: max(1, p.cfg.Conns/2),
-				Ceiling: max(recent, rate), Since: now, Last: now, Raised: now, Reply: reply}
+				Ceiling: max(recent, rate), Limit: max(recent, rate), Since: now, Last: now, Raised: now, Cut: now,
+				Reply: reply}
 		}
 		if now.Sub(cur.Last) < p.cfg.Window/6 {
 			return cur
 		}
 		c := *cur
-		c.Rate, c.Conns = max(p.cfg.MinRate, c.Rate/2), max(1, c.Conns/2)
 		c.Last, c.Raised, c.Reply = now, now, reply
+		if now.Sub(c.Cut) >= p.cfg.Window {
+			c.Limit, c.Cut = c.Rate, now
+			c.Rate, c.Conns = max(p.cfg.MinRate, c.Rate/2), max(1, c.Conns/2)
+		}
 		return &c
 	})
 	if err != nil {
@@ -249,31 +279,46 @@ func (p *Pacer) Limited(ctx context.Context, ip netip.Addr, provider, reply stri
 
 // Delivered is told that ip's mail to provider was accepted: a pace whose
 // last complaint or step is a Step old goes up a quarter (and a
-// connection); one back at its ceiling and quiet for Hold ends.
+// connection), but not to the rate the latest complaint came at until it
+// has been quiet for Hold (as TCP's congestion avoidance stops short of
+// where it last lost a packet: the receiver's limit is somewhere below
+// that rate, and stepping onto it again costs refusals); one back at its
+// ceiling and quiet for Hold ends.
 func (p *Pacer) Delivered(ctx context.Context, ip netip.Addr, provider string) {
 	now := p.cfg.Now()
 	id := paceID{ip.String(), provider}
 	p.mu.Lock()
 	cur, paced := p.paces[id]
+	binding := now.Sub(p.until[id]) < p.cfg.Step
 	p.mu.Unlock()
-	if !paced || now.Sub(cur.Raised) < p.cfg.Step {
+	if !paced || p.relaxed(cur, now, binding) == relaxNone {
 		return
 	}
+	changed := false
 	pc, err := p.update(ctx, id.ip, provider, func(cur *Pace) *Pace {
-		if cur == nil || now.Sub(cur.Raised) < p.cfg.Step {
-			return cur
-		}
-		c := *cur
-		if c.Rate >= c.Ceiling && now.Sub(c.Last) >= p.cfg.Hold {
+		if cur == nil {
 			return nil
 		}
-		c.Rate = min(c.Rate+max(1, c.Rate/4), max(c.Ceiling, c.Rate))
-		c.Conns = min(c.Conns+1, p.cfg.Conns)
-		c.Raised = now
-		return &c
+		switch r := p.relaxed(*cur, now, binding); r {
+		case relaxNone:
+			return cur
+		case relaxEnd:
+			changed = true
+			return nil
+		default:
+			changed = true
+			c := *cur
+			c.Rate = r
+			c.Conns = min(c.Conns+1, p.cfg.Conns)
+			c.Raised = now
+			return &c
+		}
 	})
 	if err != nil {
 		p.log.Warn("relaxing an IP's pace", "source_ip", id.ip, "provider", provider, "err", err)
+		return
+	}
+	if !changed {
 		return
 	}
 	if pc.IP == "" {
@@ -281,6 +326,41 @@ func (p *Pacer) Delivered(ctx context.Context, ip netip.Addr, provider string) {
 		return
 	}
 	p.log.Info("IP pace relaxed", "source_ip", id.ip, "provider", provider, "rate", pc.Rate, "conns", pc.Conns)
+}
+
+// relaxNone and relaxEnd are what relaxed says besides a new rate.
+const (
+	relaxNone = 0
+	relaxEnd  = -1
+)
+
+// relaxed is what a clean delivery at now does to pc, binding telling
+// whether the pace held a message back on this node in the last Step:
+// nothing (relaxNone: the last step or complaint is under a Step old, or
+// the rate is just under the latest complaint's and the Hold has not
+// passed), end it (relaxEnd: back at the ceiling, quiet for the Hold, and
+// holding nothing back, so that its end lets no queued burst out), or the
+// new rate. Quiet for the Hold but still holding mail back at the ceiling,
+// it keeps rising past it: the receiver takes that rate now.
+func (p *Pacer) relaxed(pc Pace, now time.Time, binding bool) int {
+	if now.Sub(pc.Raised) < p.cfg.Step {
+		return relaxNone
+	}
+	quiet := now.Sub(pc.Last) >= p.cfg.Hold
+	if pc.Rate >= pc.Ceiling && quiet && !binding {
+		return relaxEnd
+	}
+	top := max(pc.Ceiling, pc.Rate)
+	switch {
+	case !quiet && pc.Limit > 0:
+		top = min(top, max(pc.Limit-1, pc.Rate))
+	case quiet && binding:
+		top = max(top, pc.Rate+max(1, pc.Rate/4))
+	}
+	if pc.Rate >= top {
+		return relaxNone
+	}
+	return min(pc.Rate+max(1, pc.Rate/4), top)
 }
 
 // recent counts the messages this node sent from id in the last window
@@ -324,7 +404,7 @@ func (p *Pacer) admit(ctx context.Context, ip netip.Addr, provider string) bool 
 		return false
 	}
 	p.mu.Unlock()
-	d, err := p.cfg.State.Take(ctx, "pace:"+id.ip+":"+provider, 1, now, []state.Window{{Size: p.cfg.Window, Max: pc.Rate}})
+	d, err := p.cfg.State.Take(ctx, "pace:"+id.ip+":"+provider, 1, now, paceWindows(p.cfg.Window, p.cfg.Tick, pc.Rate))
 	if err == nil && d.Allowed {
 		return true
 	}
@@ -338,6 +418,25 @@ func (p *Pacer) admit(ctx context.Context, ip netip.Addr, provider string) bool 
 	p.until[id] = until
 	p.mu.Unlock()
 	return false
+}
+
+// paceWindows are the limits of a pace of rate messages per window: at
+// most rate in any window, spread evenly over it in slots no shorter than
+// tick (one message per window/rate, or a share of rate per tick). A
+// receiver counting over a sliding window (Gmail's "unusual rate" is per
+// minute) sees the messages spread; rate sent as one burst each time the
+// window frees would land next to the previous burst whenever the network
+// delays one more than the other, and be refused again.
+func paceWindows(window, tick time.Duration, rate int) []state.Window {
+	w := []state.Window{{Size: window, Max: rate}}
+	slots := rate
+	if tick > 0 {
+		slots = min(slots, int(window/tick))
+	}
+	if slots > 1 {
+		w = append(w, state.Window{Size: window / time.Duration(slots), Max: (rate + slots - 1) / slots})
+	}
+	return w
 }
 
 // UsableAt implements untilHealth: when ip's pace for provider frees (zero:

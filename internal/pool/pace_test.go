@@ -48,12 +48,28 @@ func sendN(p *Pool, n int) int {
 	return ok
 }
 
+// sendFor tries one message to gmail from each pool every 100 ms for d
+// (the clock moves; the pools take turns at going first) and returns how
+// many got an IP from each.
+func sendFor(clk *testclock.Clock, d time.Duration, pools ...*Pool) []int {
+	sent := make([]int, len(pools))
+	for step, end := 0, clk.Now().Add(d); clk.Now().Before(end); step++ {
+		for k := range pools {
+			i := (step + k) % len(pools)
+			sent[i] += sendN(pools[i], 1)
+		}
+		clk.Add(100 * time.Millisecond)
+	}
+	return sent
+}
+
 // TestPaceHalvesAndRelaxes: a rate-limit reply paces the IP for that
 // provider at half of what it sent in the last window (replies to the same
 // burst do not halve it again), with fewer connections; the rate is held;
 // each further complaint halves it; each clean step raises it a quarter,
-// up to where the complaints began, and the pace ends once it has been
-// quiet for the hold. Other providers are not touched, and the metrics
+// to just under the rate of the latest complaint until quiet for the hold,
+// then up to where the complaints began, and the pace ends once it has
+// been quiet for the hold. Other providers are not touched, and the metrics
 // follow.
 func TestPaceHalvesAndRelaxes(t *testing.T) {
 	ctx := context.Background()
@@ -82,19 +98,28 @@ func TestPaceHalvesAndRelaxes(t *testing.T) {
 	if r := pc.Paces()[0].Rate; r != 20 {
 		t.Errorf("a reply to the same burst halved it again: rate %d", r)
 	}
-	if g.rate[ip.String()+" gmail"] != 20 || g.paced != 1 {
+	clk.Add(20 * time.Second) // within the window of the halving: an echo
+	p.Report(ctx, Reply{IP: ip.String(), Destination: "gmail", Verdict: "deferred", Category: RateLimit, Text: rateLimitReply})
+	if pcs := pc.Paces(); pcs[0].Rate != 20 || !pcs[0].Last.Equal(clk.Now()) {
+		t.Errorf("a complaint within a window of the halving: %+v, want rate 20 and the quiet time restarted", pcs[0])
+	}
+	if g.rate[ip.String()+" gmail"] != 20 || g.paced != 2 {
 		t.Errorf("metrics: %v, paced %d", g.rate, g.paced)
 	}
-	// The pace holds: 20 in the window, then nothing until it frees.
-	if n := sendN(p, 25); n != 20 {
-		t.Errorf("paced at 20 a minute: %d of 25 sent", n)
+	// The pace holds, spaced evenly: one now, the next when its share of
+	// the window (3 s) has passed, 20 in the window.
+	if n := sendN(p, 25); n != 1 {
+		t.Errorf("paced at 20 a minute: %d of a burst of 25 sent, want 1", n)
 	}
 	c := p.Choose(ctx, Request{Destination: "gmail"})
-	if c.OK || c.Until.IsZero() {
-		t.Errorf("over the pace: %+v, want no IP and when it frees", c)
+	if c.OK || !c.Until.Equal(clk.Now().Add(3*time.Second)) {
+		t.Errorf("over the pace: %+v, want no IP until 3 s from now", c)
 	}
 	if sendN(New(Config{IPs: []IP{ip}, Pacer: pc, Now: clk.Now}), 1) != 0 {
 		t.Error("another pool on the same pacer sends past the pace")
+	}
+	if n := sendFor(clk, time.Minute-time.Millisecond, p)[0]; n != 19 {
+		t.Errorf("paced at 20 a minute: %d more sent in the window, want 19", n)
 	}
 	if !p.Choose(ctx, Request{Destination: "yahoo"}).OK {
 		t.Error("another provider is held by gmail's pace")
@@ -105,8 +130,10 @@ func TestPaceHalvesAndRelaxes(t *testing.T) {
 	if pcs := pc.Paces(); pcs[0].Rate != 10 || pcs[0].Conns != 2 {
 		t.Errorf("second complaint: %+v, want rate 10, 2 connections", pcs[0])
 	}
-	// Clean steps: +25% (at least 1) each Step, up to the ceiling of 41.
-	want := []int{12, 15, 18, 22, 27, 33, 41}
+	// Clean steps: +25% (at least 1) each Step, but under 20 (where the
+	// last complaint came) until quiet for the hold (5m), then up to the
+	// ceiling of 41.
+	want := []int{12, 15, 18, 19, 23, 28, 35, 41}
 	for i, w := range want {
 		clk.Add(time.Minute)
 		p.Report(ctx, Reply{IP: ip.String(), Destination: "gmail", Verdict: "delivered"})
@@ -114,7 +141,7 @@ func TestPaceHalvesAndRelaxes(t *testing.T) {
 			t.Fatalf("step %d: %+v, want rate %d", i+1, pcs, w)
 		}
 	}
-	clk.Add(time.Minute) // back at the ceiling, and quiet for more than the hold (5m)
+	clk.Add(time.Minute) // back at the ceiling, and quiet for more than the hold
 	p.Report(ctx, Reply{IP: ip.String(), Destination: "gmail", Verdict: "delivered"})
 	if pcs := pc.Paces(); len(pcs) != 0 {
 		t.Fatalf("pace still in force: %+v", pcs)
@@ -167,8 +194,11 @@ func sharedPace(t *testing.T, s1, s2 state.State) {
 	if pcs := pb.Paces(); len(pcs) != 1 || pcs[0].Rate != 10 {
 		t.Fatalf("node b's paces: %+v, want node a's rate 10", pcs)
 	}
-	if na, nb := sendN(a, 6), sendN(b, 10); na+nb != 10 {
-		t.Errorf("nodes sent %d + %d in the window, want 10 together", na, nb)
+	if nb, na := sendN(b, 1), sendN(a, 5); nb != 1 || na != 0 {
+		t.Errorf("node b sent %d, then node a %d at once: want 1 and 0 (one shared slot)", nb, na)
+	}
+	if n := sendFor(clk, time.Minute-time.Millisecond, a, b); n[0]+n[1] != 9 {
+		t.Errorf("nodes sent 1 + %d + %d in the window, want 10 together", n[0], n[1])
 	}
 }
 
@@ -238,5 +268,42 @@ func TestWarmupStallsWhileDeferred(t *testing.T) {
 	clk.Add(24 * time.Hour)
 	if st, _, _ = w.Status(ctx, a); st.Providers[0].Stalled || st.Providers[0].Day != 2 || st.Providers[0].Cap != 6 {
 		t.Errorf("after the deferrals stopped and a day: %+v, want gmail on day 2 (cap 6)", st.Providers[0])
+	}
+}
+
+// TestPaceEndsWhenItHoldsNothingBack: a pace back at its ceiling and quiet
+// for the hold does not end while it still holds mail back (its end would
+// let the queue out in one burst): it keeps rising past the ceiling, and
+// ends once a step has passed without holding anything back.
+func TestPaceEndsWhenItHoldsNothingBack(t *testing.T) {
+	ctx := context.Background()
+	clk := testclock.New()
+	pc := newPacer(memory.New(clk.Now), clk, nil)
+	ip := testIPs(1)[0]
+	p := New(Config{IPs: []IP{ip}, Pacer: pc, Now: clk.Now})
+	sendN(p, 8)
+	p.Report(ctx, Reply{IP: ip.String(), Destination: "gmail", Verdict: "deferred", Category: RateLimit, Text: rateLimitReply})
+	if pcs := pc.Paces(); len(pcs) != 1 || pcs[0].Rate != 4 || pcs[0].Ceiling != 8 {
+		t.Fatalf("paces %+v, want rate 4 (half of 8)", pcs)
+	}
+	// Every minute a clean delivery, and more mail waiting than the pace
+	// lets through.
+	var rates []int
+	for range 10 {
+		sendFor(clk, time.Minute, p)
+		p.Report(ctx, Reply{IP: ip.String(), Destination: "gmail", Verdict: "delivered"})
+		pcs := pc.Paces()
+		if len(pcs) == 0 {
+			t.Fatalf("the pace ended while holding mail back, after rates %v", rates)
+		}
+		rates = append(rates, pcs[0].Rate)
+	}
+	if last := rates[len(rates)-1]; last <= 8 {
+		t.Errorf("rates %v: quiet and holding mail back, want past the ceiling of 8", rates)
+	}
+	clk.Add(70 * time.Second) // nothing held back for more than a step
+	p.Report(ctx, Reply{IP: ip.String(), Destination: "gmail", Verdict: "delivered"})
+	if pcs := pc.Paces(); len(pcs) != 0 {
+		t.Errorf("pace still in force after a step without holding anything back: %+v", pcs)
 	}
 }
