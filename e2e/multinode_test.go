@@ -115,15 +115,20 @@ func received(sinks ...*sandbox.Sink) map[string]int {
 // dead node never recorded) stay under 0.5%; none may be lost.
 func TestTwoNodesShareTheQueue(t *testing.T) {
 	domains := map[string]string{"one.test": "127.0.0.31", "two.test": "127.0.0.32"}
-	// One message per connection and few workers, so that what the killed
-	// node had in flight is a handful of messages, not whole batches.
-	a, b := newCluster(t, domains, 1, "workers = 8\nmessages_per_connection = 1\nretry = [\"1s\"]")
+	// The default config: 64 workers, up to 100 messages a connection. A
+	// group's successes are recorded as they come, not when the group
+	// ends, so what the killed node sent but never recorded is a few
+	// messages, not whole groups.
+	a, b := newCluster(t, domains, 1, "")
 	var sinks []*sandbox.Sink
 	for d := range domains {
 		s := a.world.Sink(d)
-		// A receiver that takes its time to accept: deliveries are in
-		// flight when the node dies.
-		s.SetRules(sandbox.Rule{Stage: sandbox.StageEOD, Delay: 40 * time.Millisecond})
+		// A receiver slow to take each recipient (as one that verifies
+		// them is): delivery lags behind submission, and deliveries are
+		// in flight when the node dies. A message cut off there never
+		// reached the receiver; one the receiver accepted but the dead
+		// node had not recorded is a duplicate.
+		s.SetRules(sandbox.Rule{Stage: sandbox.StageRcpt, Delay: time.Second})
 		sinks = append(sinks, s)
 	}
 	pa := a.serve()

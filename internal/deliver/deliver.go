@@ -404,6 +404,13 @@ func (r *run) apply(o outcome, idx ...int) {
 		r.reply(history.Reply{Time: o.start, SourceIP: o.src, MX: o.mx, MXAddr: o.addr, Domain: r.domain,
 			Response: resp, Verdict: string(o.class.Verdict), Category: o.class.Category, Rcpts: len(recorded)})
 	}
+	if o.class.Verdict == queue.VerdictDelivered {
+		// Recorded now, not when the whole group is done: a node killed
+		// mid-group must not send these again (queue/early.go).
+		for _, i := range recorded {
+			queue.Delivered(r.ctx, r.group[i], r.res[i])
+		}
+	}
 }
 
 // report tells the pool what the receiver replied, once per reply (a

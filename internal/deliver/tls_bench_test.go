@@ -50,7 +50,8 @@ func BenchmarkTLSConnection(b *testing.B) {
 	port, _ := strconv.Atoi(p)
 	res := &fakeResolver{mx: map[string][]dns.MX{"gmail.test": {{Host: "mx.gmail.test", Pref: 10}}},
 		ip: map[string][]netip.Addr{"mx.gmail.test": {netip.MustParseAddr("127.0.0.101")}}}
-	bodies := memBodies{"m": []byte("Subject: x\r\n\r\nhello\r\n")}
+	bodies := newBodies()
+	bodies.put("m", []byte("Subject: x\r\n\r\nhello\r\n"))
 	for _, bc := range []struct {
 		name           string
 		resume, verify bool

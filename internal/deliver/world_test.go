@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -54,11 +55,25 @@ func (r *fakeResolver) LookupIP(_ context.Context, host string) ([]netip.Addr, e
 
 func (r *fakeResolver) LookupTXT(context.Context, string) ([]string, error) { return nil, nil }
 
-// memBodies is a map-backed BodySource.
-type memBodies map[string][]byte
+// memBodies is a map-backed BodySource, safe for concurrent use (tests
+// store messages while couriers read them).
+type memBodies struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
 
-func (m memBodies) Body(_ context.Context, id string) ([]byte, error) {
-	if b, ok := m[id]; ok {
+func newBodies() *memBodies { return &memBodies{m: map[string][]byte{}} }
+
+func (m *memBodies) put(id string, b []byte) {
+	m.mu.Lock()
+	m.m[id] = b
+	m.mu.Unlock()
+}
+
+func (m *memBodies) Body(_ context.Context, id string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b, ok := m.m[id]; ok {
 		return b, nil
 	}
 	return nil, queue.ErrNotFound
@@ -67,7 +82,7 @@ func (m memBodies) Body(_ context.Context, id string) ([]byte, error) {
 // OpenBody gives the bodies of messages whose id starts with "chunked" as
 // a stream of short reads (a large body a store keeps in chunks), the
 // others whole.
-func (m memBodies) OpenBody(ctx context.Context, id string) (queue.StoredBody, error) {
+func (m *memBodies) OpenBody(ctx context.Context, id string) (queue.StoredBody, error) {
 	b, err := m.Body(ctx, id)
 	if err != nil || !strings.HasPrefix(id, "chunked") {
 		return queue.StoredBody{Bytes: b, Size: int64(len(b))}, err
@@ -83,12 +98,12 @@ type world struct {
 	t      *testing.T
 	port   int
 	res    *fakeResolver
-	bodies memBodies
+	bodies *memBodies
 	ips    []pool.IP
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, res: &fakeResolver{mx: map[string][]dns.MX{}, ip: map[string][]netip.Addr{}, errs: map[string]error{}}, bodies: memBodies{}}
+	w := &world{t: t, res: &fakeResolver{mx: map[string][]dns.MX{}, ip: map[string][]netip.Addr{}, errs: map[string]error{}}, bodies: newBodies()}
 	for i := 2; i <= 5; i++ {
 		w.ips = append(w.ips, pool.IP{Addr: netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}), EHLO: fmt.Sprintf("mta%d.sender.test", i)})
 	}
@@ -144,7 +159,7 @@ func (w *world) courier(mod func(*Config)) *Courier {
 
 // message stores a body and returns one lease per recipient.
 func (w *world) message(id string, body string, rcpts ...string) []*queue.Lease {
-	w.bodies[id] = []byte(body)
+	w.bodies.put(id, []byte(body))
 	var out []*queue.Lease
 	for i, r := range rcpts {
 		_, dom, _ := strings.Cut(r, "@")

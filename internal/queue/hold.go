@@ -35,6 +35,8 @@ type holding struct {
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
+
+	early *early // the group's successes recorded as they come (early.go)
 }
 
 // Held reports whether the leases of the group ctx was made for still hold.
@@ -47,17 +49,19 @@ func Held(ctx context.Context) bool {
 
 // hold starts renewing group's leases and returns the context to work on
 // them under: it ends when a lease is lost, or could not be renewed before
-// it ended. end stops the renewal and must be called once the group is
-// done with, before its leases are reported.
-func (s *Scheduler) hold(ctx context.Context, group []*Lease) (hctx context.Context, end func()) {
-	h := &holding{now: s.cfg.Now, stop: make(chan struct{}), done: make(chan struct{})}
+// it ended. end stops the renewal, records the successes still pending
+// (early.go) and says which deliveries of group are recorded already; it
+// must be called once the group is done with, before the rest is reported.
+func (s *Scheduler) hold(ctx context.Context, group []*Lease) (hctx context.Context, end func() (recorded []bool)) {
+	h := &holding{now: s.cfg.Now, stop: make(chan struct{}), done: make(chan struct{}), early: s.newEarly(ctx, group)}
 	h.setUntil(group, s.cfg.LeaseFor)
 	hctx, h.cancel = context.WithCancelCause(context.WithValue(ctx, holdKey{}, h))
 	go s.renew(hctx, group, h)
-	return hctx, func() {
+	return hctx, func() []bool {
 		h.once.Do(func() { close(h.stop) })
 		<-h.done
 		h.cancel(context.Canceled)
+		return h.early.close()
 	}
 }
 
@@ -90,9 +94,16 @@ func (s *Scheduler) renew(ctx context.Context, group []*Lease, h *holding) {
 			s.cfg.Logger.Warn("leases ended before they could be renewed: stopping", "deliveries", len(group))
 			return
 		}
+		h.early.write.Lock()
+		open := h.early.open(group)
+		if len(open) == 0 {
+			h.early.write.Unlock()
+			return // nothing left to hold
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LeaseFor/6)
-		lost, err := s.store.Renew(rctx, group, s.cfg.Now(), s.cfg.LeaseFor)
+		lost, err := s.store.Renew(rctx, open, s.cfg.Now(), s.cfg.LeaseFor)
 		cancel()
+		h.early.write.Unlock()
 		switch {
 		case err != nil:
 			// Tried again at the next tick; Held turns false when the
@@ -103,7 +114,7 @@ func (s *Scheduler) renew(ctx context.Context, group []*Lease, h *holding) {
 			s.cfg.Logger.Warn("leases lost while delivering: stopping", "lost", len(lost), "delivery", lost[0].ID)
 			return
 		default:
-			h.setUntil(group, s.cfg.LeaseFor)
+			h.setUntil(open, s.cfg.LeaseFor)
 		}
 	}
 }

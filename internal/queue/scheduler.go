@@ -220,11 +220,27 @@ func (s *Scheduler) group(leases []Lease) [][]*Lease {
 
 // deliver hands group to the courier under its renewed leases (hctx,
 // hold.go) and records the results, under ctx, once the renewal ended.
-func (s *Scheduler) deliver(ctx, hctx context.Context, group []*Lease, end func()) {
+func (s *Scheduler) deliver(ctx, hctx context.Context, group []*Lease, end func() []bool) {
 	dctx, cancel := context.WithTimeout(hctx, s.cfg.MaxGroupTime)
 	results := s.courier.Deliver(dctx, group)
 	cancel()
-	end()
+	recorded := end()
+	// What the courier said Delivered while it worked is recorded already
+	// (early.go): the rest goes on as the group's own results.
+	var rest []*Lease
+	var restResults []Result
+	for i, l := range group {
+		if !recorded[i] {
+			rest = append(rest, l)
+			if i < len(results) {
+				restResults = append(restResults, results[i])
+			}
+		}
+	}
+	if len(rest) == 0 {
+		return
+	}
+	group, results = rest, restResults
 	rs := make([]Result, len(group))
 	outs := make([]Outcome, len(group))
 	for i, l := range group {

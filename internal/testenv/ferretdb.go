@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,13 +19,9 @@ const FerretDBVersion = "v1.24.2"
 // data in a directory of the test), on a free loopback port, for a test
 // that kills it: the shared test FerretDB is never stopped.
 type FerretDBServer struct {
-	t    testing.TB
-	bin  string
-	port int
-	dir  string
-
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	server
+	bin string
+	dir string
 }
 
 // StartFerretDB starts a throwaway FerretDB and stops it when the test
@@ -41,7 +36,7 @@ func StartFerretDB(t testing.TB) *FerretDBServer {
 		t.Fatalf("ferretdb: %v (scripts/services/ferretdb builds it)", err)
 	}
 	port := restartablePort(t)
-	f := &FerretDBServer{t: t, bin: bin, port: port, dir: t.TempDir()}
+	f := &FerretDBServer{server: server{t: t, name: "ferretdb", port: port}, bin: bin, dir: t.TempDir()}
 	if err := os.Mkdir(filepath.Join(f.dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -68,47 +63,16 @@ func (f *FerretDBServer) URI() string { return fmt.Sprintf("mongodb://127.0.0.1:
 // until it accepts connections.
 func (f *FerretDBServer) Start() {
 	f.t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cmd != nil {
-		return
-	}
 	// The flags of scripts/services/ferretdb; telemetry off, nothing
 	// leaves loopback.
-	cmd := exec.Command(f.bin, "--handler=sqlite",
-		"--sqlite-url=file:"+filepath.Join(f.dir, "data")+"/?_pragma=synchronous(off)",
-		fmt.Sprintf("--listen-addr=127.0.0.1:%d", f.port), "--debug-addr=127.0.0.1:0",
-		"--state-dir="+f.dir, "--telemetry=disable", "--log-level=warn")
-	cmd.Env = append(os.Environ(), "DO_NOT_TRACK=1")
-	if err := cmd.Start(); err != nil {
-		f.t.Fatal(err)
-	}
-	f.cmd = cmd
-	addr := fmt.Sprintf("127.0.0.1:%d", f.port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("ferretdb on %s did not start: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Stop kills the server (SIGKILL), if it runs, and waits for it to exit.
-func (f *FerretDBServer) Stop() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cmd == nil {
-		return
-	}
-	f.cmd.Process.Kill()
-	f.cmd.Wait()
-	f.cmd = nil
+	f.start(func() *exec.Cmd {
+		cmd := exec.Command(f.bin, "--handler=sqlite",
+			"--sqlite-url=file:"+filepath.Join(f.dir, "data")+"/?_pragma=synchronous(off)",
+			fmt.Sprintf("--listen-addr=127.0.0.1:%d", f.port), "--debug-addr=127.0.0.1:0",
+			"--state-dir="+f.dir, "--telemetry=disable", "--log-level=warn")
+		cmd.Env = append(os.Environ(), "DO_NOT_TRACK=1")
+		return cmd
+	}, 10*time.Second)
 }
 
 // restartablePort returns a loopback port free at the time of asking for a
