@@ -22,11 +22,11 @@ const paceKey = "pool:paces"
 // Pace is how fast one source IP may send to one provider after the
 // provider asked it to slow down (a rate-limit reply, not a block): at most
 // Rate messages per PaceConfig.Window, spaced evenly, over at most Conns
-// connections. It
-// relaxes step by step while replies stay clean, up to just under the rate
-// the latest complaint came at; it goes past that only once no complaint
-// has come for PaceConfig.Hold, and ends once the rate is back to where the
-// complaints began and none has come for Hold.
+// connections. It relaxes step by step while replies stay clean, up to
+// just under the rate the latest complaint came at; it goes past that only
+// once no complaint has come for PaceConfig.Hold, and ends once the rate
+// is back to where the complaints began, none has come for Hold and it
+// holds no mail back.
 type Pace struct {
 	IP       string    `json:"ip"`
 	Provider string    `json:"provider"`
