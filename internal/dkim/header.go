@@ -1,9 +1,7 @@
 package dkim
 
 import (
-	"bufio"
 	"bytes"
-	"io"
 	"net/mail"
 	"strings"
 )
@@ -68,29 +66,4 @@ func fromDomain(fields []field) string {
 		return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(addr[at+1:]), "."))
 	}
 	return ""
-}
-
-// readHeaderSection reads a message's header section from br, up to and
-// with the empty line that ends it (or the end of the message), leaving
-// br at the body.
-func readHeaderSection(br *bufio.Reader) ([]byte, error) {
-	var h []byte
-	partial := false // the line read is the rest of a long one
-	for {
-		line, err := br.ReadSlice('\n')
-		h = append(h, line...)
-		switch {
-		case err == io.EOF:
-			return h, nil
-		case err == bufio.ErrBufferFull:
-			partial = true // a long line: the rest comes next
-			continue
-		case err != nil:
-			return nil, err
-		}
-		if !partial && (string(line) == "\r\n" || string(line) == "\n") {
-			return h, nil
-		}
-		partial = false
-	}
 }

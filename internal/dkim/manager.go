@@ -16,6 +16,7 @@ import (
 
 	"sendpool/internal/dns"
 	"sendpool/internal/domain"
+	"sendpool/internal/spool"
 )
 
 // ErrRotationPending refuses a rotation while the last one's keys are still
@@ -267,7 +268,7 @@ func (m *Manager) Sign(ctx context.Context, account string, msg []byte) ([]byte,
 // body being hashed as it is read and never held.
 func (m *Manager) SignReader(ctx context.Context, account string, msg io.Reader) ([]byte, []Signature, error) {
 	br := bufio.NewReaderSize(msg, 64<<10)
-	header, err := readHeaderSection(br)
+	header, err := spool.ReadHeader(br)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dkim: reading the message: %w", err)
 	}

@@ -1,6 +1,9 @@
 package queue
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // Spooled is a body kept out of memory (issue 13): its size, and a reader
 // of it from the start, which a store reads once, in order, to write it in
@@ -31,3 +34,31 @@ type StoredBody struct {
 // delivery reads at a time: big enough that a chunk's overhead is
 // nothing, small enough that a few dozen deliveries at once hold little.
 const ChunkSize = 1 << 20
+
+// ChunkReader reads a body stored in N chunks, in order, fetching chunk n
+// when the one before is used up (one query each in the stores).
+type ChunkReader struct {
+	N     int
+	Fetch func(n int) ([]byte, error)
+
+	next int
+	cur  bytes.Reader
+}
+
+func (c *ChunkReader) Read(p []byte) (int, error) {
+	for c.cur.Len() == 0 {
+		if c.next == c.N {
+			return 0, io.EOF
+		}
+		b, err := c.Fetch(c.next)
+		if err != nil {
+			return 0, err
+		}
+		c.next++
+		c.cur.Reset(b)
+	}
+	return c.cur.Read(p)
+}
+
+// Close does nothing: each chunk was fetched whole.
+func (c *ChunkReader) Close() error { return nil }

@@ -79,7 +79,13 @@ func (b *Body) NewReader() io.Reader {
 // Header returns the body's header section, up to and with the empty line
 // that ends it, read from the start and cut at max bytes.
 func (b *Body) Header(max int) ([]byte, error) {
-	br := bufio.NewReader(io.LimitReader(b.NewReader(), int64(max)))
+	return ReadHeader(bufio.NewReader(io.LimitReader(b.NewReader(), int64(max))))
+}
+
+// ReadHeader reads a message's header section from br, up to and with the
+// empty line that ends it (or the end of the message), leaving br at the
+// body. On a read error it returns what it read with the error.
+func ReadHeader(br *bufio.Reader) ([]byte, error) {
 	var h []byte
 	partial := false // the line read is the rest of a long one
 	for {
@@ -89,7 +95,7 @@ func (b *Body) Header(max int) ([]byte, error) {
 		case err == io.EOF:
 			return h, nil
 		case err == bufio.ErrBufferFull:
-			partial = true
+			partial = true // a long line: the rest comes next
 			continue
 		case err != nil:
 			return h, err

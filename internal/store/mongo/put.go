@@ -1,7 +1,6 @@
 package mongo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -177,35 +176,14 @@ func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBod
 		return queue.StoredBody{Bytes: doc.Body, Size: int64(len(doc.Body))}, nil
 	}
 	return queue.StoredBody{Size: doc.Size, Open: func() (io.ReadCloser, error) {
-		return &chunkReader{s: s, ctx: ctx, id: messageID, n: doc.Chunks}, nil
+		// One find a chunk, by _id (FerretDB scans for other filters).
+		return &queue.ChunkReader{N: doc.Chunks, Fetch: func(n int) ([]byte, error) {
+			var c chunkDoc
+			err := s.chunks.FindOne(ctx, bson.M{"_id": messageID + "#" + strconv.Itoa(n)}).Decode(&c)
+			if err != nil {
+				return nil, fmt.Errorf("mongodb: body %s chunk %d: %w", messageID, n, notFound(err, queue.ErrNotFound))
+			}
+			return c.Data, nil
+		}}, nil
 	}}, nil
 }
-
-// chunkReader reads a body's chunk documents in order, one find each (by
-// _id: FerretDB scans for other filters).
-type chunkReader struct {
-	s    *Store
-	ctx  context.Context
-	id   string
-	n    int
-	next int
-	cur  bytes.Reader
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	for c.cur.Len() == 0 {
-		if c.next == c.n {
-			return 0, io.EOF
-		}
-		var doc chunkDoc
-		err := c.s.chunks.FindOne(c.ctx, bson.M{"_id": c.id + "#" + strconv.Itoa(c.next)}).Decode(&doc)
-		if err != nil {
-			return 0, fmt.Errorf("mongodb: body %s chunk %d: %w", c.id, c.next, notFound(err, queue.ErrNotFound))
-		}
-		c.next++
-		c.cur.Reset(doc.Data)
-	}
-	return c.cur.Read(p)
-}
-
-func (c *chunkReader) Close() error { return nil }

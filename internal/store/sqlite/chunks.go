@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -54,37 +53,16 @@ func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBod
 		return queue.StoredBody{Bytes: body, Size: int64(len(body))}, nil
 	}
 	return queue.StoredBody{Size: size, Open: func() (io.ReadCloser, error) {
-		return &chunkReader{s: s, ctx: ctx, id: messageID, n: chunks}, nil
+		return &queue.ChunkReader{N: chunks, Fetch: func(n int) ([]byte, error) {
+			var data ownedBytes
+			err := s.queryRow(ctx, `SELECT data FROM body_chunks WHERE message_id = ? AND n = ?`, messageID, n).Scan(&data)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: body %s chunk %d: %w", messageID, n, errNoRows(err, queue.ErrNotFound))
+			}
+			return data, nil
+		}}, nil
 	}}, nil
 }
-
-// chunkReader reads a body's chunks in order, one query each.
-type chunkReader struct {
-	s    *Store
-	ctx  context.Context
-	id   string
-	n    int // chunks in all
-	next int
-	cur  bytes.Reader
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	for c.cur.Len() == 0 {
-		if c.next == c.n {
-			return 0, io.EOF
-		}
-		var data ownedBytes
-		err := c.s.queryRow(c.ctx, `SELECT data FROM body_chunks WHERE message_id = ? AND n = ?`, c.id, c.next).Scan(&data)
-		if err != nil {
-			return 0, fmt.Errorf("sqlite: body %s chunk %d: %w", c.id, c.next, errNoRows(err, queue.ErrNotFound))
-		}
-		c.next++
-		c.cur.Reset(data)
-	}
-	return c.cur.Read(p)
-}
-
-func (c *chunkReader) Close() error { return nil }
 
 // readStored reads a chunked body into memory.
 func readStored(sb queue.StoredBody) ([]byte, error) {
