@@ -121,6 +121,11 @@ type Lease struct {
 	Size    int64
 	// TLSOptional is Message.TLSOptional.
 	TLSOptional bool
+	// HeaderID is the message's Message-ID field (Intake.HeaderMessageID),
+	// which its delivery events carry: kept with the delivery, so that a
+	// node delivering what another accepted need not read the message for
+	// it. Empty when the message has none, or was stored without it.
+	HeaderID string
 }
 
 // Attempt is one try to deliver to one recipient.

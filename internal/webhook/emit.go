@@ -202,7 +202,7 @@ func (e *Emitter) Outcomes(ctx context.Context, items []queue.BounceItem) {
 			continue
 		}
 		p := Payload{Type: typ, Time: o.Attempt.Time, MessageID: l.MessageID,
-			HeaderMessageID: e.headerID(ctx, l.MessageID), Account: l.Account, From: l.From,
+			HeaderMessageID: e.headerID(ctx, l), Account: l.Account, From: l.From,
 			Recipient: l.Recipient, IP: o.Attempt.SourceIP, MX: o.Attempt.MX, MXAddr: o.Attempt.MXAddr,
 			Reply: o.Attempt.Response, Category: o.Attempt.Category, Attempts: l.Attempts}
 		if !r.Attempt.Time.IsZero() {
@@ -222,9 +222,14 @@ func (e *Emitter) Outcomes(ctx context.Context, items []queue.BounceItem) {
 	e.append(ctx, evs)
 }
 
-// headerID is a message's Message-ID header: remembered from its accept on
-// this node, else read from its intake record.
-func (e *Emitter) headerID(ctx context.Context, id string) string {
+// headerID is a message's Message-ID header: as its delivery keeps it
+// (queue.Lease.HeaderID), else remembered from its accept on this node,
+// else read from its intake record.
+func (e *Emitter) headerID(ctx context.Context, l *queue.Lease) string {
+	if l.HeaderID != "" {
+		return l.HeaderID
+	}
+	id := l.MessageID
 	if h, ok := e.headers.get(id); ok {
 		return h
 	}

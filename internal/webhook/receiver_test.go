@@ -284,9 +284,13 @@ func (f *fixture) message(account, headerID string) string {
 // outcome emits one delivery outcome of message id of account: status
 // delivered, deferred or bounced, with reply.
 func (f *fixture) outcome(id, account string, status queue.Status, reply string) {
+	f.leaseOutcome(&queue.Lease{Delivery: queue.Delivery{ID: id + "/0", MessageID: id, Recipient: "bob@gmail.test",
+		Domain: "gmail.test"}, Account: account, From: "sender@" + account + ".test"}, status, reply)
+}
+
+// leaseOutcome emits the outcome of l, as outcome does.
+func (f *fixture) leaseOutcome(l *queue.Lease, status queue.Status, reply string) {
 	now := f.clock.Now()
-	l := &queue.Lease{Delivery: queue.Delivery{ID: id + "/0", MessageID: id, Recipient: "bob@gmail.test", Domain: "gmail.test"},
-		Account: account, From: "sender@" + account + ".test"}
 	a := queue.Attempt{Time: now, SourceIP: "127.0.0.2", MX: "mx.gmail.test", MXAddr: "127.0.0.11:25", Response: reply}
 	if status == queue.StatusBounced {
 		a.Category = "bad-mailbox" // the classifier's, for 5.1.1: it suppresses

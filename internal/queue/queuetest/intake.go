@@ -32,7 +32,7 @@ func sampleIntake() *queue.Intake {
 
 // testIntakeRoundTrip: the intake record Put stores comes back whole from
 // GetMessage, still once the message is final; a message without one (a
-// DSN) has none.
+// DSN) has none. A lease carries the record's Message-ID field.
 func testIntakeRoundTrip(t *testing.T, s queue.Store) {
 	now := time.Now()
 	m := newMessage(now)
@@ -47,7 +47,20 @@ func testIntakeRoundTrip(t *testing.T, s queue.Store) {
 		t.Errorf("message put without intake: Intake = %+v, want nil", got)
 	}
 
-	for _, l := range lease(t, s, ownerA, time.Now(), time.Minute, 10) {
+	ls := lease(t, s, ownerA, time.Now(), time.Minute, 10)
+	if len(ls) != 2 {
+		t.Fatalf("leased %d, want 2", len(ls))
+	}
+	for _, l := range ls {
+		want := ""
+		if l.MessageID == m.ID {
+			want = sampleIntake().HeaderMessageID
+		}
+		if l.HeaderID != want {
+			t.Errorf("lease of %s: HeaderID %q, want %q", l.MessageID, l.HeaderID, want)
+		}
+	}
+	for _, l := range ls {
 		report(t, s, &l, queue.Outcome{Status: queue.StatusDelivered,
 			Attempt: queue.Attempt{Time: time.Now(), SourceIP: "127.0.0.2", MX: "mx.one.test", Response: "250 ok"}})
 	}

@@ -191,7 +191,41 @@ func (s *Store) writeRound(round []*pendingPut) {
 				fail(of[i], "", err)
 			}
 		}
+		if p := of[len(of)-1]; p.msg.ID == last && p.err == nil {
+			s.own.add(last)
+		}
 	}
+}
+
+// ownRounds remembers the last ownRoundsKept rounds this node committed,
+// by their last message: Lease then knows them committed without reading
+// that message (the writer saw it stored), as it mostly leases what its
+// own node just put. An older round is read like another node's.
+type ownRounds struct {
+	mu   sync.Mutex
+	set  map[string]bool
+	ring []string // the same ids, oldest overwritten first
+	next int
+}
+
+const ownRoundsKept = 4096
+
+func (r *ownRounds) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.set == nil {
+		r.set, r.ring = map[string]bool{}, make([]string, ownRoundsKept)
+	}
+	delete(r.set, r.ring[r.next])
+	r.ring[r.next] = id
+	r.set[id] = true
+	r.next = (r.next + 1) % len(r.ring)
+}
+
+func (r *ownRounds) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.set[id]
 }
 
 // insertAll inserts docs and returns each one's error (the same for all

@@ -77,6 +77,8 @@ type deliveryDoc struct {
 	Log     []attemptDoc `bson:"log,omitempty"`
 	// TLSOptional: the message's, as the others above.
 	TLSOptional bool `bson:"tls_optional,omitempty"`
+	// HeaderID: the message's Message-ID field (queue.Lease.HeaderID).
+	HeaderID string `bson:"hid,omitempty"`
 }
 
 // attemptDoc is one attempt, kept inside its delivery: a delivery's

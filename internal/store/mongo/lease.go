@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -21,6 +22,10 @@ const orphanAge = 10 * time.Minute
 // claimFor is how long the claim of a report, hold, release or retry holds
 // its delivery if its writer dies between the claim and the update.
 const claimFor = time.Minute
+
+// ownFirstFor is how long a node leases the mail it put before the mail
+// other nodes put (ownFirst).
+const ownFirstFor = 10 * time.Second
 
 // leaseRounds bounds how often Lease looks again when other nodes won the
 // deliveries it tried to claim.
@@ -53,11 +58,12 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 		if len(cands) == 0 {
 			break
 		}
-		// Nodes leasing at once read the same window of due work; each
-		// taking it in its own random order makes their claims collide
-		// less (a lost claim costs a read and a round). The window is
-		// small, so the oldest work still goes first.
+		// Nodes leasing at once read the same window of due work (the
+		// oldest); each taking it in its own random order, and of the
+		// newest what it put itself first (ownFirst), makes their claims
+		// collide less (a lost claim costs a read and a round).
 		rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+		cands = s.ownFirst(cands, now)
 		committed, err := s.committed(ctx, cands)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb: lease: %w", err)
@@ -102,7 +108,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 				},
 				Owner: owner, Generation: d.Gen + 1, Until: until,
 				From: d.From, Account: d.Account, Created: local(d.Created), Expires: local(d.Expires),
-				Bounce: d.Bounce, Size: d.Size, TLSOptional: d.TLSOptional,
+				Bounce: d.Bounce, Size: d.Size, TLSOptional: d.TLSOptional, HeaderID: d.HeaderID,
 			})
 		}
 		if len(out) >= max || !lost {
@@ -130,21 +136,46 @@ func (s *Store) due(ctx context.Context, now time.Time, limit int) ([]deliveryDo
 	return out, err
 }
 
-// committed tells, for the messages of deliveries, whether Put finished:
-// known for a delivery once leased (OK); otherwise by its round's last
-// message (commit.go), one read a round; otherwise, for a delivery whose
-// round has not committed within commitWait or that names none, by its
-// own message's presence.
-func (s *Store) committed(ctx context.Context, ds []deliveryDoc) (map[string]bool, error) {
-	rounds := map[string]bool{}
+// ownFirst orders ds, keeping each part's order: first those put
+// ownFirstFor ago or more (retries, and whatever a stopped node left),
+// then those this node put lately (in rounds it committed), then those
+// other nodes did, which are theirs to lease first.
+func (s *Store) ownFirst(ds []deliveryDoc, now time.Time) []deliveryDoc {
+	var old, own, rest []deliveryDoc
 	for _, d := range ds {
-		if !d.OK && d.Round != "" {
-			rounds[d.Round] = false
+		switch {
+		case now.Sub(d.Put) >= ownFirstFor:
+			old = append(old, d)
+		case d.Round != "" && s.own.has(d.Round):
+			own = append(own, d)
+		default:
+			rest = append(rest, d)
 		}
 	}
-	if err := s.present(ctx, rounds); err != nil {
+	return append(append(old, own...), rest...)
+}
+
+// committed tells, for the messages of deliveries, whether Put finished:
+// known for a delivery once leased (OK), or whose round this node
+// committed (ownRounds); otherwise by its round's last message (commit.go),
+// one read a round; otherwise, for a delivery whose round has not
+// committed within commitWait or that names none, by its own message's
+// presence.
+func (s *Store) committed(ctx context.Context, ds []deliveryDoc) (map[string]bool, error) {
+	rounds, unknown := map[string]bool{}, map[string]bool{}
+	for _, d := range ds {
+		if !d.OK && d.Round != "" {
+			if s.own.has(d.Round) {
+				rounds[d.Round] = true
+			} else {
+				unknown[d.Round] = false
+			}
+		}
+	}
+	if err := s.present(ctx, unknown); err != nil {
 		return nil, err
 	}
+	maps.Copy(rounds, unknown)
 	now := s.now()
 	out := map[string]bool{}
 	ask := map[string]bool{}

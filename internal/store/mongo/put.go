@@ -60,7 +60,7 @@ func (s *Store) pending(ctx context.Context, m *queue.Message) (*pendingPut, err
 			Domain: domains[i], Status: status, Next: ms(now), Tried: []string{},
 			Put: ms(now), From: doc.From, Account: doc.Account, Created: doc.Created,
 			Expires: doc.Expires, Bounce: doc.Bounce, Size: doc.Size, Rcpts: doc.Rcpts,
-			TLSOptional: doc.TLSOptional,
+			TLSOptional: doc.TLSOptional, HeaderID: headerID(m.Intake),
 		}
 	}
 	var chunks []any
@@ -186,4 +186,12 @@ func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBod
 			return c.Data, nil
 		}}, nil
 	}}, nil
+}
+
+// headerID is the Message-ID field an intake record names, if any.
+func headerID(in *queue.Intake) string {
+	if in == nil {
+		return ""
+	}
+	return in.HeaderMessageID
 }

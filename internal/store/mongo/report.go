@@ -32,8 +32,14 @@ func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) err
 // leased.go), deleted from deliveries (one bulk delete). A crash between
 // the last two leaves the same state in both; readers take the one in
 // deliveries. Last, their messages' status (bulk updates where a message
-// has one recipient; a refresh where it has more).
+// has one recipient; a refresh where it has more). The calls made at once
+// on this node go together (reportqueue.go).
 func (s *Store) ReportAll(ctx context.Context, ls []*queue.Lease, os []queue.Outcome) []error {
+	return s.reports.do(ctx, ls, os, s.reportNow)
+}
+
+// reportNow is ReportAll for one batch.
+func (s *Store) reportNow(ctx context.Context, ls []*queue.Lease, os []queue.Outcome) []error {
 	errs := make([]error, len(ls))
 	byOwner := map[string][]int{}
 	var owners []string

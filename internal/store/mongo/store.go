@@ -78,8 +78,10 @@ type Store struct {
 	recipients   *mongo.Collection // inbound.go
 	hooks        *hooks            // webhooks.go
 
-	puts   putQueue   // the Puts waiting for their round (commit.go)
-	leased leasedDocs // the deliveries this node holds (leased.go)
+	puts    putQueue    // the Puts waiting for their round (commit.go)
+	own     ownRounds   // the rounds this node committed lately (commit.go)
+	reports reportQueue // the ReportAll calls waiting for theirs (reportqueue.go)
+	leased  leasedDocs  // the deliveries this node holds (leased.go)
 }
 
 var (

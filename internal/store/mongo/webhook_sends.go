@@ -19,6 +19,9 @@ import (
 // for, when filtering by account.
 const feedScan = 10
 
+// purgePage is how many events PurgeEvents reads first.
+const purgePage = 8
+
 // readEvents reads the events of seqs from..to by _id, in order; nil for a
 // seq without one.
 func (s *Store) readEvents(ctx context.Context, from, to int64) ([]*hookEventDoc, error) {
@@ -362,35 +365,43 @@ func deleteByID(ctx context.Context, c *mongo.Collection, ids []string) (int, er
 
 // PurgeEvents walks from the tail deleting events older than before (and
 // voids), with their markers, and moves the tail past them. It stops at
-// the first newer event, and at a seq whose append is in flight.
+// the first newer event, and at a seq whose append is in flight. It reads
+// in pages that double from purgePage: a log with nothing old, the usual
+// case, costs a few reads rather than limit.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	tail, err := s.hookTail(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("mongodb: purge events: %w", err)
 	}
-	docs, err := s.readEvents(ctx, tail+1, tail+int64(limit))
-	if err != nil {
-		return 0, fmt.Errorf("mongodb: purge events: %w", err)
-	}
 	var ids []string
 	last, purged := tail, 0
-	for i, d := range docs {
-		seq := tail + 1 + int64(i)
-		if d == nil {
-			verdict, err := s.hole(ctx, seq, s.now())
-			if err != nil {
-				return 0, fmt.Errorf("mongodb: purge events: %w", err)
-			}
-			if verdict != "void" {
-				break // the end (or another node purging), or in flight
-			}
-		} else if !d.Void && !d.Time.Before(ms(before)) {
-			break
-		} else if !d.Void {
-			purged++
+	for page := purgePage; last < tail+int64(limit); page *= 2 {
+		from := last + 1
+		docs, err := s.readEvents(ctx, from, min(last+int64(page), tail+int64(limit)))
+		if err != nil {
+			return 0, fmt.Errorf("mongodb: purge events: %w", err)
 		}
-		ids = append(ids, seqKey(seq))
-		last = seq
+		for i, d := range docs {
+			seq := from + int64(i)
+			if d == nil {
+				verdict, err := s.hole(ctx, seq, s.now())
+				if err != nil {
+					return 0, fmt.Errorf("mongodb: purge events: %w", err)
+				}
+				if verdict != "void" {
+					break // the end (or another node purging), or in flight
+				}
+			} else if !d.Void && !d.Time.Before(ms(before)) {
+				break
+			} else if !d.Void {
+				purged++
+			}
+			ids = append(ids, seqKey(seq))
+			last = seq
+		}
+		if last < from+int64(len(docs))-1 {
+			break // stopped inside the page
+		}
 	}
 	// Events first: a marker without its event would read as an append
 	// cut short, and be voided again.

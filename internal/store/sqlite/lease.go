@@ -19,7 +19,8 @@ import (
 const leaseQuery = `
 SELECT d.id, d.message_id, d.recipient, d.domain, d.status, d.attempts,
        d.next_attempt, d.tried_ips, d.next_ip, d.response, d.generation, d.delay_notified,
-       m.mail_from, m.account, m.created, m.expires, m.bounce, m.size, m.tls_optional
+       m.mail_from, m.account, m.created, m.expires, m.bounce, m.size, m.tls_optional,
+       coalesce(json_extract(m.intake, '$.header_message_id'), '')
 FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
 WHERE d.status IN ('queued','deferred') AND d.next_attempt <= ?
 ORDER BY d.next_attempt
@@ -49,7 +50,7 @@ func (s *Store) Lease(ctx context.Context, owner string, now time.Time, leaseFor
 			var tried string
 			err := rows.Scan(&l.ID, &l.MessageID, &l.Recipient, &l.Domain, &l.Status, &l.Attempts,
 				&next, &tried, &l.NextIP, &l.Response, &l.Generation, &l.DelayNotified,
-				&l.From, &l.Account, &created, &expires, &l.Bounce, &l.Size, &l.TLSOptional)
+				&l.From, &l.Account, &created, &expires, &l.Bounce, &l.Size, &l.TLSOptional, &l.HeaderID)
 			if err != nil {
 				rows.Close()
 				return err

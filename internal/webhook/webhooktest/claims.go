@@ -258,6 +258,28 @@ func testPurge(t *testing.T, s Store, now time.Time) {
 
 // testHeaderMessageID: a stored message's Message-ID header comes back by
 // its id; "" for a message without one, queue.ErrNotFound for none.
+// testPurgePages: PurgeEvents takes up to limit old events however a
+// store pages its reads, and stops at the first newer one.
+func testPurgePages(t *testing.T, s Store, now time.Time) {
+	old := now.Add(-80 * time.Hour)
+	var evs []webhook.Event
+	for i := range 20 {
+		evs = append(evs, Event(fmt.Sprint("old", i), fmt.Sprint("m", i), "shop1", old.Add(time.Duration(i)*time.Second)))
+	}
+	for i := range 3 {
+		evs = append(evs, Event(fmt.Sprint("new", i), fmt.Sprint("n", i), "shop1", now))
+	}
+	mustAppend(t, s, nil, evs...)
+	for _, c := range []struct{ limit, want int }{{15, 15}, {100, 5}, {100, 0}} {
+		if n, err := s.PurgeEvents(t.Context(), now.Add(-time.Hour), c.limit); err != nil || n != c.want {
+			t.Fatalf("PurgeEvents(limit %d) = %d, %v; want %d", c.limit, n, err, c.want)
+		}
+	}
+	if got, _ := feedIDs(t, s, 0, "", 10, now); !reflect.DeepEqual(got, []string{"new0", "new1", "new2"}) {
+		t.Fatalf("feed after purge: %v", got)
+	}
+}
+
 func testHeaderMessageID(t *testing.T, s Store, now time.Time) {
 	with := &queue.Message{ID: queue.NewID(now), Account: "shop1", From: "a@shop1.test", Recipients: []string{"b@gmail.test"},
 		Body: []byte("x"), Created: now, Expires: now.Add(time.Hour), Intake: &queue.Intake{HeaderMessageID: "1@shop1.test"}}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"FinishRetryLater", testRetry},
 		{"DeleteEndpointDropsSends", testDeleteEndpoint},
 		{"GiveUpPurgePending", testPurge},
+		{"PurgeAcrossPages", testPurgePages},
 		{"HeaderMessageID", testHeaderMessageID},
 	}
 	for _, tc := range tests {
