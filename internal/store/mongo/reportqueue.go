@@ -73,11 +73,6 @@ func (q *reportQueue) do(ctx context.Context, ls []*queue.Lease, os []queue.Outc
 // writeBatch records batch in one write under its first call's context
 // (the one writing) and answers the others.
 func writeBatch(batch []*reportCall, write func(context.Context, []*queue.Lease, []queue.Outcome) []error) {
-	if len(batch) == 1 {
-		c := batch[0]
-		c.errs = write(c.ctx, c.ls, c.os)
-		return
-	}
 	var ls []*queue.Lease
 	var os []queue.Outcome
 	for _, c := range batch {
