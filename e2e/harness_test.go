@@ -148,7 +148,9 @@ func (e *env) serve() *proc {
 			t.Logf("sendpool output:\n%s", p.out.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	// It starts in well under a second; the deadline is for a CI machine
+	// loaded by the whole suite at once.
+	deadline := time.Now().Add(startWithin)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := e.api().Health(ctx)
@@ -156,10 +158,32 @@ func (e *env) serve() *proc {
 		if err == nil {
 			return p
 		}
-		if time.Now().After(deadline) || p.cmd.ProcessState != nil {
-			t.Fatalf("sendpool did not start: %v\n%s", err, p.out.String())
+		if p.cmd.ProcessState != nil {
+			t.Fatalf("sendpool exited before it started: %v\n%s", err, p.out.String())
+		}
+		if time.Now().After(deadline) {
+			p.dumpStacks()
+			t.Fatalf("sendpool did not start within %v: %v; its goroutines, where it waited:\n%s", startWithin, err, p.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startWithin bounds how long serve may take to answer /healthz.
+const startWithin = time.Minute
+
+// dumpStacks makes the process print every goroutine's stack and exit
+// (SIGQUIT, the Go runtime's default), so that a start that hung says
+// where.
+func (p *proc) dumpStacks() {
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
 	}
 }
 
