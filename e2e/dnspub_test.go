@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -58,25 +55,7 @@ api_key = %q
 server_id = "localhost"
 nameservers = [%q]
 `, p.Zone, p.URL, p.APIKey, p.Addr)
-	testDNSPublish(t, p.Zone, p.Addr, zone, func(name string, values ...string) {
-		var recs []map[string]any
-		for _, v := range values {
-			recs = append(recs, map[string]any{"content": `"` + v + `"`, "disabled": false})
-		}
-		body, _ := json.Marshal(map[string]any{"rrsets": []map[string]any{{"name": name + ".", "type": "TXT",
-			"ttl": 300, "changetype": "REPLACE", "records": recs}}})
-		req, _ := http.NewRequest(http.MethodPatch, p.URL+"/api/v1/servers/localhost/zones/"+p.Zone+".", bytes.NewReader(body))
-		req.Header.Set("X-API-Key", p.APIKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("PowerDNS PATCH: %s", resp.Status)
-		}
-	})
+	testDNSPublish(t, p.Zone, p.Addr, zone, func(name string, values ...string) { p.SetTXT(t, name, values...) })
 }
 
 func testDNSPublish(t *testing.T, zone, server, publish string, preset func(name string, values ...string)) {

@@ -1,9 +1,6 @@
 package dnspub
 
 import (
-	"bytes"
-	"encoding/json"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -46,29 +43,6 @@ func nsupdate(t *testing.T, b testenv.Bind, name string, values ...string) {
 	}
 }
 
-// pdnsAdd adds TXT records through PowerDNS's API directly, as a
-// customer's own tooling would.
-func pdnsAdd(t *testing.T, p testenv.PDNS, name string, values ...string) {
-	t.Helper()
-	var recs []map[string]any
-	for _, v := range values {
-		recs = append(recs, map[string]any{"content": `"` + v + `"`, "disabled": false})
-	}
-	body, _ := json.Marshal(map[string]any{"rrsets": []map[string]any{{"name": name + ".", "type": "TXT", "ttl": 300,
-		"changetype": "REPLACE", "records": recs}}})
-	req, _ := http.NewRequest(http.MethodPatch, p.URL+"/api/v1/servers/localhost/zones/"+p.Zone+".", bytes.NewReader(body))
-	req.Header.Set("X-API-Key", p.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("PowerDNS PATCH: %s", resp.Status)
-	}
-}
-
 func TestPublishBind(t *testing.T) {
 	w, b := bindWorld(t)
 	testPublish(t, w, func(name string, vs ...string) { nsupdate(t, b, name, vs...) })
@@ -76,7 +50,7 @@ func TestPublishBind(t *testing.T) {
 
 func TestPublishPowerDNS(t *testing.T) {
 	w, p := pdnsWorld(t)
-	testPublish(t, w, func(name string, vs ...string) { pdnsAdd(t, p, name, vs...) })
+	testPublish(t, w, func(name string, vs ...string) { p.SetTXT(t, name, vs...) })
 }
 
 // testPublish: a domain with its own SPF, DMARC and another TXT record gets
