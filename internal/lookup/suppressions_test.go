@@ -1,7 +1,10 @@
 package lookup
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,5 +64,83 @@ func TestSuppressionsWriteThroughNode(t *testing.T) {
 	}
 	if err := a.DeleteSuppression(ctx, "shop1", "bob@gmail.test"); !errors.Is(err, suppression.ErrNotFound) {
 		t.Fatalf("DeleteSuppression twice: %v", err)
+	}
+}
+
+// readsCounted counts a suppression store's reads.
+type readsCounted struct {
+	suppression.Store
+	reads atomic.Int64
+}
+
+func (r *readsCounted) GetSuppression(ctx context.Context, account, address string) (*suppression.Entry, error) {
+	r.reads.Add(1)
+	return r.Store.GetSuppression(ctx, account, address)
+}
+
+func (r *readsCounted) ListSuppressions(ctx context.Context, account string, limit int) ([]*suppression.Entry, error) {
+	r.reads.Add(1)
+	return r.Store.ListSuppressions(ctx, account, limit)
+}
+
+// TestSuppressionsAccountWithNone: the recipients of an account with no
+// entry cost one read of the store for the TTL, however many; an account
+// with entries is looked up by recipient; an entry added through the node
+// counts at once, one added through another node within the TTL; with no
+// TTL every lookup reads the store once.
+func TestSuppressionsAccountWithNone(t *testing.T) {
+	st := &readsCounted{Store: openStore(t)}
+	ctx := t.Context()
+	ca, cb := newClock(), newClock()
+	a, b := NewSuppressions(st, 5*time.Second, ca.Now), NewSuppressions(st, 5*time.Second, cb.Now)
+	found := func(s *Suppressions, account, addr string) bool {
+		_, err := s.GetSuppression(ctx, account, addr)
+		if err != nil && !errors.Is(err, suppression.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	if err := st.PutSuppression(ctx, suppressiontest.Entry("listed", "gone@gmail.test", ca.Clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 100 {
+		if found(a, "clean", fmt.Sprintf("r%d@gmail.test", i)) {
+			t.Fatal("an entry for an account without any")
+		}
+	}
+	if n := st.reads.Load(); n != 1 {
+		t.Fatalf("100 recipients of an account without entries: %d reads, want 1", n)
+	}
+	st.reads.Store(0)
+	if !found(a, "listed", "gone@gmail.test") || found(a, "listed", "r1@gmail.test") || found(a, "listed", "r2@gmail.test") {
+		t.Fatal("an account with entries: wrong answers")
+	}
+	if n := st.reads.Load(); n != 4 {
+		t.Fatalf("3 recipients of an account with entries: %d reads, want 4 (the list, then each)", n)
+	}
+
+	found(b, "clean", "x@gmail.test") // b knows "clean" has none
+	if err := a.PutSuppression(ctx, suppressiontest.Entry("clean", "new@gmail.test", ca.Clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if !found(a, "clean", "new@gmail.test") {
+		t.Fatal("the node that added the first entry does not see it")
+	}
+	if found(b, "clean", "new@gmail.test") {
+		t.Fatal("the other node did not use what it knew within the TTL")
+	}
+	cb.Add(6 * time.Second)
+	if !found(b, "clean", "new@gmail.test") {
+		t.Fatal("the other node does not see the first entry after the TTL")
+	}
+
+	st.reads.Store(0)
+	uncached := NewSuppressions(st, 0, nil)
+	for i := range 3 {
+		found(uncached, "clean", fmt.Sprintf("u%d@gmail.test", i))
+	}
+	if n := st.reads.Load(); n != 3 {
+		t.Fatalf("no TTL: %d reads for 3 lookups, want 3", n)
 	}
 }
