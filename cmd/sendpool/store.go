@@ -23,7 +23,8 @@ import (
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, onFull func() bool) (store, error) {
 	switch cfg.Store.Backend {
 	case "mongodb":
-		st, err := mongo.Open(ctx, cfg.Store.MongoDBURI, mongo.Options{Logger: logger})
+		st, err := mongo.Open(ctx, cfg.Store.MongoDBURI, mongo.Options{Logger: logger,
+			BodyCache: int64(cfg.Store.BodyCache)})
 		if err != nil {
 			return nil, fmt.Errorf("store.mongodb_uri: %w", err)
 		}
@@ -33,7 +34,8 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, onF
 			return nil, fmt.Errorf("server.data_dir: %w", err)
 		}
 		path := filepath.Join(cfg.Server.DataDir, "queue.db")
-		st, err := sqlite.Open(path, sqlite.Options{Logger: logger, OnFull: onFull})
+		st, err := sqlite.Open(path, sqlite.Options{Logger: logger, OnFull: onFull,
+			BodyCache: int64(cfg.Store.BodyCache)})
 		if errors.Is(err, sqlite.ErrCorrupt) {
 			return nil, corruptStore(path, err) // bounds.go
 		}

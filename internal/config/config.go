@@ -46,8 +46,10 @@ type Server struct {
 	// restarting under the same id takes its own leases back at once.
 	NodeID string `toml:"node_id"`
 	// LookupCacheTTL is how long a node keeps an account or domain it read
-	// for intake and DKIM signing; a change made through another node's API
-	// takes effect here within it. 0: no cache.
+	// for intake and DKIM signing, and a suppression list's answer (an
+	// address on it or not, an account with none); a change made through
+	// another node (its API, its bounces) takes effect here within it. 0: no
+	// cache.
 	LookupCacheTTL Duration `toml:"lookup_cache_ttl"`
 }
 
@@ -116,6 +118,11 @@ type Store struct {
 	// or bounced) is kept, with its trace, before it is deleted; 0 keeps
 	// every message for good.
 	Retention Duration `toml:"retention"`
+	// BodyCache is the memory that keeps the bodies of the messages this
+	// node took last, for their delivery, which then reads nothing back
+	// from the store (most mail leaves within seconds of its 250; older
+	// mail and another node's are read as before). "0": none.
+	BodyCache Size `toml:"body_cache"`
 	// Bounds (bounds.go): min_free_space.
 	StoreBounds
 }
@@ -266,9 +273,10 @@ func Default() *Config {
 			MaxMessageSize: 25 << 20,
 			MaxRecipients:  100,
 		},
-		HTTP:  HTTP{Listen: "127.0.0.1:8025"},
-		DNS:   DNS{CacheMaxTTL: Duration(5 * time.Minute), PublishInterval: Duration(defaultPublishInterval)},
-		Store: Store{Backend: "sqlite", MongoDBURI: "mongodb://127.0.0.1:27017/sendpool", Retention: Duration(720 * time.Hour)},
+		HTTP: HTTP{Listen: "127.0.0.1:8025"},
+		DNS:  DNS{CacheMaxTTL: Duration(5 * time.Minute), PublishInterval: Duration(defaultPublishInterval)},
+		Store: Store{Backend: "sqlite", MongoDBURI: "mongodb://127.0.0.1:27017/sendpool", Retention: Duration(720 * time.Hour),
+			BodyCache: 32 << 20},
 		State: State{Backend: "memory", RedisURL: "redis://127.0.0.1:6379/0"},
 		Delivery: Delivery{
 			Port: 25,
@@ -364,6 +372,9 @@ func (c *Config) Validate() Errors {
 		}
 	default:
 		bad("store.backend", "%q: want \"sqlite\" or \"mongodb\"", c.Store.Backend)
+	}
+	if c.Store.BodyCache < 0 {
+		bad("store.body_cache", "must not be negative (\"0\" keeps none)")
 	}
 	if c.Store.Retention < 0 {
 		bad("store.retention", "must not be negative (\"0\" keeps messages for good)")

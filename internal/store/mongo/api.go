@@ -285,6 +285,7 @@ func (s *Store) changeMessage(ctx context.Context, id string, rcpts int, match f
 // goes last, so that a Delete cut short leaves it to be deleted again.
 // A worker delivering one of its deliveries has its Report refused.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	s.bodies.Forget(id)
 	if err := s.messages.FindOne(ctx, bson.M{"_id": id},
 		options.FindOne().SetProjection(bson.M{"_id": 1})).Err(); err != nil {
 		if err = notFound(err, queue.ErrNotFound); errors.Is(err, queue.ErrNotFound) {
@@ -353,6 +354,9 @@ func (s *Store) refresh(ctx context.Context, id string) error {
 // setStatus writes a message's summary status; once final, it drops the
 // body and notes when (finished, which Purge goes by).
 func (s *Store) setStatus(ctx context.Context, id string, st queue.Status, chunked bool) error {
+	if st.Final() {
+		s.bodies.Forget(id) // dropped: no delivery will read it
+	}
 	if _, err := s.messages.UpdateOne(ctx, bson.M{"_id": id}, s.statusUpdate(st)); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}

@@ -31,7 +31,13 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	if err != nil {
 		return err
 	}
-	return s.commit(ctx, p)
+	if err := s.commit(ctx, p); err != nil {
+		return err
+	}
+	if p.msg.Chunks == 0 {
+		s.bodies.Add(m.ID, p.msg.Body) // for OpenBody: delivery reads no document back
+	}
+	return nil
 }
 
 // pending is what Put writes of m.
@@ -156,10 +162,17 @@ func (s *Store) putSpooled(ctx context.Context, m *queue.Message) (chunks int, s
 	}
 }
 
-// OpenBody returns a message's body for delivery: whole when it is in the
-// message document, otherwise a reader of its chunk documents, one read at
-// a time (issue 13).
+// OpenBody returns a message's body for delivery: from memory if this node
+// put it lately (Options.BodyCache); whole when it is in the message
+// document; otherwise a reader of its chunk documents, one read at a time
+// (issue 13). What memory keeps is the body stored: a delivery is leased
+// only while its message is stored and not final, and this node forgets
+// a body when it finishes or deletes the message (one another node
+// finished stays until pushed out, unread).
 func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBody, error) {
+	if b, ok := s.bodies.Get(messageID); ok {
+		return queue.StoredBody{Bytes: b, Size: int64(len(b))}, nil
+	}
 	var doc messageDoc
 	err := s.messages.FindOne(ctx, bson.M{"_id": messageID},
 		options.FindOne().SetProjection(bson.M{"body": 1, "chunks": 1, "dropped": 1, "size": 1})).Decode(&doc)

@@ -56,6 +56,9 @@ type Options struct {
 	// Monitor, if set, sees every command the store's client sends (tests
 	// count them; cmd/sendpool sets none).
 	Monitor *event.CommandMonitor
+	// BodyCache is how many bytes of the bodies this node put last it
+	// keeps in memory for their delivery (queue.RecentBodies); 0: none.
+	BodyCache int64
 }
 
 // Store is the MongoDB queue.Store and account.Store.
@@ -78,10 +81,11 @@ type Store struct {
 	recipients   *mongo.Collection // inbound.go
 	hooks        *hooks            // webhooks.go
 
-	puts    putQueue    // the Puts waiting for their round (commit.go)
-	own     ownRounds   // the rounds this node committed lately (commit.go)
-	reports reportQueue // the ReportAll calls waiting for theirs (reportqueue.go)
-	leased  leasedDocs  // the deliveries this node holds (leased.go)
+	puts    putQueue            // the Puts waiting for their round (commit.go)
+	own     ownRounds           // the rounds this node committed lately (commit.go)
+	reports reportQueue         // the ReportAll calls waiting for theirs (reportqueue.go)
+	leased  leasedDocs          // the deliveries this node holds (leased.go)
+	bodies  *queue.RecentBodies // the bodies this node put last (put.go)
 }
 
 var (
@@ -128,6 +132,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Store, error) {
 		log:       opts.Logger,
 		now:       opts.Now,
 		chunkSize: cmp.Or(opts.ChunkSize, DefaultChunkSize),
+		bodies:    queue.NewRecentBodies(opts.BodyCache),
 		client:    client,
 		db:        client.Database(dbName),
 	}

@@ -48,6 +48,12 @@ func TestConformance(t *testing.T) {
 	queuetest.Run(t, func(t *testing.T) queue.Store { return openTest(t, Options{}) })
 }
 
+// TestKeptBodies: with Options.BodyCache, delivery opens the body this
+// node put (queuetest.KeptBodies): no find, no document decoded.
+func TestKeptBodies(t *testing.T) {
+	queuetest.KeptBodies(t, openTest(t, Options{BodyCache: 1 << 20}))
+}
+
 // TestBodyStoredOnce looks inside: one copy of the body however many
 // recipients, in chunks when large, and none once every recipient has it.
 func TestBodyStoredOnce(t *testing.T) {

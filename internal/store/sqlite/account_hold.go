@@ -63,7 +63,7 @@ func (s *Store) changeAccount(ctx context.Context, account, update string, args 
 			return err
 		}
 		for _, id := range ids {
-			if err := refreshStatus(tx, id, s.now()); err != nil {
+			if err := s.refreshStatus(tx, id, s.now()); err != nil {
 				return err
 			}
 		}

@@ -196,6 +196,7 @@ func (s *Store) Retry(ctx context.Context, id string) error {
 
 // Delete removes a message, its deliveries and their attempts.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	s.bodies.Forget(id)
 	err := s.write(ctx, func(tx *writeTx) error {
 		res, err := tx.Exec(`DELETE FROM messages WHERE id = ?`, id)
 		return affected(res, err, queue.ErrNotFound)
@@ -217,7 +218,7 @@ func (s *Store) change(ctx context.Context, what, id string, fn func(tx *writeTx
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return refreshStatus(tx, id, s.now())
+		return s.refreshStatus(tx, id, s.now())
 	})
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		return fmt.Errorf("sqlite: %s %s: %w", what, id, err)

@@ -30,10 +30,21 @@ func putChunks(tx *writeTx, m *queue.Message, n int) error {
 	return nil
 }
 
-// OpenBody returns a message's body for delivery: whole when it was stored
-// so, otherwise a reader of its chunks, one read at a time (issue 13).
-// ErrNotFound once the body was dropped.
+// OpenBody returns a message's body for delivery: from memory if this
+// store wrote it lately (Options.BodyCache), else as openStored reads it.
+// What memory keeps is the body stored: it is forgotten when the message
+// is finished (refreshStatus) or deleted.
 func (s *Store) OpenBody(ctx context.Context, messageID string) (queue.StoredBody, error) {
+	if b, ok := s.bodies.Get(messageID); ok {
+		return queue.StoredBody{Bytes: b, Size: int64(len(b))}, nil
+	}
+	return s.openStored(ctx, messageID)
+}
+
+// openStored reads a message's body: whole when it was stored so,
+// otherwise a reader of its chunks, one read at a time (issue 13).
+// ErrNotFound once the body was dropped.
+func (s *Store) openStored(ctx context.Context, messageID string) (queue.StoredBody, error) {
 	var body ownedBytes
 	var dropped bool
 	var chunks int

@@ -153,7 +153,7 @@ func (s *Store) Report(ctx context.Context, l *queue.Lease, o queue.Outcome) err
 		if err != nil {
 			return err
 		}
-		return refreshStatus(tx, l.MessageID, s.now())
+		return s.refreshStatus(tx, l.MessageID, s.now())
 	})
 	if err != nil && !errors.Is(err, queue.ErrLeaseLost) {
 		return fmt.Errorf("sqlite: report %s: %w", l.ID, err)
@@ -189,7 +189,7 @@ func (s *Store) ReleaseOwner(ctx context.Context, owner string) (int, error) {
 // itself a message like any other. finished, kept in step, is when the
 // message became final (now, the store's clock), 0 while it is not: Purge
 // goes by it.
-func refreshStatus(tx *writeTx, messageID string, now time.Time) error {
+func (s *Store) refreshStatus(tx *writeTx, messageID string, now time.Time) error {
 	rows, err := tx.Query(`SELECT status FROM deliveries WHERE message_id = ?`, messageID)
 	if err != nil {
 		return err
@@ -208,6 +208,9 @@ func refreshStatus(tx *writeTx, messageID string, now time.Time) error {
 		return err
 	}
 	st := queue.Summarize(statuses)
+	if st.Final() {
+		s.bodies.Forget(messageID) // dropped: no delivery will read it
+	}
 	_, err = tx.Exec(`UPDATE messages
 		SET status = ?1, body = CASE WHEN ?2 THEN NULL ELSE body END,
 		    finished = CASE WHEN NOT ?2 THEN 0 WHEN finished > 0 THEN finished ELSE ?3 END

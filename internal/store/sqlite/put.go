@@ -19,7 +19,20 @@ func (s *Store) Put(ctx context.Context, m *queue.Message) error {
 	if err := s.writeGrowing(ctx, put); err != nil {
 		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
 	}
+	s.keepBody(m)
 	return nil
+}
+
+// keepBody keeps the body of m, just committed, for its delivery; a
+// spooled one is read from its chunks.
+func (s *Store) keepBody(m *queue.Message) {
+	if m.Spooled == nil {
+		body := m.Body
+		if body == nil {
+			body = []byte{}
+		}
+		s.bodies.Add(m.ID, body)
+	}
 }
 
 // putOp prepares Put's write of m.
@@ -73,7 +86,7 @@ func (s *Store) putOp(m *queue.Message) (func(tx *writeTx) error, error) {
 // final and the body was dropped. A body stored in chunks is put together
 // (bounces read it so); delivery reads it with OpenBody instead.
 func (s *Store) Body(ctx context.Context, messageID string) ([]byte, error) {
-	sb, err := s.OpenBody(ctx, messageID)
+	sb, err := s.openStored(ctx, messageID)
 	if err != nil || sb.Open == nil {
 		return sb.Bytes, err
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	// it did. The writes that do not add mail are then tried again
 	// (full.go). nil: they are tried again once all the same.
 	OnFull func() bool
+	// BodyCache is how many bytes of the bodies this store wrote last it
+	// keeps in memory for their delivery (queue.RecentBodies); 0: none.
+	BodyCache int64
 }
 
 // Store is the SQLite queue.Store and account.Store.
@@ -48,6 +51,7 @@ type Store struct {
 	// corrupt is the first corruption SQLite reported (full.go), for the
 	// health check; nil while none.
 	corrupt atomic.Pointer[string]
+	bodies  *queue.RecentBodies // the bodies Put wrote last
 
 	w  *sql.DB  // one connection, used only by the writer goroutine
 	tx *writeTx // that connection, held for good
@@ -147,6 +151,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:     opts.Now,
 		path:    path,
 		onFull:  opts.OnFull,
+		bodies:  queue.NewRecentBodies(opts.BodyCache),
 		w:       w,
 		tx:      &writeTx{c: conn, stmts: map[string]*sql.Stmt{}},
 		r:       r,

@@ -142,3 +142,23 @@ func TestReopenKeepsSchema(t *testing.T) {
 		t.Fatalf("message after reopen: %v", err)
 	}
 }
+
+// TestKeptBodies: with Options.BodyCache, delivery opens the body Put or
+// PutWithEvents was given (queuetest.KeptBodies), not one read back.
+func TestKeptBodies(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), Options{BodyCache: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	queuetest.KeptBodies(t, s)
+
+	m := &queue.Message{Account: "acme", From: "a@acme.test", Body: []byte("Subject: hi\r\n\r\nhi\r\n"),
+		Recipients: []string{"r@one.test"}}
+	if err := s.PutWithEvents(t.Context(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sb, err := s.OpenBody(t.Context(), m.ID); err != nil || &sb.Bytes[0] != &m.Body[0] {
+		t.Fatalf("OpenBody after PutWithEvents: %v, not the body kept", err)
+	}
+}

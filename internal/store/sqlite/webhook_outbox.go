@@ -46,6 +46,7 @@ func (s *Store) PutWithEvents(ctx context.Context, m *queue.Message, recs []webh
 	}); err != nil {
 		return fmt.Errorf("sqlite: put %s: %w", m.ID, err)
 	}
+	s.keepBody(m)
 	for i := range recs {
 		recs[i].Event.Seq = seqs[i]
 	}
