@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // A group of deliveries shares one connection (up to
@@ -13,7 +12,7 @@ import (
 // again by the node that took its leases over. So a courier says each
 // success as it happens (Delivered) and the scheduler records it while the
 // group goes on, in batches (one gathers while the last is written): what
-// a killed node sends twice is only what the last batch held.
+// a killed node sends twice is only what the batches being written held.
 
 // Delivered tells the scheduler whose group ctx was made for that the
 // receiver accepted l's message; r is the Result the courier will also
@@ -80,30 +79,22 @@ func (e *early) add(l *Lease, r Result) {
 	}
 }
 
-// earlyGather is how long a success waits for others to be recorded with
-// it: one write for many of a fast receiver's messages (a write per
-// message would double the store's load), at the cost of sending again
-// what a node killed within it had delivered.
-const earlyGather = 100 * time.Millisecond
-
+// run records successes as a group commit: the first goes at once, and
+// those said while a batch is written go together in the next (kick holds
+// one wake-up). No timer holds a success back: each moment it waits is a
+// moment in which a killed node has delivered it without recording it, and
+// the store's own group commit (SQLite's writer, MongoDB's report rounds)
+// already merges what many groups record at once.
 func (e *early) run(group []*Lease) {
 	defer close(e.over)
 	for {
 		select {
 		case <-e.kick:
+			e.flush(group)
 		case <-e.stop:
 			e.flush(group)
 			return
 		}
-		t := time.NewTimer(earlyGather)
-		select {
-		case <-t.C:
-		case <-e.stop:
-			t.Stop()
-			e.flush(group)
-			return
-		}
-		e.flush(group)
 	}
 }
 
