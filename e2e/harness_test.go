@@ -22,6 +22,7 @@ import (
 	"sendpool/internal/api"
 	"sendpool/internal/apiclient"
 	"sendpool/internal/sandbox"
+	"sendpool/internal/testenv"
 )
 
 var binary string
@@ -265,13 +266,7 @@ func messageIDs(s *sandbox.Sink) []string {
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, timeout, what, cond)
 }
 
 type syncBuffer struct {

@@ -12,6 +12,7 @@ import (
 	"sendpool/internal/queue"
 	"sendpool/internal/store/sqlite"
 	"sendpool/internal/testclock"
+	"sendpool/internal/testenv"
 )
 
 // The scheduler runs against the real SQLite store, a fake courier and a
@@ -230,13 +231,7 @@ func (h *harness) recipient(id, rcpt string) queue.RecipientDetail {
 // eventually waits until cond holds; the deadline only guards a hang.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // withinJitter reports whether d is step ±10% (Next is kept to the

@@ -20,6 +20,7 @@ import (
 	"sendpool/internal/queue"
 	"sendpool/internal/store/sqlite"
 	"sendpool/internal/testclock"
+	"sendpool/internal/testenv"
 	"sendpool/internal/webhook"
 )
 
@@ -307,11 +308,5 @@ func (f *fixture) leaseOutcome(l *queue.Lease, status queue.Status, reply string
 // eventually polls cond for up to 20 seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 20*time.Second, what, cond)
 }

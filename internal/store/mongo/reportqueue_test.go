@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sendpool/internal/queue"
+	"sendpool/internal/testenv"
 )
 
 // gatedWrites is a report write whose first call waits for gate, as a
@@ -100,11 +101,5 @@ func TestReportsMerged(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }
