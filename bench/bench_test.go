@@ -176,8 +176,10 @@ func TestLoadClients(t *testing.T) {
 			if client == clientPlain && len(conns) < 3 {
 				t.Errorf("%d connections for 25 messages, want a new one every %d", len(conns), plainPerConn)
 			}
-			if client == clientPipelining && len(conns) != 2 {
-				t.Errorf("%d connections, want one per session", len(conns))
+			// At most one per session: a session started late may find
+			// every message taken by the other, and then never dials.
+			if client == clientPipelining && (len(conns) == 0 || len(conns) > p.Sessions) {
+				t.Errorf("%d connections, want one per session at most (%d)", len(conns), p.Sessions)
 			}
 		})
 	}

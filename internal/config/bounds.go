@@ -64,9 +64,9 @@ const (
 	// (statfs) is reused.
 	SpaceCheckEvery = time.Second
 	// SpaceReserveMin and SpaceReserveMax bound the reserve file kept in
-	// data_dir (a quarter of min_free_space): released when the disk is
-	// about to fill, so that the store can still record deliveries and
-	// delete messages. SQLite's WAL holds up to 4 MB before a checkpoint
+	// data_dir (a quarter of min_free_space): released when a write of
+	// the store finds the disk full, so that the store can still record
+	// deliveries and delete messages. SQLite's WAL holds up to 4 MB before a checkpoint
 	// copies it into the database file, which may have to grow by as
 	// much: on a full 16 MB tmpfs a 6 MB reserve let every write go on
 	// (lease, report, delete, then a Put once space was freed), none

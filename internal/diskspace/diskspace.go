@@ -8,8 +8,10 @@
 // (logs, another program): SQLite then needs a little room to record a
 // delivery or a deletion (its WAL grows before a checkpoint can write the
 // pages back). So the Guard keeps a reserve file in the data directory,
-// released when the disk is about to fill or when a write fails for lack
-// of space (Release), and made again once there is room.
+// released only when one of the store's writes fails for lack of space
+// (Release), and made again once there is room. It is not given up early,
+// when the disk is merely about to fill: whatever is filling the disk
+// would take that room too, and the store's next write would find none.
 package diskspace
 
 import (
@@ -110,9 +112,18 @@ func (g *Guard) Release() bool {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	freed := g.releaseLocked("a write failed for lack of space")
 	g.at = time.Time{} // look again at the next Low
-	return freed
+	if !g.reserved {
+		return false
+	}
+	if err := os.Remove(g.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		g.log.Error("disk space: cannot delete the reserve file", "file", g.path, "err", err)
+		return false
+	}
+	g.reserved = false
+	g.log.Warn("disk space: reserve released: a write of the store failed for lack of space",
+		"file", g.path, "bytes", g.cfg.Reserve)
+	return true
 }
 
 // Close waits for a reserve being made.
@@ -152,31 +163,12 @@ func (g *Guard) refreshLocked() {
 		}
 		g.low = low
 	}
-	switch {
-	case g.reserved && free < g.cfg.Reserve:
-		// About to be full: the store gets the reserve's room now,
-		// before one of its writes fails.
-		g.releaseLocked("the disk is almost full")
-	case !g.reserved && !g.filling && g.cfg.Reserve > 0 && free >= g.cfg.MinFree+g.cfg.Reserve:
+	if !g.reserved && !g.filling && g.cfg.Reserve > 0 && free >= g.cfg.MinFree+g.cfg.Reserve {
 		// Room for the reserve without going under the minimum.
 		g.filling = true
 		g.fillDone = make(chan struct{})
 		go g.fill(g.fillDone)
 	}
-}
-
-func (g *Guard) releaseLocked(why string) bool {
-	if !g.reserved {
-		return false
-	}
-	if err := os.Remove(g.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		g.log.Error("disk space: cannot delete the reserve file", "file", g.path, "err", err)
-		return false
-	}
-	g.reserved = false
-	g.log.Warn("disk space: reserve released for the store's own writes", "file", g.path,
-		"bytes", g.cfg.Reserve, "why", why)
-	return true
 }
 
 // fill makes the reserve file with its blocks really taken: allocated

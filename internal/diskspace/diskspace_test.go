@@ -10,8 +10,9 @@ import (
 )
 
 // TestGuard on a real small disk: low under the minimum, the reserve made
-// while there is room, released when the disk is about to fill or when
-// the store asks, made again once space is freed, and not low any more.
+// while there is room and kept while the disk fills (whatever fills it
+// would take the room too), released only when the store asks, made again
+// once space is freed, and not low any more.
 func TestGuard(t *testing.T) {
 	dir := testenv.Tmpfs(t, 32<<20)
 	g := New(Config{Dir: dir, MinFree: 12 << 20, Reserve: 8 << 20})
@@ -48,9 +49,19 @@ func TestGuard(t *testing.T) {
 		free, _, _, _ := g.Status()
 		t.Fatalf("not low with %d bytes free", free)
 	}
-	// Fill to 4 MB free, under the reserve's size: it is released.
+	// Fill to 4 MB free, under the reserve's size: it is still held, and
+	// the filler cannot have its room either.
 	fill(t, filepath.Join(dir, "filler2"), 6<<20)
 	g.Low()
+	waitReserve(true)
+	if err := os.WriteFile(filepath.Join(dir, "filler3"), make([]byte, 6<<20), 0o600); err == nil {
+		t.Fatal("6 MB more written on a disk with 4 MB free and the reserve held")
+	}
+	os.Remove(filepath.Join(dir, "filler3"))
+	// A write of the store failed: released once.
+	if !g.Release() || g.Release() {
+		t.Error("Release: want true once, then false")
+	}
 	waitReserve(false)
 
 	// Freed: not low, and the reserve comes back.
@@ -60,9 +71,6 @@ func TestGuard(t *testing.T) {
 		t.Fatal("still low after the space was freed")
 	}
 	waitReserve(true)
-	if !g.Release() || g.Release() {
-		t.Error("Release: want true once, then false")
-	}
 	var nilGuard *Guard
 	if nilGuard.Low() || nilGuard.Release() {
 		t.Error("a nil Guard must be no check")
