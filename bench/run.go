@@ -267,7 +267,7 @@ func (p *plan) via(ctx context.Context, dir, client, relayAddr, user, pass, runI
 		return LoadConfig{}, nil, nil, fmt.Errorf("hosting server's postfix: %w", err)
 	}
 	stop = func() {
-		if err := front.stop(); err != nil {
+		if err := front.Stop(); err != nil {
 			fmt.Fprintln(p.Log, "  ", err)
 		}
 	}
@@ -280,7 +280,7 @@ func (sh *smarthost) meter() (cpuMeter, error) {
 	if sh == nil {
 		return nil, nil
 	}
-	master, err := sh.front.masterPID()
+	master, err := sh.front.MasterPID()
 	if err != nil {
 		return nil, fmt.Errorf("hosting server's postfix master pid: %w", err)
 	}
@@ -294,7 +294,7 @@ func (sh *smarthost) finish(f *Figures) {
 	if sh == nil || f.Accepted == 0 {
 		return
 	}
-	lat, err := relayLatencies(sh.front.maillog, f.Delivered, 10*time.Second)
+	lat, err := relayLatencies(sh.front.LogFile(), f.Delivered, 10*time.Second)
 	if err != nil {
 		f.Notes = append(f.Notes, "relay accept latency: "+err.Error())
 		f.P50, f.P99 = 0, 0

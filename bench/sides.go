@@ -126,11 +126,11 @@ func (p *plan) runPostfix(ctx context.Context, wl workload, dkim bool) (*Figures
 		return nil, err
 	}
 	defer func() {
-		if err := pf.stop(); err != nil {
+		if err := pf.Stop(); err != nil {
 			fmt.Fprintln(p.Log, "  ", err)
 		}
 	}()
-	master, err := pf.masterPID()
+	master, err := pf.MasterPID()
 	if err != nil {
 		return nil, fmt.Errorf("postfix master pid: %w", err)
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,11 @@ type PostfixConfig struct {
 	// Services are master.cf lines beyond the instance's own daemons, e.g.
 	// "127.0.0.1:2600 inet n - n - 1 postscreen".
 	Services []string
-	// Files are more files for conf/ (maps), by name.
-	Files map[string]string
+	// Files are more files for conf/ (maps, a SASL config), by name; a
+	// name may have a directory (sasl/smtpd.conf). Secrets are written
+	// the same way, readable by root only (smtp's sasl_passwd: read
+	// before it drops privileges).
+	Files, Secrets map[string]string
 	// Listen is an address whose greeting StartPostfix waits for; "": none.
 	Listen string
 	// Nameserver, when set (an IP serving DNS on port 53, e.g. a sandbox
@@ -88,6 +92,70 @@ var postfixDaemons = []string{
 	"dnsblog unix - - n - 0 dnsblog", "tlsproxy unix - - n - 0 tlsproxy",
 }
 
+// WritePostfixConfig writes the instance's directories, main.cf,
+// master.cf and cfg's files under cfg.Dir, and lets the postfix user reach
+// them. "{{conf}}" in a main.cf value is the config directory.
+func WritePostfixConfig(cfg PostfixConfig) error {
+	conf := filepath.Join(cfg.Dir, "conf")
+	for _, d := range []string{"conf", "queue", "data", "log"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	// The postfix user walks down to its queue: the instance's directory
+	// and those a test made (0700) under the temporary directory must let
+	// it through.
+	if err := os.Chmod(cfg.Dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Clean(os.TempDir())
+	for d := filepath.Dir(filepath.Clean(cfg.Dir)); strings.HasPrefix(d, tmp+"/"); d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	main := maps.Clone(postfixBase)
+	main["queue_directory"] = filepath.Join(cfg.Dir, "queue")
+	main["data_directory"] = filepath.Join(cfg.Dir, "data")
+	main["maillog_file"] = filepath.Join(cfg.Dir, "log", "maillog")
+	main["maillog_file_prefixes"] = filepath.Join(cfg.Dir, "log")
+	maps.Copy(main, cfg.Main)
+	var mainCF strings.Builder
+	mainCF.WriteString("# written by sendpool's sandbox\n")
+	for _, k := range slices.Sorted(maps.Keys(main)) {
+		fmt.Fprintf(&mainCF, "%s = %s\n", k, strings.ReplaceAll(main[k], "{{conf}}", conf))
+	}
+	master := "# written by sendpool's sandbox: every service with chroot off (the queue is no jail)\n" +
+		strings.Join(append(slices.Clone(cfg.Services), postfixDaemons...), "\n") + "\n"
+	write := func(files map[string]string, mode os.FileMode) error {
+		for name, text := range files {
+			path := filepath.Join(conf, name)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, []byte(text), mode); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := write(map[string]string{"main.cf": mainCF.String(), "master.cf": master}, 0o644); err != nil {
+		return err
+	}
+	if err := write(cfg.Files, 0o644); err != nil {
+		return err
+	}
+	return write(cfg.Secrets, 0o600)
+}
+
+// PostfixUID is the postfix user's uid, which owns an instance's data
+// directory (and what else its daemons must write: a sasldb).
+func PostfixUID() (int, error) {
+	u, err := user.Lookup("postfix")
+	if err != nil {
+		return 0, fmt.Errorf("postfix user: %w", err)
+	}
+	return strconv.Atoi(u.Uid)
+}
+
 // StartPostfix writes the instance's config and starts it (as root: the
 // master runs its daemons as the postfix user). It returns once cfg.Listen
 // greets.
@@ -99,55 +167,19 @@ func StartPostfix(ctx context.Context, cfg PostfixConfig) (*Postfix, error) {
 		return nil, errors.New("postfix: a private instance must be started as root")
 	}
 	p := &Postfix{dir: cfg.Dir, conf: filepath.Join(cfg.Dir, "conf")}
-	for _, d := range []string{"conf", "queue", "data", "log"} {
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
-			return nil, err
-		}
+	if err := WritePostfixConfig(cfg); err != nil {
+		return nil, fmt.Errorf("postfix config: %w", err)
 	}
-	// The postfix user walks down to its queue: the directories a test
-	// made (0700) under the temporary directory must let it through.
-	tmp := filepath.Clean(os.TempDir())
-	for d := filepath.Clean(cfg.Dir); strings.HasPrefix(d, tmp+"/"); d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	main := map[string]string{}
-	for k, v := range postfixBase {
-		main[k] = v
-	}
-	main["queue_directory"] = filepath.Join(cfg.Dir, "queue")
-	main["data_directory"] = filepath.Join(cfg.Dir, "data")
-	main["maillog_file"] = filepath.Join(cfg.Dir, "log", "maillog")
-	main["maillog_file_prefixes"] = filepath.Join(cfg.Dir, "log")
-	for k, v := range cfg.Main {
-		main[k] = v
-	}
-	keys := make([]string, 0, len(main))
-	for k := range main {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var mainCF strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&mainCF, "%s = %s\n", k, strings.ReplaceAll(main[k], "{{conf}}", p.conf))
-	}
-	files := map[string]string{"main.cf": mainCF.String(),
-		"master.cf": strings.Join(append(append([]string{}, cfg.Services...), postfixDaemons...), "\n") + "\n"}
-	for name, text := range cfg.Files {
-		files[name] = text
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(p.conf, name), []byte(text), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	u, err := user.Lookup("postfix")
+	// master takes its lock in data_directory as the postfix user.
+	uid, err := PostfixUID()
 	if err != nil {
-		return nil, fmt.Errorf("postfix user: %w", err)
+		return nil, err
 	}
-	uid, _ := strconv.Atoi(u.Uid)
 	if err := os.Chown(filepath.Join(cfg.Dir, "data"), uid, -1); err != nil {
 		return nil, err
 	}
+	// Postfix says nothing on the terminal when it fails: its maillog has
+	// the reason.
 	start := exec.CommandContext(ctx, postfixBin, "-c", p.conf, "start")
 	if cfg.Nameserver != "" {
 		rc := filepath.Join(p.conf, "resolv.conf")
@@ -217,9 +249,12 @@ func (p *Postfix) Stop() error {
 	return nil
 }
 
+// LogFile is the instance's maillog.
+func (p *Postfix) LogFile() string { return filepath.Join(p.dir, "log", "maillog") }
+
 // Log is the end of the instance's maillog.
 func (p *Postfix) Log() string {
-	b, _ := os.ReadFile(filepath.Join(p.dir, "log", "maillog"))
+	b, _ := os.ReadFile(p.LogFile())
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
