@@ -47,9 +47,9 @@ type Server struct {
 	NodeID string `toml:"node_id"`
 	// LookupCacheTTL is how long a node keeps an account or domain it read
 	// for intake and DKIM signing, and a suppression list's answer (an
-	// address on it or not, an account with none); a change made through
-	// another node (its API, its bounces) takes effect here within it. 0: no
-	// cache.
+	// address on it or not; the whole list of an account with 32 entries or
+	// fewer); a change made through another node (its API, its bounces)
+	// takes effect here within it. 0: no cache.
 	LookupCacheTTL Duration `toml:"lookup_cache_ttl"`
 }
 

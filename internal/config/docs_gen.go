@@ -161,7 +161,7 @@ func fieldDocs() map[string]string {
 		"Server":                               "Server is the node itself.",
 		"Server.DataDir":                       "DataDir holds the embedded queue (queue.db, SQLite in WAL mode) and the generated admin token; it must be writable by the service.",
 		"Server.Hostname":                      "Hostname is the name in the SMTP banner, the Received field and DSNs, and the EHLO name of a pool IP that sets none.",
-		"Server.LookupCacheTTL":                "LookupCacheTTL is how long a node keeps an account or domain it read for intake and DKIM signing, and a suppression list's answer (an address on it or not, an account with none); a change made through another node (its API, its bounces) takes effect here within it. 0: no cache.",
+		"Server.LookupCacheTTL":                "LookupCacheTTL is how long a node keeps an account or domain it read for intake and DKIM signing, and a suppression list's answer (an address on it or not; the whole list of an account with 32 entries or fewer); a change made through another node (its API, its bounces) takes effect here within it. 0: no cache.",
 		"Server.NodeID":                        "NodeID names this node's leases; default hostname:data_dir. A node restarting under the same id takes its own leases back at once.",
 		"State":                                "State is the shared state backend: volume windows, IP suspensions and paces, the DNS cache, recent replies and events, login throttles.",
 		"State.Backend":                        "Backend is \"memory\" (one node) or \"redis\" (shared by several nodes).",

@@ -16,22 +16,37 @@ import (
 // refuses the next one. An entry another node adds or removes is seen here
 // within the TTL.
 //
-// Most accounts have no entry at all (a contact form, a small shop): that
-// is cached per account as well, so their mail costs one read of the list
-// an account and TTL, not one a recipient (on MongoDB it was one command
-// in five per message: issue 15).
+// Most accounts have no entry at all (a contact form, a small shop), or a
+// few (the addresses their mail once bounced from). For those the keys of
+// the whole list are cached per account as well, so their mail costs one
+// read of the list an account and TTL, not one a recipient (on MongoDB
+// that was one command in five per message: issue 15); only a recipient
+// in the list is then read by key. An account with more than wholeList
+// entries is looked up by recipient, that fact cached for the TTL too.
 type Suppressions struct {
 	store suppression.Store
 	cache *Cache[*suppression.Entry]
-	none  *Cache[bool] // by account: it has no entry
-	ttl   time.Duration
+	// keys holds, by account, the keys of all its entries; a nil map when
+	// it has more than wholeList.
+	keys *Cache[map[string]bool]
+	ttl  time.Duration
 }
+
+// wholeList is the most entries an account may have for its list's keys to
+// be cached (a read of wholeList+1 entries tells); wholeListAccounts bounds
+// how many accounts' keys are kept: 1,000 × 32 keys, about 2.5 MB, and
+// 10 MB should every address be of the longest (254 bytes, RFC 5321
+// §4.5.3.1.3).
+const (
+	wholeList         = 32
+	wholeListAccounts = 1000
+)
 
 var _ suppression.Store = (*Suppressions)(nil)
 
 // NewSuppressions wraps st with a cache of ttl (0: none); now may be nil.
 func NewSuppressions(st suppression.Store, ttl time.Duration, now func() time.Time) *Suppressions {
-	return &Suppressions{store: st, ttl: ttl, none: New(Options[bool]{TTL: ttl, Now: now}), cache: New(Options[*suppression.Entry]{
+	return &Suppressions{store: st, ttl: ttl, keys: New(Options[map[string]bool]{TTL: ttl, Max: wholeListAccounts, Now: now}), cache: New(Options[*suppression.Entry]{
 		TTL:   ttl,
 		Now:   now,
 		Keep:  func(err error) bool { return errors.Is(err, suppression.ErrNotFound) },
@@ -46,14 +61,21 @@ func suppressionKey(account, address string) string {
 }
 
 // GetSuppression returns the entry, cached for the TTL; ErrNotFound without
-// a read while the account is known to have none.
+// a read while the account's whole list is known and lacks the address.
 func (s *Suppressions) GetSuppression(ctx context.Context, account, address string) (*suppression.Entry, error) {
 	if s.ttl > 0 {
-		none, err := s.none.Get(ctx, account, func(ctx context.Context) (bool, error) {
-			l, err := s.store.ListSuppressions(ctx, account, 1)
-			return len(l) == 0, err
+		keys, err := s.keys.Get(ctx, account, func(ctx context.Context) (map[string]bool, error) {
+			l, err := s.store.ListSuppressions(ctx, account, wholeList+1)
+			if err != nil || len(l) > wholeList {
+				return nil, err
+			}
+			keys := make(map[string]bool, len(l))
+			for _, e := range l {
+				keys[suppression.Key(e.Address)] = true
+			}
+			return keys, nil
 		})
-		if err == nil && none {
+		if err == nil && keys != nil && !keys[suppression.Key(address)] {
 			return nil, suppression.ErrNotFound
 		}
 	}
@@ -64,7 +86,7 @@ func (s *Suppressions) GetSuppression(ctx context.Context, account, address stri
 
 // PutSuppression stores the entry and forgets what was cached of it.
 func (s *Suppressions) PutSuppression(ctx context.Context, e *suppression.Entry) error {
-	defer s.none.Forget(e.Account)
+	defer s.keys.Forget(e.Account)
 	defer s.cache.Forget(suppressionKey(e.Account, e.Address))
 	return s.store.PutSuppression(ctx, e)
 }
@@ -72,6 +94,7 @@ func (s *Suppressions) PutSuppression(ctx context.Context, e *suppression.Entry)
 // DeleteSuppression deletes the entry and forgets it, also after an error:
 // the delete may have happened.
 func (s *Suppressions) DeleteSuppression(ctx context.Context, account, address string) error {
+	defer s.keys.Forget(account)
 	defer s.cache.Forget(suppressionKey(account, address))
 	return s.store.DeleteSuppression(ctx, account, address)
 }

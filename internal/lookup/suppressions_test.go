@@ -83,12 +83,13 @@ func (r *readsCounted) ListSuppressions(ctx context.Context, account string, lim
 	return r.Store.ListSuppressions(ctx, account, limit)
 }
 
-// TestSuppressionsAccountWithNone: the recipients of an account with no
-// entry cost one read of the store for the TTL, however many; an account
-// with entries is looked up by recipient; an entry added through the node
-// counts at once, one added through another node within the TTL; with no
-// TTL every lookup reads the store once.
-func TestSuppressionsAccountWithNone(t *testing.T) {
+// TestSuppressionsWholeList: the recipients of an account with no entry,
+// or with a few, cost one read of the store for the TTL, however many (and
+// one more for a recipient that is listed); an account with more than
+// wholeList entries is looked up by recipient; an entry added or removed
+// through the node counts at once, through another node within the TTL;
+// with no TTL every lookup reads the store once.
+func TestSuppressionsWholeList(t *testing.T) {
 	st := &readsCounted{Store: openStore(t)}
 	ctx := t.Context()
 	ca, cb := newClock(), newClock()
@@ -100,8 +101,16 @@ func TestSuppressionsAccountWithNone(t *testing.T) {
 		}
 		return err == nil
 	}
-	if err := st.PutSuppression(ctx, suppressiontest.Entry("listed", "gone@gmail.test", ca.Clock.Now())); err != nil {
-		t.Fatal(err)
+	put := func(account, addr string) {
+		if err := st.PutSuppression(ctx, suppressiontest.Entry(account, addr, ca.Clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		put("few", fmt.Sprintf("gone%d@gmail.test", i))
+	}
+	for i := range wholeList + 1 {
+		put("many", fmt.Sprintf("gone%d@gmail.test", i))
 	}
 
 	for i := range 100 {
@@ -113,26 +122,43 @@ func TestSuppressionsAccountWithNone(t *testing.T) {
 		t.Fatalf("100 recipients of an account without entries: %d reads, want 1", n)
 	}
 	st.reads.Store(0)
-	if !found(a, "listed", "gone@gmail.test") || found(a, "listed", "r1@gmail.test") || found(a, "listed", "r2@gmail.test") {
-		t.Fatal("an account with entries: wrong answers")
+	for i := range 100 {
+		if found(a, "few", fmt.Sprintf("r%d@gmail.test", i)) {
+			t.Fatal("an entry for an address not listed")
+		}
+	}
+	if !found(a, "few", "gone1@GMAIL.test") {
+		t.Fatal("a listed address not found (its domain in another case)")
+	}
+	if n := st.reads.Load(); n != 2 {
+		t.Fatalf("101 recipients of an account with 3 entries, one of them listed: %d reads, want 2 (the list, then the listed one)", n)
+	}
+	st.reads.Store(0)
+	if !found(a, "many", "gone0@gmail.test") || found(a, "many", "r1@gmail.test") || found(a, "many", "r2@gmail.test") {
+		t.Fatal("an account with many entries: wrong answers")
 	}
 	if n := st.reads.Load(); n != 4 {
-		t.Fatalf("3 recipients of an account with entries: %d reads, want 4 (the list, then each)", n)
+		t.Fatalf("3 recipients of an account with %d entries: %d reads, want 4 (the list, then each)", wholeList+1, n)
 	}
 
+	// Through node a at once; node b within the TTL.
 	found(b, "clean", "x@gmail.test") // b knows "clean" has none
+	found(b, "few", "x@gmail.test")   // and "few"'s three
 	if err := a.PutSuppression(ctx, suppressiontest.Entry("clean", "new@gmail.test", ca.Clock.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if !found(a, "clean", "new@gmail.test") {
-		t.Fatal("the node that added the first entry does not see it")
+	if err := a.DeleteSuppression(ctx, "few", "gone2@gmail.test"); err != nil {
+		t.Fatal(err)
+	}
+	if !found(a, "clean", "new@gmail.test") || found(a, "few", "gone2@gmail.test") {
+		t.Fatal("the node that added or removed an entry does not see it at once")
 	}
 	if found(b, "clean", "new@gmail.test") {
 		t.Fatal("the other node did not use what it knew within the TTL")
 	}
 	cb.Add(6 * time.Second)
-	if !found(b, "clean", "new@gmail.test") {
-		t.Fatal("the other node does not see the first entry after the TTL")
+	if !found(b, "clean", "new@gmail.test") || found(b, "few", "gone2@gmail.test") {
+		t.Fatal("the other node does not see the changes after the TTL")
 	}
 
 	st.reads.Store(0)
