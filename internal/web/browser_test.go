@@ -153,9 +153,26 @@ func (b *browser) shot(name string) string {
 	return p
 }
 
+// text is the innerText of the first element sel selects, once there is
+// one. It is read by one script in the page, not through a DOM node id
+// (chromedp.Text): such an id goes stale when the document is read again
+// meanwhile, as it is after a form's redirect ("No node with given id
+// found", seen once in a fresh-clone run right after the login).
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	return value(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+	js := `(() => { const e = document.querySelector(` + strconvQuote(sel) + `); return e ? e.innerText : null })()`
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	for {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[*string](js))
+		if err == nil && v != nil {
+			return *v
+		}
+		if ctx.Err() != nil {
+			b.t.Fatalf("read %s: %v (the last try: %v)", sel, ctx.Err(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (b *browser) title() string {
