@@ -124,7 +124,7 @@ func value[T any](b *browser, what string, a chromedp.Action[T]) T {
 // open goes to path and waits for the page.
 func (b *browser) open(path string) {
 	b.t.Helper()
-	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("body")))
+	b.run("open "+path, chromedp.Navigate(b.base+path), loaded(`true`))
 }
 
 // shot saves a screenshot of the whole page.
@@ -189,16 +189,40 @@ func (b *browser) count(sel string) int {
 func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 // submit clicks a form's button and waits for the page the form leads to:
-// the old page is marked first, and the new one is the unmarked body.
+// the old page is marked first, and the new one is the unmarked body. The
+// click is the button's own (a script in the page), not through a DOM node
+// id, which goes stale if chromedp reads the document again meanwhile.
 func submit(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Evaluate[bool](`document.body.dataset.stale = "1", true`)(ctx, t)
+			_, err := chromedp.Evaluate[bool](`document.body.dataset.stale = "1", document.querySelector(`+
+				strconvQuote(sel)+`).click(), true`)(ctx, t)
 			return chromedp.Void{}, err
 		},
-		chromedp.Click(chromedp.CSS(sel)),
-		chromedp.WaitReady(chromedp.CSS(`body:not([data-stale])`)),
+		loaded(`!document.body.dataset.stale`),
 	)
+}
+
+// loaded waits until the page has loaded (readyState "complete") and cond,
+// a script, is true. It asks the page itself, holding no DOM node id: a
+// new document makes chromedp read the DOM again (DOM.documentUpdated, at
+// times more than once a page), and an id taken before that is stale ("No
+// node with given id found"). While the page changes, a try may fail: the
+// next one looks again.
+func loaded(cond string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			ok, err := chromedp.Evaluate[bool](`document.readyState === "complete" && !!document.body && (`+cond+`)`)(ctx, t)
+			if err == nil && ok {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("page not loaded with %s: %w (the last try: %v)", cond, ctx.Err(), err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // login fills and posts the login form.
