@@ -304,6 +304,16 @@ func TestBenchQueued(t *testing.T) {
 	}
 }
 
+// writePostfixConfig writes the config of the instance o under dir, as
+// startPostfix would, without starting it.
+func writePostfixConfig(dir, smtpAddr string, o postfixOptions) error {
+	cfg, err := o.config(dir, smtpAddr)
+	if err != nil {
+		return err
+	}
+	return sandbox.WritePostfixConfig(cfg)
+}
+
 // The private Postfix's config relays each sink domain to its sink, with
 // chroot off, no local delivery and its log where it may be written.
 func TestPostfixConfig(t *testing.T) {

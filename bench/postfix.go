@@ -139,15 +139,6 @@ func (o postfixOptions) config(dir, smtpAddr string) (sandbox.PostfixConfig, err
 	return cfg, nil
 }
 
-// writePostfixConfig writes the instance's config under dir.
-func writePostfixConfig(dir, smtpAddr string, o postfixOptions) error {
-	cfg, err := o.config(dir, smtpAddr)
-	if err != nil {
-		return err
-	}
-	return sandbox.WritePostfixConfig(cfg)
-}
-
 // sasldbPath is where an instance that requires AUTH keeps its account:
 // outside conf, where Postfix wants every file owned by root.
 func sasldbPath(dir string) string { return filepath.Join(dir, "sasldb", "sasldb2") }
