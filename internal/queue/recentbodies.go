@@ -5,9 +5,10 @@ import "sync"
 // RecentBodies keeps in memory the bodies a store wrote last, up to a
 // number of bytes, oldest out first. Most mail is delivered within seconds
 // of its 250, by the node that took it (the stores lease a node's own new
-// mail first), so its delivery and its bounce read the body from here and
-// not back from the store: on MongoDB one find and the decoding of the
-// whole message document less per message, on SQLite one read.
+// mail first), so its delivery (the store's OpenBody) reads the body from
+// here and not back from the store: on MongoDB one find and the decoding
+// of the whole message document less per message, on SQLite one read.
+// Body (bounces, the API) still reads the store.
 //
 // A body never changes once stored, so what is kept is never stale; what
 // is not kept (another node's mail, a retry hours later, a large spooled
